@@ -1,0 +1,38 @@
+//! The `routewise` binary: a thin command-line shell over the routing core, config and gateway.
+//! Each command lives in its own file under `commands/`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// routewise: send each LLM request to the cheapest model that will answer it well.
+#[derive(Debug, Parser)]
+#[command(name = "routewise", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decide which model a prompt (or a chat request) should go to, and explain why.
+    Route(commands::route::RouteArgs),
+    /// Check config files: every error is reported with its field path.
+    Validate(commands::validate::ValidateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Route(args) => commands::route::run(args),
+        Command::Validate(args) => commands::validate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
