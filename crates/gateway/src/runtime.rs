@@ -1,0 +1,153 @@
+//! One compiled configuration, ready to serve: routers per route, providers, client keys and
+//! the response cache. Built off the hot path and swapped atomically on reload.
+
+use crate::auth::KeyStore;
+use crate::cache::ResponseCache;
+use crate::error::GatewayError;
+use routewise_config::Config;
+use routewise_config::server::RouteConfig;
+use routewise_core::{ModelSpec, RouteError, Router};
+use routewise_providers::{ApiKey, Provider, ProviderError, ProviderKind, ProviderSettings};
+use std::collections::HashMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Why a configuration cannot be served.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(
+        "provider `{provider}` reads its API key from ${var}, which is not set: export it before starting routewise"
+    )]
+    MissingApiKey { provider: String, var: String },
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("cannot build the router: {0}")]
+    Route(#[from] RouteError),
+}
+
+/// What a request's `model` names.
+#[derive(Debug)]
+pub enum Target<'a> {
+    /// `auto` or a named route: the route's policy decides.
+    Route {
+        route: &'a RouteConfig,
+        router: &'a Router,
+    },
+    /// A catalog model, honoured as asked.
+    Model { router: &'a Router },
+}
+
+/// A served configuration.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    routes: HashMap<String, (RouteConfig, Router)>,
+    explicit: Router,
+    providers: HashMap<String, Arc<dyn Provider>>,
+    pub keys: KeyStore,
+    /// Present when at least one route caches.
+    pub cache: Option<ResponseCache>,
+}
+
+impl Runtime {
+    /// Builds providers (API keys read through `env`), routers and key store for `config`.
+    pub fn build(config: Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        let server = &config.server;
+        let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        for p in &config.providers {
+            let api_key = match &p.api_key_env {
+                None => None,
+                Some(var) => Some(ApiKey::new(env(var).ok_or_else(|| {
+                    BuildError::MissingApiKey {
+                        provider: p.name.clone(),
+                        var: var.clone(),
+                    }
+                })?)),
+            };
+            let settings = ProviderSettings {
+                name: p.name.clone(),
+                kind: match p.kind {
+                    routewise_config::ProviderKind::OpenAi => ProviderKind::OpenAi,
+                    routewise_config::ProviderKind::Anthropic => ProviderKind::Anthropic,
+                },
+                base_url: p.base_url.clone(),
+                api_key,
+                connect_timeout: server.execution.connect_timeout,
+            };
+            providers.insert(p.name.clone(), routewise_providers::build(settings)?);
+        }
+        let mut routes = HashMap::new();
+        for route in &server.routes {
+            let router = config.router_with(route.policy)?;
+            routes.insert(route.name.clone(), (route.clone(), router));
+        }
+        let explicit = config.router()?;
+        let keys = KeyStore::new(
+            &server.client_keys,
+            &server.default_user_tier,
+            server.trust_tier_header,
+        );
+        let cache = server
+            .routes
+            .iter()
+            .any(|r| r.cache)
+            .then(|| ResponseCache::new(server.cache));
+        Ok(Self {
+            config,
+            routes,
+            explicit,
+            providers,
+            keys,
+            cache,
+        })
+    }
+
+    /// What `model` names: a route, a catalog model, or nothing (404).
+    pub fn resolve(&self, model: &str) -> Result<Target<'_>, GatewayError> {
+        if let Some((route, router)) = self.routes.get(model) {
+            return Ok(Target::Route { route, router });
+        }
+        if self.config.catalog.model(model).is_some() {
+            return Ok(Target::Model {
+                router: &self.explicit,
+            });
+        }
+        let mut routes: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        routes.sort_unstable();
+        let models: Vec<&str> = self
+            .config
+            .catalog
+            .models()
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        Err(GatewayError::UnknownModel {
+            requested: model.to_owned(),
+            routes: routes.join(", "),
+            models: models.join(", "),
+        })
+    }
+
+    /// The provider serving a catalog model (config validation guarantees it exists).
+    pub fn provider_for(&self, model: &ModelSpec) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(&model.provider)
+    }
+
+    /// Models clients may name: routes first, then the catalog.
+    pub fn model_names(&self) -> Vec<(String, String)> {
+        let mut routes: Vec<(String, String)> = self
+            .routes
+            .keys()
+            .map(|r| (r.clone(), "routewise".to_owned()))
+            .collect();
+        routes.sort_unstable();
+        routes.extend(
+            self.config
+                .catalog
+                .models()
+                .iter()
+                .map(|m| (m.name.clone(), m.provider.clone())),
+        );
+        routes
+    }
+}
