@@ -64,6 +64,8 @@ impl Reply {
     }
 
     /// A response that breaks off after `after_chunks` SSE chunks (0 for non-streamed calls).
+    /// Pace it with [`Reply::chunk_every`] when the client must see the chunks before the drop;
+    /// unpaced, the drop may overtake them.
     pub fn drop_connection(after_chunks: usize) -> Self {
         Self::of(ReplyKind::Drop { after_chunks })
     }

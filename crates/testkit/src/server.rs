@@ -341,7 +341,12 @@ fn paced(
         Ok::<_, io::Error>(Bytes::from(event))
     });
     if fail_at_end {
-        body.chain(stream::once(async {
+        // Pause before failing too, so the chunks already sent are flushed to the client
+        // rather than lost with the connection.
+        body.chain(stream::once(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock drop"))
         }))
         .boxed()
