@@ -1,5 +1,9 @@
 //! Serving: routing `auto` and explicit models, streaming, Anthropic translation, and every
 //! client-facing error in OpenAI's shape.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a panic is a failed assertion"
+)]
 
 mod common;
 
