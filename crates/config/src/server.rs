@@ -99,6 +99,8 @@ pub struct RawExecution {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModelTimeouts {
+    /// A model with its own connect timeout gets its own connection pool.
+    pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,
     pub total_timeout_ms: Option<u64>,
 }
@@ -162,13 +164,17 @@ impl std::fmt::Debug for ClientKey {
 /// Time limits of one upstream call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// To open a connection (TCP and TLS).
+    pub connect: Duration,
+    /// Until the response headers.
     pub first_byte: Duration,
+    /// Until the last byte.
     pub total: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionConfig {
-    pub connect_timeout: Duration,
+    /// The defaults, for models without overrides.
     pub timeouts: Timeouts,
     pub model_timeouts: HashMap<String, Timeouts>,
     pub max_retries: u32,
@@ -328,6 +334,7 @@ pub(crate) fn compile_server(
     let exec = &raw.execution;
     let ms = Duration::from_millis;
     let timeouts = Timeouts {
+        connect: ms(exec.connect_timeout_ms.unwrap_or(5_000)),
         first_byte: ms(exec.first_byte_timeout_ms.unwrap_or(30_000)),
         total: ms(exec.total_timeout_ms.unwrap_or(300_000)),
     };
@@ -342,6 +349,7 @@ pub(crate) fn compile_server(
         model_timeouts.insert(
             model.clone(),
             Timeouts {
+                connect: overrides.connect_timeout_ms.map_or(timeouts.connect, ms),
                 first_byte: overrides
                     .first_byte_timeout_ms
                     .map_or(timeouts.first_byte, ms),
@@ -350,7 +358,6 @@ pub(crate) fn compile_server(
         );
     }
     let execution = ExecutionConfig {
-        connect_timeout: ms(exec.connect_timeout_ms.unwrap_or(5_000)),
         timeouts,
         model_timeouts,
         max_retries: exec.max_retries.unwrap_or(2),
@@ -362,10 +369,7 @@ pub(crate) fn compile_server(
         circuit_cooldown: Duration::from_secs(exec.circuit_cooldown_secs.unwrap_or(30)),
     };
     for (path, value) in [
-        (
-            "server.execution.connect_timeout_ms",
-            execution.connect_timeout,
-        ),
+        ("server.execution.connect_timeout_ms", timeouts.connect),
         (
             "server.execution.first_byte_timeout_ms",
             timeouts.first_byte,
@@ -455,6 +459,7 @@ requests_per_minute = 60
 first_byte_timeout_ms = 1000
 [server.execution.models.large]
 total_timeout_ms = 9000
+connect_timeout_ms = 250
 "#,
             "ab".repeat(32)
         );
@@ -470,6 +475,11 @@ total_timeout_ms = 9000
         let large = server.execution.timeouts_for("large");
         assert_eq!(large.first_byte, Duration::from_secs(1));
         assert_eq!(large.total, Duration::from_secs(9));
+        assert_eq!(large.connect, Duration::from_millis(250));
+        assert_eq!(
+            server.execution.timeouts_for("small").connect,
+            Duration::from_secs(5)
+        );
         assert!(!format!("{:?}", server.client_keys[0]).contains("abab"));
     }
 
