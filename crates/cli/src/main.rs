@@ -20,6 +20,8 @@ enum Command {
     Route(commands::route::RouteArgs),
     /// Check config files: every error is reported with its field path.
     Validate(commands::validate::ValidateArgs),
+    /// Run the OpenAI-compatible gateway: POST /v1/chat/completions with `model: "auto"`.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Route(args) => commands::route::run(args),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -70,6 +70,7 @@ pub struct Config {
     pub catalog: Arc<Catalog>,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
+    pub server: crate::server::ServerConfig,
 }
 
 impl Config {
@@ -135,6 +136,8 @@ pub fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     };
     let routing = compile_routing(&raw.routing, &catalog, &mut errors);
+    let server =
+        crate::server::compile_server(&raw.server, routing.policy, &catalog, &mut errors.0);
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -142,6 +145,7 @@ pub fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         catalog,
         providers,
         routing,
+        server,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod compile;
 pub mod error;
 pub mod interpolate;
 pub mod raw;
+pub mod server;
 
 pub use compile::{Config, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig};
 pub use error::{ConfigError, FieldError};

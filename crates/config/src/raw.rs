@@ -15,6 +15,9 @@ pub struct RawConfig {
     pub models: Vec<RawModel>,
     #[serde(default)]
     pub routing: RawRouting,
+    /// `routewise serve` settings (see `crate::server`).
+    #[serde(default)]
+    pub server: crate::server::RawServer,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! One module per `routewise` subcommand, plus the config loading they share.
 
 pub mod route;
+pub mod serve;
 pub mod validate;
 
 use anyhow::Context;

@@ -1,0 +1,87 @@
+//! `routewise serve`: run the OpenAI-compatible gateway until Ctrl-C or SIGTERM.
+//!
+//! Logs: one JSON line per request on stdout (target `routewise::request`), everything else as
+//! text on stderr, filtered by `RUST_LOG` (default `info`).
+
+use anyhow::Context;
+use clap::Args;
+use routewise_gateway::account::REQUEST_LOG_TARGET;
+use routewise_gateway::{Gateway, reload};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::prelude::*;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The config file; it is reloaded when it changes and on SIGHUP.
+    #[arg(long, short = 'c', env = "ROUTEWISE_CONFIG")]
+    config: PathBuf,
+    /// Listen here instead of `[server] listen`.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = routewise_config::load_file(&args.config)?;
+    let listen = args.listen.unwrap_or(config.server.listen);
+    let watch = config.server.watch_config;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let gateway = Gateway::from_config(config)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        reload::spawn(gateway.clone(), args.config.clone(), watch)
+            .context("cannot watch the config file for reloads")?;
+        tracing::info!(
+            "routewise listening on http://{address} (config {})",
+            args.config.display()
+        );
+        routewise_gateway::run(listener, gateway, shutdown_signal()).await?;
+        tracing::info!("routewise stopped");
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Request records go to stdout bare (they are JSON already); the rest to stderr.
+fn init_logging() {
+    let records = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_filter(filter_fn(|meta| meta.target() == REQUEST_LOG_TARGET));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter_fn(|meta| meta.target() != REQUEST_LOG_TARGET))
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
+    // A second init (only possible in tests) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(records)
+        .with(logs)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,139 @@
+//! Everything a client can be told went wrong, rendered as OpenAI-shaped JSON with the right
+//! HTTP status, so OpenAI SDKs raise their usual exceptions.
+
+use crate::execute::Attempt;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use routewise_core::RouteError;
+use routewise_openai::ApiError;
+use std::time::Duration;
+use thiserror::Error;
+
+/// A request that routewise could not answer.
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    #[error("the request body is not a valid chat completion request: {0}")]
+    BadRequest(String),
+    #[error("{message}")]
+    InvalidField {
+        param: &'static str,
+        message: String,
+    },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error(
+        "the model `{requested}` does not exist; use \"auto\", a route ({routes}) or a catalog model ({models})"
+    )]
+    UnknownModel {
+        requested: String,
+        routes: String,
+        models: String,
+    },
+    #[error(
+        "missing or invalid API key: send `Authorization: Bearer <key>` with a key configured for this gateway"
+    )]
+    Unauthorized,
+    #[error("rate limit of client key `{key}` exceeded ({limit}); retry after {retry_after:?}")]
+    RateLimited {
+        key: String,
+        limit: &'static str,
+        retry_after: Duration,
+    },
+    #[error("{0}")]
+    Route(RouteError),
+    #[error("{message}")]
+    Upstream {
+        /// The status the client gets: the upstream's own 4xx for client errors, 502 / 504 / 503
+        /// otherwise.
+        status: StatusCode,
+        message: String,
+        attempts: Vec<Attempt>,
+    },
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+impl GatewayError {
+    fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadRequest(_) | GatewayError::InvalidField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UnknownModel { .. } => StatusCode::NOT_FOUND,
+            GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
+            GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Route(RouteError::Setup(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Route(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Upstream { status, .. } => *status,
+            GatewayError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A short, stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::InvalidField { .. } => "invalid_field",
+            GatewayError::BodyTooLarge { .. } => "body_too_large",
+            GatewayError::UnknownModel { .. } => "unknown_model",
+            GatewayError::Unauthorized => "unauthorized",
+            GatewayError::RateLimited { .. } => "rate_limited",
+            GatewayError::Route(err) => err.kind(),
+            GatewayError::Upstream { .. } => "upstream",
+            GatewayError::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// The OpenAI error body.
+    pub fn to_api_error(&self) -> ApiError {
+        let message = self.to_string();
+        match self {
+            GatewayError::BadRequest(_) => {
+                ApiError::new("invalid_request_error", Some("invalid_json"), message)
+            }
+            GatewayError::InvalidField { param, .. } => {
+                ApiError::new("invalid_request_error", Some("invalid_value"), message)
+                    .with_param(*param)
+            }
+            GatewayError::BodyTooLarge { .. } => {
+                ApiError::new("invalid_request_error", Some("request_too_large"), message)
+            }
+            GatewayError::UnknownModel { .. } => {
+                ApiError::new("invalid_request_error", Some("model_not_found"), message)
+                    .with_param("model")
+            }
+            GatewayError::Unauthorized => {
+                ApiError::new("authentication_error", Some("invalid_api_key"), message)
+            }
+            GatewayError::RateLimited { .. } => {
+                ApiError::new("rate_limit_error", Some("rate_limit_exceeded"), message)
+            }
+            GatewayError::Route(err) => {
+                ApiError::new("invalid_request_error", Some(err.kind()), message)
+            }
+            GatewayError::Upstream { status, .. } if status.is_client_error() => {
+                ApiError::new("invalid_request_error", Some("upstream_rejected"), message)
+            }
+            GatewayError::Upstream { .. } => {
+                ApiError::new("api_error", Some("upstream_unavailable"), message)
+            }
+            GatewayError::ShuttingDown => {
+                ApiError::new("api_error", Some("shutting_down"), message)
+            }
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(self.to_api_error())).into_response();
+        if let GatewayError::RateLimited { retry_after, .. } = &self {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}

@@ -1,0 +1,326 @@
+//! Executing a decision: the fallback chain, retries with jittered exponential backoff that
+//! honour `Retry-After`, per-model deadlines, and circuit breakers. Every attempt is recorded.
+//!
+//! A streamed reply counts as successful once its first chunk has arrived; that chunk is what
+//! the client sees first, so fallback never happens after the client has received a byte.
+
+use crate::circuit::{Admission, Circuits};
+use crate::error::GatewayError;
+use crate::metrics;
+use crate::runtime::Runtime;
+use axum::http::StatusCode;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::StreamExt;
+use routewise_config::server::ExecutionConfig;
+use routewise_core::{Catalog, ModelSpec};
+use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
+use routewise_providers::{ChunkStream, Deadlines, ProviderError, ProviderReply};
+use serde::Serialize;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One call (or skipped call) to one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    pub model: String,
+    /// 1-based attempt number on this model.
+    pub attempt: u32,
+    /// `ok`, `circuit_open`, or the provider error kind (`status_429`, `timeout_first_byte`, ...).
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A reply that is ready for the client.
+pub enum Served {
+    Complete(ChatCompletion),
+    /// The first chunk has arrived; the rest follows.
+    Stream {
+        first: ChatCompletionChunk,
+        rest: ChunkStream,
+    },
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Served::Complete(c) => f.debug_tuple("Complete").field(c).finish(),
+            Served::Stream { first, .. } => f.debug_struct("Stream").field("first", first).finish(),
+        }
+    }
+}
+
+/// A successful execution.
+#[derive(Debug)]
+pub struct Execution {
+    /// The catalog model that answered.
+    pub model: ModelSpec,
+    pub served: Served,
+    pub attempts: Vec<Attempt>,
+    /// Time spent waiting on upstreams and backoff, which is not routewise's overhead.
+    pub upstream_time: Duration,
+}
+
+/// A failed execution: the client error, and what was tried.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: GatewayError,
+    pub upstream_time: Duration,
+}
+
+/// The models to try, in order: the chosen one, then (when `fallback` is on) every model of a
+/// higher tier, cheapest tier first.
+pub fn chain<'a>(catalog: &'a Catalog, chosen: &str, fallback: bool) -> Vec<&'a ModelSpec> {
+    let Some(first) = catalog.model(chosen) else {
+        return Vec::new();
+    };
+    let mut models = vec![first];
+    if fallback {
+        models.extend(
+            catalog
+                .models_by_preference()
+                .into_iter()
+                .filter_map(|i| catalog.models().get(i))
+                .filter(|m| m.tier > first.tier),
+        );
+    }
+    models
+}
+
+/// Runs `request` down `models` until one answers.
+pub async fn execute(
+    runtime: &Runtime,
+    circuits: &Circuits,
+    models: &[&ModelSpec],
+    request: &ChatCompletionRequest,
+) -> Result<Execution, Failure> {
+    let exec = &runtime.config.server.execution;
+    let mut attempts = Vec::new();
+    let mut upstream_time = Duration::ZERO;
+    let mut last_error: Option<ProviderError> = None;
+    for (position, model) in models.iter().enumerate() {
+        if position > 0 {
+            let reason = last_error
+                .as_ref()
+                .map_or("circuit_open", ProviderError::kind);
+            metrics::fallback(&models[position - 1].name, &model.name, reason);
+        }
+        let Some(provider) = runtime.provider_for(model) else {
+            continue;
+        };
+        let mut upstream_request = request.clone();
+        upstream_request.model.clone_from(&model.upstream_model);
+        let timeouts = exec.timeouts_for(&model.name);
+        let deadlines = Deadlines {
+            first_byte: timeouts.first_byte,
+            total: timeouts.total,
+        };
+        let mut delays = backoff(exec);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            if circuits.admit(&model.name, started) == Admission::Rejected {
+                attempts.push(Attempt {
+                    model: model.name.clone(),
+                    attempt,
+                    outcome: "circuit_open",
+                    status: None,
+                    duration_ms: 0.0,
+                    error: None,
+                });
+                break;
+            }
+            let result = call(provider.as_ref(), upstream_request.clone(), deadlines).await;
+            let elapsed = started.elapsed();
+            upstream_time += elapsed;
+            metrics::upstream(&model.name, elapsed);
+            match result {
+                Ok(served) => {
+                    circuits.record_success(&model.name);
+                    attempts.push(Attempt {
+                        model: model.name.clone(),
+                        attempt,
+                        outcome: "ok",
+                        status: None,
+                        duration_ms: millis(elapsed),
+                        error: None,
+                    });
+                    return Ok(Execution {
+                        model: (*model).clone(),
+                        served,
+                        attempts,
+                        upstream_time,
+                    });
+                }
+                Err(err) => {
+                    attempts.push(Attempt {
+                        model: model.name.clone(),
+                        attempt,
+                        outcome: err.kind(),
+                        status: match &err {
+                            ProviderError::Status { status, .. } => Some(*status),
+                            _ => None,
+                        },
+                        duration_ms: millis(elapsed),
+                        error: Some(err.to_string()),
+                    });
+                    if err.is_client_error() {
+                        // The request itself is at fault: every model would refuse it.
+                        return Err(Failure {
+                            error: upstream_error(Some(&err), &attempts),
+                            upstream_time,
+                        });
+                    }
+                    circuits.record_failure(
+                        &model.name,
+                        Instant::now(),
+                        exec.circuit_failure_threshold,
+                        exec.circuit_cooldown,
+                    );
+                    let wait = match (err.is_retryable(), delays.next(), err.retry_after()) {
+                        (false, _, _) | (true, None, _) => None,
+                        (true, Some(_), Some(asked)) if asked > exec.max_retry_after => None,
+                        (true, Some(backoff), asked) => Some(asked.unwrap_or(backoff)),
+                    };
+                    last_error = Some(err);
+                    let Some(wait) = wait else { break };
+                    tokio::time::sleep(wait).await;
+                    upstream_time += wait;
+                }
+            }
+        }
+    }
+    Err(Failure {
+        error: upstream_error(last_error.as_ref(), &attempts),
+        upstream_time,
+    })
+}
+
+/// The retry delays for one model: jittered exponential backoff, `max_retries` long.
+fn backoff(exec: &ExecutionConfig) -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(exec.backoff_base)
+        .with_max_delay(exec.backoff_max)
+        .with_max_times(usize::try_from(exec.max_retries).unwrap_or(usize::MAX))
+        .with_jitter()
+        .build()
+}
+
+/// One provider call; a stream is only a success once its first chunk is in.
+async fn call(
+    provider: &dyn routewise_providers::Provider,
+    request: ChatCompletionRequest,
+    deadlines: Deadlines,
+) -> Result<Served, ProviderError> {
+    match provider.chat(request, deadlines).await? {
+        ProviderReply::Complete(completion) => Ok(Served::Complete(completion)),
+        ProviderReply::Stream(mut rest) => match rest.next().await {
+            Some(Ok(first)) => Ok(Served::Stream { first, rest }),
+            Some(Err(err)) => Err(err),
+            None => Err(ProviderError::InvalidResponse {
+                provider: provider.name().to_owned(),
+                detail: "the stream ended before its first chunk".to_owned(),
+            }),
+        },
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The client-facing error for a failed chain, listing every attempt.
+fn upstream_error(last: Option<&ProviderError>, attempts: &[Attempt]) -> GatewayError {
+    let status = match last {
+        Some(err @ ProviderError::Status { status, .. }) if err.is_client_error() => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+        }
+        Some(ProviderError::Request { .. }) => StatusCode::BAD_REQUEST,
+        Some(ProviderError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+        Some(_) => StatusCode::BAD_GATEWAY,
+        None => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let tried: Vec<String> = attempts
+        .iter()
+        .map(|a| match &a.error {
+            Some(error) => format!("{} attempt {}: {error}", a.model, a.attempt),
+            None => format!("{} attempt {}: {}", a.model, a.attempt, a.outcome),
+        })
+        .collect();
+    let message = match last {
+        Some(err) if err.is_client_error() => format!("the upstream rejected the request: {err}"),
+        _ => format!(
+            "no model could answer after {} attempt(s): {}",
+            attempts.len(),
+            tried.join("; ")
+        ),
+    };
+    GatewayError::Upstream {
+        status,
+        message,
+        attempts: attempts.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routewise_core::Capability;
+
+    fn model(name: &str, tier: usize, price: f64) -> ModelSpec {
+        ModelSpec {
+            name: name.into(),
+            provider: "p".into(),
+            upstream_model: name.into(),
+            tier,
+            input_usd_per_mtok: price,
+            output_usd_per_mtok: price,
+            context_window: 1000,
+            capabilities: vec![Capability::Code],
+        }
+    }
+
+    #[test]
+    fn chain_escalates_to_higher_tiers_only() {
+        let catalog = Catalog::new(
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![
+                model("top", 2, 9.0),
+                model("mid2", 1, 2.0),
+                model("low", 0, 0.1),
+                model("mid1", 1, 1.0),
+            ],
+        )
+        .unwrap();
+        let names =
+            |chain: Vec<&ModelSpec>| chain.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(chain(&catalog, "low", true)),
+            ["low", "mid1", "mid2", "top"]
+        );
+        assert_eq!(names(chain(&catalog, "mid2", true)), ["mid2", "top"]);
+        assert_eq!(names(chain(&catalog, "low", false)), ["low"]);
+        assert!(chain(&catalog, "nope", true).is_empty());
+    }
+
+    #[test]
+    fn error_status_reflects_the_last_failure() {
+        let timeout = ProviderError::Timeout {
+            provider: "p".into(),
+            phase: routewise_providers::TimeoutPhase::FirstByte,
+            limit: Duration::from_secs(1),
+        };
+        let GatewayError::Upstream { status, .. } = upstream_error(Some(&timeout), &[]) else {
+            panic!()
+        };
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        let GatewayError::Upstream { status, .. } = upstream_error(None, &[]) else {
+            panic!()
+        };
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

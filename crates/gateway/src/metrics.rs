@@ -1,0 +1,78 @@
+//! Prometheus metrics (DESIGN §4): names, buckets, and the recorder behind `GET /metrics`.
+//!
+//! The `metrics` facade has one global recorder per process, so every gateway in a process
+//! (tests run several) shares one registry; labels keep their series apart.
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Latency buckets in seconds: fine below a millisecond for routewise's own overhead, up to
+/// minutes for long generations.
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0, 60.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process; `None` if another recorder was installed
+/// first (then `/metrics` says so instead of serving stale numbers).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// One finished client request.
+pub fn request(model: &str, outcome: &'static str, duration: Duration, overhead: Duration) {
+    counter!("routewise_requests_total", "model" => model.to_owned(), "outcome" => outcome)
+        .increment(1);
+    histogram!("routewise_request_duration_seconds").record(duration.as_secs_f64());
+    histogram!("routewise_overhead_duration_seconds").record(overhead.as_secs_f64());
+}
+
+pub fn decision(model: &str, policy: &str, reason: &str) {
+    counter!("routewise_routing_decisions_total", "model" => model.to_owned(),
+        "policy" => policy.to_owned(), "reason" => reason.to_owned())
+    .increment(1);
+}
+
+/// Spend is fractional, so it is a float running total (exported as a gauge that only grows).
+pub fn cost(model: &str, cost_usd: f64, baseline_usd: f64) {
+    gauge!("routewise_cost_usd_total", "model" => model.to_owned()).increment(cost_usd);
+    gauge!("routewise_baseline_cost_usd_total").increment(baseline_usd);
+}
+
+pub fn tokens(model: &str, prompt: u64, completion: u64) {
+    counter!("routewise_tokens_total", "model" => model.to_owned(), "kind" => "prompt")
+        .increment(prompt);
+    counter!("routewise_tokens_total", "model" => model.to_owned(), "kind" => "completion")
+        .increment(completion);
+}
+
+pub fn upstream(model: &str, duration: Duration) {
+    histogram!("routewise_upstream_duration_seconds", "model" => model.to_owned())
+        .record(duration.as_secs_f64());
+}
+
+pub fn fallback(from: &str, to: &str, reason: &'static str) {
+    counter!("routewise_fallbacks_total", "from" => from.to_owned(), "to" => to.to_owned(),
+        "reason" => reason)
+    .increment(1);
+}
+
+pub fn cache_hit() {
+    counter!("routewise_cache_hits_total").increment(1);
+}
+
+pub fn reload(outcome: &'static str) {
+    counter!("routewise_config_reloads_total", "outcome" => outcome).increment(1);
+}

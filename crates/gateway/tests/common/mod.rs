@@ -1,0 +1,160 @@
+//! A gateway in front of the testkit mock, both on port 0, for the integration tests.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test harness: a failure to start is a failed test"
+)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use routewise_gateway::{Gateway, Runtime};
+use routewise_testkit::MockUpstream;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A prompt the default rules send to the cheapest tier (`simple-task`).
+pub const SIMPLE: &str = "Translate 'good morning' into French.";
+/// A prompt the default rules send to the strongest tier (`multi-step-reasoning`).
+pub const HARD: &str = "Explain why the sky is blue and compare it with the colours of a sunset.";
+
+/// The catalog: `small` and `large` on an OpenAI-compatible provider, `claude` on an
+/// Anthropic one, all served by the same mock.
+pub fn config_text(mock: &MockUpstream, server: &str) -> String {
+    let base = mock.base_url();
+    format!(
+        r#"
+tiers = ["economy", "frontier"]
+
+[[providers]]
+name = "mock"
+kind = "openai"
+base_url = "{base}"
+
+[[providers]]
+name = "mock-anthropic"
+kind = "anthropic"
+base_url = "{base}"
+
+[[models]]
+name = "small"
+provider = "mock"
+upstream_model = "small-up"
+tier = "economy"
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = 0.60
+context_window = 128000
+
+[[models]]
+name = "large"
+provider = "mock"
+upstream_model = "large-up"
+tier = "frontier"
+input_usd_per_mtok = 2.50
+output_usd_per_mtok = 10.00
+context_window = 128000
+
+[[models]]
+name = "claude"
+provider = "mock-anthropic"
+upstream_model = "claude-up"
+tier = "frontier"
+input_usd_per_mtok = 3.00
+output_usd_per_mtok = 15.00
+context_window = 200000
+
+{server}
+"#
+    )
+}
+
+pub struct Harness {
+    pub mock: MockUpstream,
+    pub gateway: Gateway,
+    pub url: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Harness {
+    /// Starts a mock and a gateway configured with the given `[server]` TOML.
+    pub async fn start(server: &str) -> Self {
+        let mock = MockUpstream::start().await.unwrap();
+        let config =
+            routewise_config::from_str_with_env(&config_text(&mock, server), &|_| None).unwrap();
+        let gateway = Gateway::new(Runtime::build(config, &|_| None).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(routewise_gateway::run(listener, gateway.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            mock,
+            gateway,
+            url,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    /// Sends a shutdown signal to the server.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn chat(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A chat request with one user message.
+pub fn ask(model: &str, prompt: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": prompt}]})
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The assistant text of a non-streamed completion.
+pub fn text_of(body: &Value) -> &str {
+    body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Parses an SSE body into its `data:` payloads.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The concatenated delta text of parsed SSE payloads.
+pub fn streamed_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}

@@ -1,0 +1,190 @@
+//! Operating the gateway: the response cache, client auth and rate limits, hot reload, and
+//! graceful shutdown.
+
+mod common;
+
+use common::{HARD, Harness, SIMPLE, ask, config_text, header, sse_data, streamed_text};
+use routewise_testkit::Reply;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+fn key_entry(name: &str, secret: &str, extra: &str) -> String {
+    let digest: String = Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("[[server.client_keys]]\nname = \"{name}\"\nkey_sha256 = \"{digest}\"\n{extra}\n")
+}
+
+#[tokio::test]
+async fn a_repeated_request_on_a_caching_route_is_served_from_the_cache() {
+    let h = Harness::start("[[server.routes]]\nname = \"auto\"\ncache = true").await;
+    let first = h.chat(ask("auto", SIMPLE)).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "x-routewise-cache"), "");
+    let first_body: Value = first.json().await.unwrap();
+    let second = h.chat(ask("auto", SIMPLE)).await;
+    assert_eq!(header(&second, "x-routewise-cache"), "hit");
+    assert_eq!(header(&second, "x-routewise-model"), "small");
+    assert_eq!(header(&second, "x-routewise-cost-usd"), "0.00000000");
+    assert_eq!(second.json::<Value>().await.unwrap(), first_body);
+    assert_eq!(
+        h.mock.calls_for("small-up").len(),
+        1,
+        "one upstream call for two requests"
+    );
+
+    h.chat(ask("auto", HARD)).await;
+    assert_eq!(
+        h.mock.calls_for("large-up").len(),
+        1,
+        "a different request misses"
+    );
+    let mut streamed = ask("auto", SIMPLE);
+    streamed["stream"] = json!(true);
+    h.chat(streamed).await.text().await.unwrap();
+    assert_eq!(
+        h.mock.calls_for("small-up").len(),
+        2,
+        "streams are never cached"
+    );
+}
+
+#[tokio::test]
+async fn routes_without_cache_always_call_the_upstream() {
+    let h = Harness::start("[[server.routes]]\nname = \"cheap\"\npolicy = \"complexity\"").await;
+    for _ in 0..2 {
+        let response = h.chat(ask("cheap", SIMPLE)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-routewise-policy"), "complexity");
+    }
+    assert_eq!(h.mock.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn client_keys_are_required_when_configured() {
+    let h = Harness::start(&key_entry("team", "sk-team-secret", "tier = \"premium\"")).await;
+    let response = h.chat(ask("auto", SIMPLE)).await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "authentication_error");
+    let wrong = h
+        .client
+        .post(format!("{}/v1/chat/completions", h.url))
+        .bearer_auth("sk-wrong")
+        .json(&ask("auto", SIMPLE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(h.mock.calls().is_empty());
+
+    let ok = h
+        .client
+        .post(format!("{}/v1/chat/completions", h.url))
+        .bearer_auth("sk-team-secret")
+        .json(&ask("auto", SIMPLE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        header(&ok, "x-routewise-reason"),
+        "rule:premium-tier",
+        "the key's tier routes"
+    );
+}
+
+#[tokio::test]
+async fn a_tier_header_is_ignored_unless_the_operator_trusts_it() {
+    let h = Harness::start("").await;
+    let send = |h: &Harness| {
+        h.client
+            .post(format!("{}/v1/chat/completions", h.url))
+            .header("x-routewise-user-tier", "premium")
+            .json(&ask("auto", SIMPLE))
+            .send()
+    };
+    assert_eq!(
+        header(&send(&h).await.unwrap(), "x-routewise-model"),
+        "small"
+    );
+    let trusting = Harness::start("[server]\ntrust_tier_header = true").await;
+    assert_eq!(
+        header(&send(&trusting).await.unwrap(), "x-routewise-model"),
+        "large"
+    );
+}
+
+#[tokio::test]
+async fn a_key_over_its_request_limit_gets_a_429_with_retry_after() {
+    let h = Harness::start(&key_entry("k", "sk-k", "requests_per_minute = 2")).await;
+    let send = || {
+        h.client
+            .post(format!("{}/v1/chat/completions", h.url))
+            .bearer_auth("sk-k")
+            .json(&ask("auto", SIMPLE))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    assert_eq!(send().await.unwrap().status(), 200);
+    let limited = send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = header(&limited, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(h.mock.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn reload_swaps_a_valid_config_and_keeps_the_old_one_when_invalid() {
+    let h = Harness::start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routewise.toml");
+
+    std::fs::write(&path, "tiers = [").unwrap();
+    let err = routewise_gateway::reload::reload(&h.gateway, &path)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("keeping the running one"), "{err}");
+    assert_eq!(h.chat(ask("auto", SIMPLE)).await.status(), 200);
+
+    let routed = config_text(
+        &h.mock,
+        "[[server.routes]]\nname = \"fast\"\npolicy = \"complexity\"",
+    );
+    std::fs::write(&path, routed).unwrap();
+    routewise_gateway::reload::reload(&h.gateway, &path)
+        .await
+        .unwrap();
+    let response = h.chat(ask("fast", SIMPLE)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-routewise-policy"), "complexity");
+}
+
+#[tokio::test]
+async fn shutdown_drains_an_in_flight_stream_and_refuses_new_connections() {
+    let mut h = Harness::start("").await;
+    h.mock.script(
+        "small-up",
+        [Reply::text("one two three four").chunk_every(Duration::from_millis(150))],
+    );
+    let mut request = ask("auto", SIMPLE);
+    request["stream"] = json!(true);
+    let response = h.chat(request).await;
+    assert_eq!(response.status(), 200);
+    h.shutdown();
+    let text = response.text().await.unwrap();
+    assert_eq!(streamed_text(&sse_data(&text)), "one two three four");
+    let served = tokio::time::timeout(Duration::from_secs(10), &mut h.server).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "{served:?}");
+    assert!(
+        h.client
+            .get(format!("{}/healthz", h.url))
+            .send()
+            .await
+            .is_err()
+    );
+}

@@ -1,0 +1,128 @@
+//! Anthropic's Messages API behind the OpenAI contract: requests, responses and streams are
+//! translated both ways (see [`translate`]).
+
+mod translate;
+
+pub use translate::DEFAULT_MAX_TOKENS;
+
+use crate::transport;
+use crate::{Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream;
+use routewise_openai::ChatCompletionRequest;
+use routewise_openai::anthropic::{MessagesResponse, StreamEvent};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+use translate::StreamTranslator;
+
+/// The Messages API version routewise speaks.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// A provider for `{base_url}/messages`.
+#[derive(Debug)]
+pub struct AnthropicProvider {
+    settings: ProviderSettings,
+    client: reqwest::Client,
+    endpoint: String,
+}
+
+impl AnthropicProvider {
+    pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
+        let client = transport::build_client(&settings)?;
+        let endpoint = format!("{}/messages", settings.base_url.trim_end_matches('/'));
+        Ok(Self {
+            settings,
+            client,
+            endpoint,
+        })
+    }
+
+    async fn call(
+        &self,
+        request: ChatCompletionRequest,
+        deadlines: Deadlines,
+    ) -> Result<ProviderReply, ProviderError> {
+        let started = Instant::now();
+        let name = self.settings.name.as_str();
+        let body =
+            translate::to_messages_request(&request).map_err(|detail| ProviderError::Request {
+                provider: name.to_owned(),
+                detail,
+            })?;
+        let mut builder = self
+            .client
+            .post(&self.endpoint)
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .json(&body);
+        if let Some(key) = &self.settings.api_key {
+            builder = builder.header("x-api-key", key.expose());
+        }
+        let response = transport::send(name, builder, deadlines, started).await?;
+        let created = unix_now();
+        if !request.is_stream() {
+            let message: MessagesResponse =
+                transport::read_json(name, response, deadlines, started).await?;
+            return Ok(ProviderReply::Complete(translate::to_chat_completion(
+                message, created,
+            )));
+        }
+        let provider = name.to_owned();
+        let mut translator = StreamTranslator::new(created);
+        let chunks = transport::sse_events(name, response, deadlines, started)
+            .flat_map(move |event| {
+                let translated = event.and_then(|event| {
+                    let Some(data) = event.data else {
+                        return Ok(Vec::new());
+                    };
+                    let event: StreamEvent = serde_json::from_str(&data).map_err(|err| {
+                        ProviderError::InvalidResponse {
+                            provider: provider.clone(),
+                            detail: format!("stream event is not a Messages API event: {err}"),
+                        }
+                    })?;
+                    translator
+                        .translate(event)
+                        .map_err(|err| ProviderError::Status {
+                            provider: provider.clone(),
+                            // An in-stream error is what the upstream would have sent as a 5xx had
+                            // it known before the headers; `overloaded_error` is Anthropic's 529.
+                            status: if err.kind == "overloaded_error" {
+                                529
+                            } else {
+                                500
+                            },
+                            retry_after: None,
+                            message: err.message,
+                        })
+                });
+                match translated {
+                    Ok(chunks) => stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
+                    Err(err) => stream::iter(vec![Err(err)]),
+                }
+            })
+            .boxed();
+        Ok(ProviderReply::Stream(chunks))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Provider for AnthropicProvider {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn chat(
+        &self,
+        request: ChatCompletionRequest,
+        deadlines: Deadlines,
+    ) -> BoxFuture<'_, Result<ProviderReply, ProviderError>> {
+        Box::pin(self.call(request, deadlines))
+    }
+}

@@ -1,0 +1,222 @@
+//! HTTP plumbing shared by the providers: the client, deadlines, status mapping, SSE decoding.
+
+use crate::{Deadlines, ProviderError, ProviderSettings, TimeoutPhase};
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use sse_stream::{Sse, SseStream};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Longest upstream error message kept in a [`ProviderError`]; upstream bodies can be large.
+const MAX_ERROR_MESSAGE: usize = 512;
+
+/// The HTTP client of one provider: its own connection pool, `TCP_NODELAY` (without it, Nagle's
+/// algorithm meets delayed ACKs and every small request waits ~40 ms), and the provider's
+/// connect timeout.
+pub(crate) fn build_client(settings: &ProviderSettings) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(settings.connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|err| ProviderError::Request {
+            provider: settings.name.clone(),
+            detail: format!("cannot build the HTTP client: {err}"),
+        })
+}
+
+/// Sends `request`, waiting at most `deadlines.first_byte` for the response headers, and turns
+/// any non-2xx answer into [`ProviderError::Status`].
+pub(crate) async fn send(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    deadlines: Deadlines,
+    started: Instant,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = match tokio::time::timeout(deadlines.first_byte, request.send()).await {
+        Err(_) => {
+            return Err(ProviderError::Timeout {
+                provider: provider.to_owned(),
+                phase: TimeoutPhase::FirstByte,
+                limit: deadlines.first_byte,
+            });
+        }
+        Ok(Err(err)) if err.is_connect() => {
+            return Err(ProviderError::Connect {
+                provider: provider.to_owned(),
+                detail: error_chain(&err),
+            });
+        }
+        Ok(Err(err)) => {
+            return Err(ProviderError::Dropped {
+                provider: provider.to_owned(),
+                detail: error_chain(&err),
+            });
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = retry_after(response.headers());
+    let body = tokio::time::timeout_at(started + deadlines.total, response.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    Err(ProviderError::Status {
+        provider: provider.to_owned(),
+        status: status.as_u16(),
+        retry_after,
+        message: error_message(&body),
+    })
+}
+
+/// Reads and decodes a JSON body before the total deadline.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    provider: &str,
+    response: reqwest::Response,
+    deadlines: Deadlines,
+    started: Instant,
+) -> Result<T, ProviderError> {
+    let body = match tokio::time::timeout_at(started + deadlines.total, response.bytes()).await {
+        Err(_) => {
+            return Err(ProviderError::Timeout {
+                provider: provider.to_owned(),
+                phase: TimeoutPhase::Total,
+                limit: deadlines.total,
+            });
+        }
+        Ok(Err(err)) => {
+            return Err(ProviderError::Dropped {
+                provider: provider.to_owned(),
+                detail: error_chain(&err),
+            });
+        }
+        Ok(Ok(body)) => body,
+    };
+    serde_json::from_slice(&body).map_err(|err| ProviderError::InvalidResponse {
+        provider: provider.to_owned(),
+        detail: format!("{err} (body starts with {:?})", preview(&body)),
+    })
+}
+
+/// The server-sent events of a streamed body, ending with a [`TimeoutPhase::Total`] error if the
+/// deadline passes first.
+pub(crate) fn sse_events(
+    provider: &str,
+    response: reqwest::Response,
+    deadlines: Deadlines,
+    started: Instant,
+) -> BoxStream<'static, Result<Sse, ProviderError>> {
+    let provider = provider.to_owned();
+    let events = SseStream::from_bytes_stream(response.bytes_stream()).boxed();
+    let deadline = Box::pin(tokio::time::sleep_until(started + deadlines.total));
+    stream::unfold(
+        Some((events, deadline, provider)),
+        move |state| async move {
+            let (mut events, mut deadline, provider) = state?;
+            tokio::select! {
+                () = &mut deadline => Some((
+                    Err(ProviderError::Timeout {
+                        provider,
+                        phase: TimeoutPhase::Total,
+                        limit: deadlines.total,
+                    }),
+                    None,
+                )),
+                next = events.next() => match next {
+                    None => None,
+                    Some(Ok(event)) => Some((Ok(event), Some((events, deadline, provider)))),
+                    Some(Err(err)) => Some((
+                        Err(ProviderError::Dropped {
+                            provider,
+                            detail: format!("the event stream broke off: {err}"),
+                        }),
+                        None,
+                    )),
+                },
+            }
+        },
+    )
+    .boxed()
+}
+
+/// `retry-after-ms` (OpenAI) or `Retry-After` in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| -> Option<f64> {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    number("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+}
+
+/// The upstream's own error message (`error.message` in both OpenAI's and Anthropic's bodies),
+/// else the start of the body.
+fn error_message(body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| preview(body));
+    message.chars().take(MAX_ERROR_MESSAGE).collect()
+}
+
+fn preview(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned()
+}
+
+/// The error and its sources, so "error sending request" says why.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn retry_after_prefers_milliseconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(250)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("-1"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn error_message_reads_both_shapes_and_falls_back_to_the_body() {
+        assert_eq!(
+            error_message(br#"{"error": {"message": "slow down"}}"#),
+            "slow down"
+        );
+        assert_eq!(
+            error_message(br#"{"type": "error", "error": {"type": "x", "message": "busy"}}"#),
+            "busy"
+        );
+        assert_eq!(error_message(b"<html>bad gateway"), "<html>bad gateway");
+    }
+}

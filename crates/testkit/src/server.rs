@@ -1,0 +1,373 @@
+//! The mock server: routes, per-model reply queues, the call log, and fault injection.
+
+use crate::reply::{Reply, ReplyKind};
+use crate::wire;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// One call the mock received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `/v1/chat/completions` or `/v1/messages`.
+    pub path: String,
+    /// The `model` of the request body (empty when the body was not JSON).
+    pub model: String,
+    /// The request body as JSON (`Null` when it was not JSON).
+    pub body: Value,
+    /// Request headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Call {
+    /// The value of a request header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    calls: Mutex<Vec<Call>>,
+    /// Whether to keep the call log; the load benchmark turns it off so memory stays flat.
+    record: bool,
+}
+
+/// A running mock upstream; it stops when dropped.
+#[derive(Debug)]
+pub struct MockUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    OpenAi,
+    Anthropic,
+}
+
+impl MockUpstream {
+    /// Starts a mock on an ephemeral loopback port, recording every call.
+    pub async fn start() -> io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), true).await
+    }
+
+    /// Starts a mock on `addr`; with `record = false` the call log stays empty (long runs).
+    pub async fn start_on(addr: SocketAddr, record: bool) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            record,
+            ..Shared::default()
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages", post(anthropic))
+            .with_state(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            // The mock lives as long as its handle; a serve error ends it, and tests then see
+            // connection errors, which is the failure they would be testing anyway.
+            let listener = listener.tap_io(|tcp| {
+                // Without TCP_NODELAY small responses wait for delayed ACKs (~40 ms each).
+                let _ = tcp.set_nodelay(true);
+            });
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// The socket address the mock listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to configure as a provider's `base_url`: `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Queues replies for calls naming `model` (the upstream model name); they are used in order,
+    /// then the default reply resumes.
+    pub fn script(&self, model: &str, replies: impl IntoIterator<Item = Reply>) {
+        let mut scripts = self
+            .shared
+            .scripts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        scripts.entry(model.to_owned()).or_default().extend(replies);
+    }
+
+    /// Every call so far, oldest first.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The calls that named `model`.
+    pub fn calls_for(&self, model: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.model == model)
+            .collect()
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(&shared, Api::OpenAi, &headers, &body).await
+}
+
+async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    answer(&shared, Api::Anthropic, &headers, &body).await
+}
+
+async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> Response {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if shared.record {
+        let call = Call {
+            path: match api {
+                Api::OpenAi => "/v1/chat/completions".to_owned(),
+                Api::Anthropic => "/v1/messages".to_owned(),
+            },
+            model: model.clone(),
+            body: request.clone(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+        };
+        shared
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
+    }
+    if request.is_null() {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": {"message": "mock: body is not JSON", "type": "invalid_request_error"}}),
+        );
+    }
+    let reply = shared
+        .scripts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_mut(&model)
+        .and_then(VecDeque::pop_front)
+        .unwrap_or_else(|| Reply::text(format!("reply from {model}")));
+    if !reply.header_delay.is_zero() {
+        tokio::time::sleep(reply.header_delay).await;
+    }
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    match reply.kind {
+        ReplyKind::Text { content, usage } => {
+            let usage = wire::usage_for(&request, &content, usage);
+            match (api, stream) {
+                (Api::OpenAi, false) => json_response(
+                    StatusCode::OK,
+                    &wire::openai_completion(&model, &content, usage),
+                ),
+                (Api::Anthropic, false) => json_response(
+                    StatusCode::OK,
+                    &wire::anthropic_message(&model, &content, usage),
+                ),
+                (api, true) => {
+                    let include_usage = request
+                        .pointer("/stream_options/include_usage")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    let events = stream_events(api, &model, &content, usage, include_usage, None);
+                    sse_response(paced(events, reply.chunk_delay, false))
+                }
+            }
+        }
+        ReplyKind::Status {
+            status,
+            retry_after_secs,
+        } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = match api {
+                Api::OpenAi => wire::openai_error(status),
+                Api::Anthropic => wire::anthropic_error(status),
+            };
+            let mut response = json_response(code, &body);
+            if let Some(secs) = retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        ReplyKind::Garbage(text) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(text))
+            .unwrap_or_default(),
+        ReplyKind::Drop { after_chunks } => {
+            if stream {
+                let events = stream_events(
+                    api,
+                    &model,
+                    "this stream breaks off before it ends",
+                    (1, 1),
+                    false,
+                    Some(after_chunks),
+                );
+                sse_response(paced(events, reply.chunk_delay, true))
+            } else {
+                let partial: BoxStream<'static, io::Result<Bytes>> = stream::iter(vec![
+                    Ok(Bytes::from_static(b"{\"id\": \"chatcmpl-mo")),
+                    Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock drop")),
+                ])
+                .boxed();
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from_stream(partial))
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// The SSE events of a streamed text reply; `cut_after` keeps only the opening and that many
+/// content events (a stream that will break off).
+fn stream_events(
+    api: Api,
+    model: &str,
+    content: &str,
+    usage: (u64, u64),
+    include_usage: bool,
+    cut_after: Option<usize>,
+) -> Vec<String> {
+    let pieces = wire::pieces(content);
+    let keep = cut_after.unwrap_or(pieces.len()).min(pieces.len());
+    let mut events = Vec::with_capacity(keep + 6);
+    match api {
+        Api::OpenAi => {
+            for (i, piece) in pieces.iter().take(keep).enumerate() {
+                let delta = if i == 0 {
+                    json!({"role": "assistant", "content": piece})
+                } else {
+                    json!({"content": piece})
+                };
+                events.push(wire::openai_chunk(model, delta, None));
+            }
+            if cut_after.is_none() {
+                events.push(wire::openai_chunk(model, json!({}), Some("stop")));
+                if include_usage {
+                    events.push(wire::openai_usage_chunk(model, usage));
+                }
+                events.push("data: [DONE]\n\n".to_owned());
+            }
+        }
+        Api::Anthropic => {
+            let mut start = wire::anthropic_message(model, "", (usage.0, 1));
+            start["content"] = json!([]);
+            start["stop_reason"] = Value::Null;
+            events.push(wire::anthropic_event(
+                &json!({"type": "message_start", "message": start}),
+            ));
+            events.push(wire::anthropic_event(
+                &json!({"type": "content_block_start",
+                "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ));
+            for piece in pieces.iter().take(keep) {
+                events.push(wire::anthropic_event(
+                    &json!({"type": "content_block_delta",
+                    "index": 0, "delta": {"type": "text_delta", "text": piece}}),
+                ));
+            }
+            if cut_after.is_none() {
+                events.push(wire::anthropic_event(
+                    &json!({"type": "content_block_stop", "index": 0}),
+                ));
+                events.push(wire::anthropic_event(&json!({"type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                    "usage": {"output_tokens": usage.1}})));
+                events.push(wire::anthropic_event(&json!({"type": "message_stop"})));
+            }
+        }
+    }
+    events
+}
+
+/// Emits events with `delay` before each one after the first, then optionally fails the body so
+/// the connection drops.
+fn paced(
+    events: Vec<String>,
+    delay: Duration,
+    fail_at_end: bool,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    let body = stream::iter(events.into_iter().enumerate()).then(move |(i, event)| async move {
+        if i > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok::<_, io::Error>(Bytes::from(event))
+    });
+    if fail_at_end {
+        // Pause before failing too, so the chunks already sent are flushed to the client
+        // rather than lost with the connection.
+        body.chain(stream::once(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock drop"))
+        }))
+        .boxed()
+    } else {
+        body.boxed()
+    }
+}
+
+fn sse_response(body: BoxStream<'static, io::Result<Bytes>>) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_default()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
