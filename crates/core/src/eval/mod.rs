@@ -1,0 +1,8 @@
+//! Offline evaluation maths: threshold sweeps and deferral curves for two models, quality/cost
+//! frontiers for N models, grouped k-fold splits, and the seam trainable routers plug into.
+//!
+//! All of it is pure: the CLI loads data and renders tables and plots.
+
+pub mod predictor;
+
+pub use predictor::{FitError, Fitter, QualityPredictor};
