@@ -36,14 +36,24 @@ pub struct BenchmarkRecord {
 /// Why a benchmark line was rejected. The file reader adds the file name and line number.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("not a valid benchmark record: {0} (expected {{\"id\", \"benchmark\", \"category\", \"prompt\", \"scores\": {{model: 0..1}}}})")]
+    #[error(
+        "not a valid benchmark record: {0} (expected {{\"id\", \"benchmark\", \"category\", \"prompt\", \"scores\": {{model: 0..1}}}})"
+    )]
     Json(#[from] serde_json::Error),
     #[error("record {id:?} has no scores: list at least one model's score")]
     NoScores { id: String },
     #[error("record {id:?}: score of {model:?} is {value}, but scores must lie in [0, 1]")]
-    ScoreOutOfRange { id: String, model: String, value: f64 },
+    ScoreOutOfRange {
+        id: String,
+        model: String,
+        value: f64,
+    },
     #[error("record {id:?}: cost of {model:?} is {value}, but costs must be finite USD >= 0")]
-    BadCost { id: String, model: String, value: f64 },
+    BadCost {
+        id: String,
+        model: String,
+        value: f64,
+    },
 }
 
 /// Parses and validates one JSONL line. Unknown top-level keys are ignored, so the format can
@@ -115,7 +125,10 @@ mod tests {
             Err(RecordError::ScoreOutOfRange { .. })
         ));
         let bad_cost = r#"{"id": "r", "benchmark": "b", "category": "c", "prompt": "p", "scores": {"a": 1.0}, "costs": {"a": -1.0}}"#;
-        assert!(matches!(parse_line(bad_cost), Err(RecordError::BadCost { .. })));
+        assert!(matches!(
+            parse_line(bad_cost),
+            Err(RecordError::BadCost { .. })
+        ));
     }
 
     #[test]
@@ -124,8 +137,12 @@ mod tests {
             parse_line(r#"{"id": "a", "prompt": "p"}"#),
             Err(RecordError::Json(_))
         ));
-        let empty = r#"{"id": "r", "benchmark": "b", "category": "c", "prompt": "p", "scores": {}}"#;
-        assert!(matches!(parse_line(empty), Err(RecordError::NoScores { .. })));
+        let empty =
+            r#"{"id": "r", "benchmark": "b", "category": "c", "prompt": "p", "scores": {}}"#;
+        assert!(matches!(
+            parse_line(empty),
+            Err(RecordError::NoScores { .. })
+        ));
         assert!(matches!(parse_line("not json"), Err(RecordError::Json(_))));
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! All of it is pure: the CLI loads data and renders tables and plots.
 
+pub mod curve;
+pub mod error;
 pub mod predictor;
 
+pub use curve::{CurvePoint, DeferralCurve, PairOutcome, Savings};
+pub use error::EvalError;
 pub use predictor::{FitError, Fitter, QualityPredictor};
