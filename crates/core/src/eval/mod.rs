@@ -5,8 +5,12 @@
 
 pub mod curve;
 pub mod error;
+pub mod frontier;
+pub mod kfold;
 pub mod predictor;
 
 pub use curve::{CurvePoint, DeferralCurve, PairOutcome, Savings};
 pub use error::EvalError;
+pub use frontier::{ModelOutcomes, OperatingPoint};
+pub use kfold::grouped_folds;
 pub use predictor::{FitError, Fitter, QualityPredictor};
