@@ -1,7 +1,26 @@
 //! routewise-core: the pure heart of routewise.
 //!
 //! Everything here is a function of its inputs: no async runtime, no network, no filesystem,
-//! no clock and no global randomness.
+//! no clock and no global randomness. A request is described by a [`request::ChatInput`]; the
+//! [`signals::SignalExtractor`] turns it into [`signals::Signals`]; a [`router::Router`] applies
+//! the hard constraints of the [`catalog::Catalog`] and then a [`policy`] to reach a
+//! [`decision::Decision`] that carries its own explanation and cost estimate.
+//!
+//! Keeping this crate pure is what makes policies property-testable, benchmarkable and replayable
+//! offline over logged traffic; the compiler guards it, because this crate depends on no I/O crate.
 
 pub mod bench;
+pub mod catalog;
+pub mod decision;
 pub mod eval;
+pub mod policy;
+pub mod request;
+pub mod router;
+pub mod signals;
+pub mod tokens;
+
+pub use catalog::{Capability, Catalog, CatalogError, ModelSpec};
+pub use decision::Decision;
+pub use request::{ChatInput, Message, RequestContext, Role};
+pub use router::{RouteError, Router};
+pub use signals::{SignalExtractor, Signals};

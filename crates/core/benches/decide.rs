@@ -1,0 +1,82 @@
+//! Decision latency: one routing decision, tokenisation included, for a ~300-token prompt.
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark with a broken setup should abort loudly"
+)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use routewise_core::catalog::{Capability, Catalog, ModelSpec};
+use routewise_core::policy::{ComplexityPolicy, RulesPolicy};
+use routewise_core::router::RouterOptions;
+use routewise_core::{ChatInput, RequestContext, Router};
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn catalog() -> Arc<Catalog> {
+    let model = |name: &str, tier: usize, price: f64| ModelSpec {
+        name: name.into(),
+        provider: "openai".into(),
+        upstream_model: name.into(),
+        tier,
+        input_usd_per_mtok: price,
+        output_usd_per_mtok: price * 4.0,
+        context_window: 128_000,
+        capabilities: vec![Capability::Code, Capability::Vision],
+    };
+    let catalog = Catalog::new(
+        vec!["small".into(), "large".into()],
+        vec![model("gpt-4o-mini", 0, 0.15), model("gpt-4o", 1, 2.5)],
+    );
+    Arc::new(catalog.expect("benchmark catalog is valid"))
+}
+
+/// About 300 o200k tokens of ordinary English with a question at the end.
+fn prompt() -> String {
+    let context = "Our team runs a service that ingests sensor readings from ten thousand devices, \
+        stores them in a time-series database and raises alerts when a reading drifts from its \
+        baseline. Last week the alerting job started to lag behind by several minutes. ";
+    format!(
+        "{}Could you suggest what to look at first, and in which order we should check things?",
+        context.repeat(6)
+    )
+}
+
+fn bench_decisions(c: &mut Criterion) {
+    let catalog = catalog();
+    let input = ChatInput::from_prompt(prompt());
+    let context = RequestContext::default();
+    let routers = [
+        (
+            "rules",
+            Arc::new(RulesPolicy::default_rules(&catalog)) as Arc<_>,
+        ),
+        (
+            "complexity",
+            Arc::new(ComplexityPolicy::default_for_tiers(2)) as Arc<_>,
+        ),
+    ];
+    for (name, policy) in routers {
+        let router = Router::new(catalog.clone(), policy, RouterOptions::default())
+            .expect("router setup succeeds");
+        if let Ok(decision) = router.decide(&input, &context) {
+            eprintln!(
+                "{name}: {} prompt tokens -> {}",
+                decision.signals.prompt_tokens, decision.model
+            );
+        }
+        c.bench_function(&format!("decide/{name}/300-tokens"), |b| {
+            b.iter(|| router.decide(black_box(&input), black_box(&context)))
+        });
+    }
+    let extractor = routewise_core::SignalExtractor::new();
+    if let Ok(extractor) = extractor {
+        let counter = extractor.token_counter();
+        let text = prompt();
+        c.bench_function("tokens/o200k/300-tokens", |b| {
+            b.iter(|| counter.count(black_box(&text)))
+        });
+    }
+}
+
+criterion_group!(benches, bench_decisions);
+criterion_main!(benches);

@@ -1,0 +1,179 @@
+//! The complexity-tiers policy: a weighted 0..1 complexity score from the signals, mapped onto
+//! the catalog's N tiers by ascending thresholds, with per-tier token limits.
+//!
+//! Tier `i` is chosen when the score is below `thresholds[i]` and the prompt fits
+//! `max_tokens[i]`; a request that fits no lower tier goes to the top tier.
+
+use super::{Choice, Policy, PolicyInput, Target};
+use crate::signals::{Signals, TaskType};
+
+/// How much each signal contributes. Only ratios matter: the score divides by the sum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ComplexityWeights {
+    pub tokens: f64,
+    pub reasoning: f64,
+    pub task: f64,
+    pub domain: f64,
+    pub code: f64,
+    pub turns: f64,
+}
+
+impl Default for ComplexityWeights {
+    fn default() -> Self {
+        Self {
+            tokens: 0.10,
+            reasoning: 0.25,
+            task: 0.45,
+            domain: 0.10,
+            code: 0.05,
+            turns: 0.05,
+        }
+    }
+}
+
+/// Prompt length at which the token component saturates at 1.
+const TOKENS_SATURATION: f64 = 8192.0;
+/// Number of reasoning keywords at which that component saturates.
+const REASONING_SATURATION: f64 = 3.0;
+/// Extra turns at which the conversation-length component saturates.
+const TURNS_SATURATION: f64 = 5.0;
+
+/// How demanding each task type is, 0..1.
+pub fn task_prior(task: TaskType) -> f64 {
+    match task {
+        TaskType::Classification | TaskType::Sentiment => 0.10,
+        TaskType::Extraction => 0.20,
+        TaskType::Translation => 0.25,
+        TaskType::Summarization => 0.30,
+        TaskType::OpenEnded | TaskType::CreativeWriting => 0.45,
+        TaskType::CodeGeneration => 0.80,
+        TaskType::Math => 0.85,
+    }
+}
+
+impl ComplexityWeights {
+    /// The complexity score of a request, in [0, 1]. All-zero weights give 0.
+    pub fn score(&self, s: &Signals) -> f64 {
+        let tokens = ((1.0 + f64::from(s.prompt_tokens)).ln() / (1.0 + TOKENS_SATURATION).ln())
+            .clamp(0.0, 1.0);
+        let reasoning = (s.reasoning_keywords.len() as f64 / REASONING_SATURATION).min(1.0);
+        let task = task_prior(s.task_type);
+        let domain = if s.domains.is_empty() { 0.0 } else { 1.0 };
+        let code = if s.has_code { 1.0 } else { 0.0 };
+        let turns = (f64::from(s.turns.saturating_sub(1)) / TURNS_SATURATION).min(1.0);
+        let parts = [
+            (self.tokens, tokens),
+            (self.reasoning, reasoning),
+            (self.task, task),
+            (self.domain, domain),
+            (self.code, code),
+            (self.turns, turns),
+        ];
+        let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let weighted: f64 = parts.iter().map(|(w, v)| w.max(0.0) * v).sum();
+        (weighted / total).clamp(0.0, 1.0)
+    }
+}
+
+/// The complexity policy. Invariant (checked by the config compiler): `thresholds` and
+/// `max_tokens` have one entry per tier but the last, and thresholds ascend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplexityPolicy {
+    weights: ComplexityWeights,
+    thresholds: Vec<f64>,
+    max_tokens: Vec<Option<u32>>,
+}
+
+impl ComplexityPolicy {
+    pub fn new(
+        weights: ComplexityWeights,
+        thresholds: Vec<f64>,
+        max_tokens: Vec<Option<u32>>,
+    ) -> Self {
+        Self {
+            weights,
+            thresholds,
+            max_tokens,
+        }
+    }
+
+    /// Defaults for a catalog of `tiers` tiers: thresholds spread over 0.35..0.65, and the
+    /// cheapest tier limited to prompts of 1,000 tokens.
+    pub fn default_for_tiers(tiers: usize) -> Self {
+        Self::new(
+            ComplexityWeights::default(),
+            Self::default_thresholds(tiers),
+            (0..tiers.saturating_sub(1))
+                .map(|tier| (tier == 0).then_some(1_000))
+                .collect(),
+        )
+    }
+
+    /// `tiers - 1` ascending thresholds spread over 0.35..=0.65.
+    pub fn default_thresholds(tiers: usize) -> Vec<f64> {
+        let n = tiers.saturating_sub(1);
+        match n {
+            0 => Vec::new(),
+            1 => vec![0.35],
+            _ => (0..n)
+                .map(|i| 0.35 + 0.30 * i as f64 / (n - 1) as f64)
+                .collect(),
+        }
+    }
+
+    pub fn weights(&self) -> &ComplexityWeights {
+        &self.weights
+    }
+
+    pub fn thresholds(&self) -> &[f64] {
+        &self.thresholds
+    }
+}
+
+impl Policy for ComplexityPolicy {
+    fn name(&self) -> &str {
+        "complexity"
+    }
+
+    fn choose(&self, input: PolicyInput<'_>) -> Choice {
+        let score = self.weights.score(input.signals);
+        let tokens = input.signals.prompt_tokens;
+        let top = input.catalog.top_tier();
+        for (tier, threshold) in self.thresholds.iter().enumerate().take(top) {
+            let fits = self
+                .max_tokens
+                .get(tier)
+                .copied()
+                .flatten()
+                .is_none_or(|limit| tokens <= limit);
+            if score < *threshold && fits {
+                return Choice {
+                    target: Target::Tier(tier),
+                    require: Vec::new(),
+                    reason: format!("complexity:tier-{tier}"),
+                    detail: format!(
+                        "complexity {score:.2} is below {threshold:.2} and {tokens} tokens fit, so tier `{}`",
+                        input.catalog.tiers()[tier]
+                    ),
+                    score: Some(score),
+                    threshold: Some(*threshold),
+                };
+            }
+        }
+        let threshold = self.thresholds.last().copied();
+        Choice {
+            target: Target::Tier(top),
+            require: Vec::new(),
+            reason: format!("complexity:tier-{top}"),
+            detail: format!(
+                "complexity {score:.2} (with {tokens} tokens) fits no lower tier, so tier `{}`",
+                input.catalog.tiers()[top]
+            ),
+            score: Some(score),
+            threshold,
+        }
+    }
+}

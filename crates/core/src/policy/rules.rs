@@ -1,0 +1,230 @@
+//! The rules policy: declarative conditions over signals, first match wins.
+//!
+//! [`RulesPolicy::default_rules`] encodes the common wisdom of DESIGN C2 and works for any
+//! catalog because it targets tier positions (`cheapest`, `middle`, `strongest`), not names.
+
+use super::{Choice, Policy, PolicyInput, Target, resolve_target_name};
+use crate::catalog::{Capability, Catalog};
+use crate::signals::{Domain, Signals, TaskType};
+
+/// A condition over [`Signals`]. Token conditions use `prompt_tokens`: what the model must read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// Always true (an empty `when`).
+    Always,
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    /// The caller's tier is one of these.
+    UserTier(Vec<String>),
+    /// The task type is one of these.
+    Task(Vec<TaskType>),
+    /// The request touches one of these domains.
+    Domain(Vec<Domain>),
+    /// One of these reasoning keywords (canonical names) was found.
+    ReasoningKeyword(Vec<String>),
+    /// At least this many distinct reasoning keywords were found.
+    MinReasoningKeywords(u32),
+    /// `prompt_tokens >= n`.
+    MinTokens(u32),
+    /// `prompt_tokens <= n`.
+    MaxTokens(u32),
+    MinTurns(u32),
+    HasCode(bool),
+    HasImage(bool),
+    /// The hour of day is in `[from, to)`, wrapping past midnight when `from > to`.
+    HourBetween {
+        from: u8,
+        to: u8,
+    },
+}
+
+impl Condition {
+    pub fn matches(&self, s: &Signals) -> bool {
+        match self {
+            Condition::Always => true,
+            Condition::All(all) => all.iter().all(|c| c.matches(s)),
+            Condition::Any(any) => any.iter().any(|c| c.matches(s)),
+            Condition::Not(inner) => !inner.matches(s),
+            Condition::UserTier(tiers) => tiers.contains(&s.user_tier),
+            Condition::Task(tasks) => tasks.contains(&s.task_type),
+            Condition::Domain(domains) => domains.iter().any(|d| s.has_domain(*d)),
+            Condition::ReasoningKeyword(words) => s
+                .reasoning_keywords
+                .iter()
+                .any(|found| words.iter().any(|w| w == found)),
+            Condition::MinReasoningKeywords(n) => {
+                u32::try_from(s.reasoning_keywords.len()).unwrap_or(u32::MAX) >= *n
+            }
+            Condition::MinTokens(n) => s.prompt_tokens >= *n,
+            Condition::MaxTokens(n) => s.prompt_tokens <= *n,
+            Condition::MinTurns(n) => s.turns >= *n,
+            Condition::HasCode(want) => s.has_code == *want,
+            Condition::HasImage(want) => (s.image_parts > 0) == *want,
+            Condition::HourBetween { from, to } => {
+                let h = s.hour_of_day;
+                if from <= to {
+                    (*from..*to).contains(&h)
+                } else {
+                    h >= *from || h < *to
+                }
+            }
+        }
+    }
+}
+
+/// One rule: if `when` matches, go to `target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Unique name, shown in explanations and used as the metrics reason (`rule:NAME`).
+    pub name: String,
+    /// Why the rule exists, for humans.
+    pub description: String,
+    pub when: Condition,
+    pub target: Target,
+    /// Capabilities wanted in the chosen model.
+    pub require: Vec<Capability>,
+}
+
+/// Rules in order; the first that matches decides, else `default_target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulesPolicy {
+    rules: Vec<Rule>,
+    default_target: Target,
+}
+
+impl RulesPolicy {
+    pub fn new(rules: Vec<Rule>, default_target: Target) -> Self {
+        Self {
+            rules,
+            default_target,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The built-in rule set, resolved against a catalog. Order matters: caller privileges and
+    /// high-stakes domains first, then tasks a small model does well, then reasoning, then size.
+    pub fn default_rules(catalog: &Catalog) -> Self {
+        let cheapest = Target::Tier(0);
+        let middle = Target::Tier(catalog.middle_tier());
+        let strongest = Target::Tier(catalog.top_tier());
+        let rule = |name: &str, description: &str, when, target, require: &[Capability]| Rule {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            when,
+            target,
+            require: require.to_vec(),
+        };
+        let rules = vec![
+            rule(
+                "premium-tier",
+                "premium callers always get the most capable model",
+                Condition::UserTier(vec!["premium".to_owned()]),
+                strongest,
+                &[],
+            ),
+            rule(
+                "high-stakes-domain",
+                "medical and legal questions go to the most capable model",
+                Condition::Domain(vec![Domain::Medical, Domain::Legal]),
+                strongest,
+                &[],
+            ),
+            rule(
+                "code-generation",
+                "writing code goes to a code-capable upper tier",
+                Condition::Task(vec![TaskType::CodeGeneration]),
+                middle,
+                &[Capability::Code],
+            ),
+            rule(
+                "multi-step-reasoning",
+                "maths, or two or more reasoning cues (why, explain, compare, ...), need the most capable model",
+                Condition::Any(vec![
+                    Condition::Task(vec![TaskType::Math]),
+                    Condition::MinReasoningKeywords(2),
+                ]),
+                strongest,
+                &[],
+            ),
+            rule(
+                "simple-task",
+                "classification, sentiment, extraction and translation are done well by small models",
+                Condition::Task(vec![
+                    TaskType::Classification,
+                    TaskType::Sentiment,
+                    TaskType::Extraction,
+                    TaskType::Translation,
+                ]),
+                cheapest,
+                &[],
+            ),
+            rule(
+                "long-summary",
+                "summaries of very long inputs (over 16,000 tokens) go to an upper tier",
+                Condition::All(vec![
+                    Condition::Task(vec![TaskType::Summarization]),
+                    Condition::MinTokens(16_001),
+                ]),
+                middle,
+                &[],
+            ),
+            rule(
+                "summary",
+                "summaries of inputs up to 16,000 tokens are done well by small models",
+                Condition::Task(vec![TaskType::Summarization]),
+                cheapest,
+                &[],
+            ),
+            rule(
+                "short-and-simple",
+                "short requests (up to 200 tokens) without reasoning cues or code go to the cheapest tier",
+                Condition::All(vec![
+                    Condition::MaxTokens(200),
+                    Condition::Not(Box::new(Condition::MinReasoningKeywords(1))),
+                    Condition::HasCode(false),
+                ]),
+                cheapest,
+                &[],
+            ),
+        ];
+        Self::new(rules, middle)
+    }
+
+    /// Builds a rule set whose default is given by name (see [`resolve_target_name`]).
+    pub fn with_default_name(rules: Vec<Rule>, catalog: &Catalog, default: &str) -> Option<Self> {
+        resolve_target_name(catalog, default).map(|target| Self::new(rules, target))
+    }
+}
+
+impl Policy for RulesPolicy {
+    fn name(&self) -> &str {
+        "rules"
+    }
+
+    fn choose(&self, input: PolicyInput<'_>) -> Choice {
+        for rule in &self.rules {
+            if rule.when.matches(input.signals) {
+                return Choice {
+                    target: rule.target,
+                    require: rule.require.clone(),
+                    reason: format!("rule:{}", rule.name),
+                    detail: format!("rule `{}` matched: {}", rule.name, rule.description),
+                    score: None,
+                    threshold: None,
+                };
+            }
+        }
+        Choice {
+            target: self.default_target,
+            require: Vec::new(),
+            reason: "rule:default".to_owned(),
+            detail: "no rule matched, so the default target applies".to_owned(),
+            score: None,
+            threshold: None,
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Signals: a typed, cheap description of a chat request that policies decide on.
+//!
+//! Every signal is named, documented here and in `docs/SIGNALS.md`, and serialised into each
+//! decision's explanation. Intent signals (reasoning keywords, task type, domain, code) are computed
+//! on the user's own text only, so a long system prompt or an earlier assistant answer does not
+//! change what the user is asking for; token counts cover every message, because the model must
+//! read them all (they drive cost and the context-window check).
+
+mod lexicon;
+mod scan;
+
+use crate::request::{ChatInput, RequestContext, Role};
+use crate::tokens::TokenCounter;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::Serialize;
+use std::fmt;
+
+pub use scan::ScanError;
+
+/// What the user is asking the model to do, from the last user message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    Classification,
+    Sentiment,
+    Extraction,
+    Translation,
+    Summarization,
+    CodeGeneration,
+    Math,
+    CreativeWriting,
+    /// Anything without a clearer task: questions, advice, discussion.
+    OpenEnded,
+}
+
+impl TaskType {
+    pub const ALL: [TaskType; 9] = [
+        TaskType::Classification,
+        TaskType::Sentiment,
+        TaskType::Extraction,
+        TaskType::Translation,
+        TaskType::Summarization,
+        TaskType::CodeGeneration,
+        TaskType::Math,
+        TaskType::CreativeWriting,
+        TaskType::OpenEnded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskType::Classification => "classification",
+            TaskType::Sentiment => "sentiment",
+            TaskType::Extraction => "extraction",
+            TaskType::Translation => "translation",
+            TaskType::Summarization => "summarization",
+            TaskType::CodeGeneration => "code_generation",
+            TaskType::Math => "math",
+            TaskType::CreativeWriting => "creative_writing",
+            TaskType::OpenEnded => "open_ended",
+        }
+    }
+
+    /// Parses a task name as written in config; British spelling of summarisation is accepted.
+    pub fn parse(name: &str) -> Option<Self> {
+        if name == "summarisation" {
+            return Some(TaskType::Summarization);
+        }
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A subject area where a wrong answer is costly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    Medical,
+    Legal,
+    Finance,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 3] = [Domain::Medical, Domain::Legal, Domain::Finance];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Medical => "medical",
+            Domain::Legal => "legal",
+            Domain::Finance => "finance",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The features of one request. See `docs/SIGNALS.md` for each with examples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signals {
+    /// Tokens of the whole prompt (every message, o200k_base, plus chat-format overhead).
+    pub prompt_tokens: u32,
+    /// Tokens of the user's own messages only.
+    pub user_tokens: u32,
+    /// Number of user messages (conversation turns).
+    pub turns: u32,
+    /// Number of messages of any role.
+    pub messages: u32,
+    /// Distinct reasoning keywords found in the user's text, canonical names, in order of
+    /// first appearance (e.g. `why`, `explain`, `compare`).
+    pub reasoning_keywords: Vec<&'static str>,
+    /// The task of the last user message.
+    pub task_type: TaskType,
+    /// Sensitive domains the user's text is about.
+    pub domains: Vec<Domain>,
+    /// Image content parts in the request (any role).
+    pub image_parts: u32,
+    /// Whether the user's text contains source code.
+    pub has_code: bool,
+    /// A specific model the caller asked for, if any.
+    pub requested_model: Option<String>,
+    /// The caller's tier.
+    pub user_tier: String,
+    /// Hour of day (UTC) the request arrived.
+    pub hour_of_day: u8,
+    /// The caller's output cap, if any.
+    pub max_output_tokens: Option<u32>,
+}
+
+impl Signals {
+    pub fn has_domain(&self, domain: Domain) -> bool {
+        self.domains.contains(&domain)
+    }
+
+    /// Tokens the request needs from a model's context window: the prompt plus the output cap
+    /// (or the expected output when the caller set none).
+    pub fn required_context(&self, expected_output_tokens: u32) -> u32 {
+        self.prompt_tokens
+            .saturating_add(self.max_output_tokens.unwrap_or(expected_output_tokens))
+    }
+}
+
+/// Computes [`Signals`]. Build once and share: construction compiles the phrase automaton.
+#[derive(Debug, Clone)]
+pub struct SignalExtractor {
+    tokens: TokenCounter,
+    phrases: AhoCorasick,
+}
+
+impl SignalExtractor {
+    /// Builds the extractor. Fails only if the built-in lexicon cannot compile, which a unit test
+    /// rules out; the error is still typed so that callers never panic.
+    pub fn new() -> Result<Self, ScanError> {
+        let phrases = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(lexicon::LEXICON.iter().map(|(phrase, _, _)| phrase))
+            .map_err(|e| ScanError::Lexicon(e.to_string()))?;
+        Ok(Self {
+            tokens: TokenCounter::o200k(),
+            phrases,
+        })
+    }
+
+    pub fn token_counter(&self) -> TokenCounter {
+        self.tokens
+    }
+
+    /// Extracts the signals of one request.
+    pub fn extract(&self, input: &ChatInput, context: &RequestContext) -> Signals {
+        let mut prompt_tokens = TokenCounter::chat_overhead(input.messages.len());
+        let mut user_tokens = 0u32;
+        let mut turns = 0u32;
+        let mut image_parts = 0u32;
+        let mut user_scan = scan::Scan::default();
+        let last_user = input.messages.iter().rposition(|m| m.role == Role::User);
+
+        for (index, message) in input.messages.iter().enumerate() {
+            let tokens = self.tokens.count(&message.text);
+            prompt_tokens = prompt_tokens.saturating_add(tokens);
+            image_parts = image_parts.saturating_add(message.image_parts);
+            if message.role == Role::User {
+                turns += 1;
+                user_tokens = user_tokens.saturating_add(tokens);
+                let is_last = Some(index) == last_user;
+                scan::scan_text(&self.phrases, &message.text, is_last, &mut user_scan);
+            }
+        }
+
+        Signals {
+            prompt_tokens,
+            user_tokens,
+            turns,
+            messages: u32::try_from(input.messages.len()).unwrap_or(u32::MAX),
+            reasoning_keywords: user_scan.reasoning_keywords,
+            task_type: user_scan.task_scores.winner(),
+            domains: user_scan.domain_scores.present(),
+            image_parts,
+            has_code: user_scan.code_score >= scan::CODE_THRESHOLD,
+            requested_model: input.requested_model.clone(),
+            user_tier: context.user_tier.clone(),
+            hour_of_day: context.hour_of_day.min(23),
+            max_output_tokens: input.max_output_tokens,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

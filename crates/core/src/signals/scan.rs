@@ -1,0 +1,209 @@
+//! One pass over the user's text with the phrase automaton, accumulating evidence per signal.
+
+use super::lexicon::{Evidence, LEXICON};
+use super::{Domain, TaskType};
+use aho_corasick::AhoCorasick;
+use thiserror::Error;
+
+/// A task needs at least this much evidence to beat `open_ended`.
+const TASK_THRESHOLD: u32 = 2;
+/// A domain needs at least this much evidence: one strong word, or two weak ones.
+const DOMAIN_THRESHOLD: u32 = 2;
+/// Code is present with a fenced block, or two code fragments.
+pub(crate) const CODE_THRESHOLD: u32 = 2;
+/// Evidence for maths from arithmetic such as `12 * 7` or `x^2 = 9`.
+const ARITHMETIC_WEIGHT: u32 = 2;
+
+/// Why signal extraction could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ScanError {
+    #[error("the built-in signal lexicon failed to compile: {0}")]
+    Lexicon(String),
+}
+
+/// Evidence per task type, indexed like [`TaskType::ALL`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TaskScores([u32; TaskType::ALL.len()]);
+
+impl TaskScores {
+    fn add(&mut self, task: TaskType, weight: u32) {
+        if let Some(slot) = TaskType::ALL.iter().position(|t| *t == task) {
+            self.0[slot] = self.0[slot].saturating_add(weight);
+        }
+    }
+
+    /// The task with most evidence. Ties go to the task listed first in `PRIORITY`: the more
+    /// specific and the more demanding task wins, so a tie never routes down by accident.
+    pub(crate) fn winner(&self) -> TaskType {
+        const PRIORITY: [TaskType; 8] = [
+            TaskType::CodeGeneration,
+            TaskType::Math,
+            TaskType::Translation,
+            TaskType::Summarization,
+            TaskType::Extraction,
+            TaskType::Sentiment,
+            TaskType::Classification,
+            TaskType::CreativeWriting,
+        ];
+        let score = |task: TaskType| {
+            TaskType::ALL
+                .iter()
+                .position(|t| *t == task)
+                .map_or(0, |slot| self.0[slot])
+        };
+        let mut best = TaskType::OpenEnded;
+        let mut best_score = TASK_THRESHOLD.saturating_sub(1);
+        for task in PRIORITY {
+            let s = score(task);
+            if s > best_score {
+                best = task;
+                best_score = s;
+            }
+        }
+        best
+    }
+}
+
+/// Evidence per domain, indexed like [`Domain::ALL`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DomainScores([u32; Domain::ALL.len()]);
+
+impl DomainScores {
+    fn add(&mut self, domain: Domain, weight: u32) {
+        if let Some(slot) = Domain::ALL.iter().position(|d| *d == domain) {
+            self.0[slot] = self.0[slot].saturating_add(weight);
+        }
+    }
+
+    pub(crate) fn present(&self) -> Vec<Domain> {
+        Domain::ALL
+            .into_iter()
+            .zip(self.0)
+            .filter(|(_, score)| *score >= DOMAIN_THRESHOLD)
+            .map(|(domain, _)| domain)
+            .collect()
+    }
+}
+
+/// Evidence gathered over the user's messages.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Scan {
+    pub(crate) reasoning_keywords: Vec<&'static str>,
+    pub(crate) task_scores: TaskScores,
+    pub(crate) domain_scores: DomainScores,
+    pub(crate) code_score: u32,
+}
+
+/// Scans one user message. Task evidence counts only for the last user message (the task at
+/// hand); reasoning, domain and code evidence accumulate over the whole conversation.
+pub(crate) fn scan_text(phrases: &AhoCorasick, text: &str, is_last: bool, scan: &mut Scan) {
+    let bytes = text.as_bytes();
+    for found in phrases.find_iter(text) {
+        let Some(&(_, evidence, bounded)) = LEXICON.get(found.pattern().as_usize()) else {
+            continue;
+        };
+        if bounded && !on_word_boundaries(bytes, found.start(), found.end()) {
+            continue;
+        }
+        match evidence {
+            Evidence::Reasoning(name) => {
+                if !scan.reasoning_keywords.contains(&name) {
+                    scan.reasoning_keywords.push(name);
+                }
+            }
+            Evidence::Task(task, weight) if is_last => {
+                scan.task_scores.add(task, u32::from(weight));
+            }
+            Evidence::Task(..) => {}
+            Evidence::Domain(domain, weight) => scan.domain_scores.add(domain, u32::from(weight)),
+            Evidence::CodeMarker => {
+                // A fenced block is code on its own; other fragments need company.
+                let weight = if found.end() - found.start() == 3 && text[found.range()] == *"```" {
+                    CODE_THRESHOLD
+                } else {
+                    1
+                };
+                scan.code_score = scan.code_score.saturating_add(weight);
+            }
+        }
+    }
+    if is_last && has_arithmetic(bytes) {
+        scan.task_scores.add(TaskType::Math, ARITHMETIC_WEIGHT);
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether a match stands as a whole word. Lexicon phrases are ASCII, so checking the ASCII bytes
+/// either side is exact; a neighbouring non-ASCII letter counts as a boundary.
+fn on_word_boundaries(bytes: &[u8], start: usize, end: usize) -> bool {
+    let before_ok = start == 0 || bytes.get(start - 1).is_none_or(|b| !is_word_byte(*b));
+    let after_ok = bytes.get(end).is_none_or(|b| !is_word_byte(*b));
+    before_ok && after_ok
+}
+
+/// Finds `<digits> <operator> <digits>` such as `17 * 23`, `2^10` or `x = 4 + 5`.
+fn has_arithmetic(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let mut j = i;
+            while j < bytes.len() && (bytes[j].is_ascii_digit() || bytes[j] == b'.') {
+                j += 1;
+            }
+            let digits_end = j;
+            while j < bytes.len() && bytes[j] == b' ' {
+                j += 1;
+            }
+            let spaced_before = j > digits_end;
+            if let Some(&operator) = bytes.get(j) {
+                // `-` and `/` join dates, ranges and fractions ("2024-05-01", "3/4 cup"):
+                // they count as arithmetic only when set apart by spaces.
+                let always = matches!(operator, b'+' | b'*' | b'^' | b'=');
+                let spaced_only = matches!(operator, b'-' | b'/');
+                if always || spaced_only {
+                    let mut k = j + 1;
+                    while k < bytes.len() && bytes[k] == b' ' {
+                        k += 1;
+                    }
+                    let spaced_after = k > j + 1;
+                    let operand_follows = bytes.get(k).is_some_and(u8::is_ascii_digit);
+                    if operand_follows && (always || (spaced_before && spaced_after)) {
+                        return true;
+                    }
+                }
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_is_found_in_expressions_not_in_dates_or_lists() {
+        assert!(has_arithmetic(b"what is 17 * 23?"));
+        assert!(has_arithmetic(b"2^10"));
+        assert!(has_arithmetic(b"x = 4+5"));
+        assert!(!has_arithmetic(b"born in 1990, lived 3 years"));
+        assert!(!has_arithmetic(b"item 3. item 4."));
+        assert!(!has_arithmetic(b"due 2024-05-01, use 3/4 cup"));
+        assert!(has_arithmetic(b"what is 12 - 4 and 10 / 2"));
+        assert!(!has_arithmetic(b""));
+    }
+
+    #[test]
+    fn word_boundaries_reject_partial_words() {
+        assert!(on_word_boundaries(b"why not", 0, 3));
+        assert!(!on_word_boundaries(b"whyever", 0, 3));
+        assert!(!on_word_boundaries(b"anywhy", 3, 6));
+        assert!(on_word_boundaries("é why".as_bytes(), 3, 6));
+    }
+}

@@ -1,0 +1,197 @@
+use super::*;
+use crate::request::{ChatInput, Message, RequestContext, Role};
+
+fn extract(prompt: &str) -> Signals {
+    let extractor = SignalExtractor::new().unwrap();
+    extractor.extract(&ChatInput::from_prompt(prompt), &RequestContext::default())
+}
+
+#[test]
+fn token_counts_cover_every_message_and_user_tokens_only_the_user() {
+    let extractor = SignalExtractor::new().unwrap();
+    let input = ChatInput {
+        messages: vec![
+            Message::text(Role::System, "You are a helpful assistant."),
+            Message::text(Role::User, "hello world"),
+        ],
+        ..ChatInput::default()
+    };
+    let s = extractor.extract(&input, &RequestContext::default());
+    assert_eq!(s.user_tokens, 2);
+    // 6 system tokens + 2 user tokens + 2 * 3 per-message + 3 per-reply.
+    assert_eq!(s.prompt_tokens, 6 + 2 + 6 + 3);
+    assert_eq!(s.messages, 2);
+    assert_eq!(s.turns, 1);
+}
+
+#[test]
+fn reasoning_keywords_are_distinct_canonical_and_ordered() {
+    let s = extract("Explain why this fails, and compare it with the explanation above. Why?");
+    assert_eq!(s.reasoning_keywords, vec!["explain", "why", "compare"]);
+    let s = extract("What would happen if the moon vanished? How does gravity work?");
+    assert_eq!(s.reasoning_keywords, vec!["what would happen", "how does"]);
+    assert!(
+        extract("What's the capital of France?")
+            .reasoning_keywords
+            .is_empty()
+    );
+    // Whole words only: "whyever" and "explained" are not keywords.
+    assert!(
+        extract("Whyever not? I unexplained it.")
+            .reasoning_keywords
+            .is_empty()
+    );
+}
+
+#[test]
+fn every_task_type_is_recognised() {
+    let cases = [
+        (
+            "Classify this ticket as billing, technical or other: my card was charged twice",
+            TaskType::Classification,
+        ),
+        (
+            "What is the sentiment of this review: the food was cold",
+            TaskType::Sentiment,
+        ),
+        (
+            "Extract all email addresses from the following text: a@b.com, c@d.org",
+            TaskType::Extraction,
+        ),
+        (
+            "Translate 'good morning' into French",
+            TaskType::Translation,
+        ),
+        (
+            "Summarize this article in three bullet points: ...",
+            TaskType::Summarization,
+        ),
+        (
+            "Write a Rust function that parses ISO-8601 dates",
+            TaskType::CodeGeneration,
+        ),
+        ("Solve the equation x^2 - 5x + 6 = 0", TaskType::Math),
+        ("What is 17 * 23?", TaskType::Math),
+        (
+            "Write a haiku about autumn leaves",
+            TaskType::CreativeWriting,
+        ),
+        ("What's the capital of France?", TaskType::OpenEnded),
+    ];
+    for (prompt, task) in cases {
+        assert_eq!(extract(prompt).task_type, task, "prompt: {prompt}");
+    }
+}
+
+#[test]
+fn task_type_comes_from_the_last_user_message() {
+    let extractor = SignalExtractor::new().unwrap();
+    let input = ChatInput {
+        messages: vec![
+            Message::text(Role::User, "Translate this into French: good morning"),
+            Message::text(Role::Assistant, "Bonjour"),
+            Message::text(Role::User, "Now write a poem about it"),
+        ],
+        ..ChatInput::default()
+    };
+    let s = extractor.extract(&input, &RequestContext::default());
+    assert_eq!(s.task_type, TaskType::CreativeWriting);
+    assert_eq!(s.turns, 2);
+}
+
+#[test]
+fn domains_need_a_strong_word_or_two_weak_ones() {
+    assert_eq!(
+        extract("What dosage of ibuprofen is safe?").domains,
+        vec![Domain::Medical]
+    );
+    assert_eq!(
+        extract("Can my landlord sue me for breach of contract?").domains,
+        vec![Domain::Legal]
+    );
+    assert_eq!(
+        extract("Should I rebalance my portfolio?").domains,
+        vec![Domain::Finance]
+    );
+    // One weak word is not enough.
+    assert!(extract("The law of large numbers").domains.is_empty());
+    assert!(
+        extract("I have a pain in my neck, a doctor said")
+            .domains
+            .contains(&Domain::Medical)
+    );
+}
+
+#[test]
+fn intent_signals_ignore_the_system_prompt() {
+    let extractor = SignalExtractor::new().unwrap();
+    let input = ChatInput {
+        messages: vec![
+            Message::text(
+                Role::System,
+                "You are a medical assistant. Explain why, step by step.",
+            ),
+            Message::text(Role::User, "hi"),
+        ],
+        ..ChatInput::default()
+    };
+    let s = extractor.extract(&input, &RequestContext::default());
+    assert!(s.domains.is_empty());
+    assert!(s.reasoning_keywords.is_empty());
+}
+
+#[test]
+fn code_is_detected_from_fences_or_several_fragments() {
+    assert!(extract("Why does this fail?\n```\nlet x = 1;\n```").has_code);
+    assert!(extract("fn main() { println!(\"hi\"); }").has_code);
+    assert!(!extract("Please return the book tomorrow").has_code);
+}
+
+#[test]
+fn images_tier_model_request_hour_and_output_cap_are_carried() {
+    let extractor = SignalExtractor::new().unwrap();
+    let input = ChatInput {
+        messages: vec![Message {
+            role: Role::User,
+            text: "What is in this picture?".into(),
+            image_parts: 2,
+        }],
+        requested_model: Some("gpt-4o".into()),
+        max_output_tokens: Some(100),
+    };
+    let context = RequestContext {
+        user_tier: "premium".into(),
+        hour_of_day: 30,
+    };
+    let s = extractor.extract(&input, &context);
+    assert_eq!(s.image_parts, 2);
+    assert_eq!(s.requested_model.as_deref(), Some("gpt-4o"));
+    assert_eq!(s.user_tier, "premium");
+    assert_eq!(s.hour_of_day, 23, "an out-of-range hour is clamped");
+    assert_eq!(s.required_context(256), s.prompt_tokens + 100);
+}
+
+#[test]
+fn non_ascii_emoji_cjk_and_long_inputs_work() {
+    let s = extract("请解释为什么天空是蓝色的？🌈 Explain why, s'il vous plaît — naïve café");
+    assert!(s.prompt_tokens > 10);
+    assert_eq!(s.reasoning_keywords, vec!["explain", "why"]);
+    let long = "Ünïcödé text with emoji 🚀 and 漢字. ".repeat(20_000);
+    let s = extract(&long);
+    assert!(s.prompt_tokens > 100_000);
+}
+
+#[test]
+fn names_round_trip_through_parse() {
+    for task in TaskType::ALL {
+        assert_eq!(TaskType::parse(task.as_str()), Some(task));
+    }
+    assert_eq!(
+        TaskType::parse("summarisation"),
+        Some(TaskType::Summarization)
+    );
+    for domain in Domain::ALL {
+        assert_eq!(Domain::parse(domain.as_str()), Some(domain));
+    }
+    assert_eq!(TaskType::parse("nonsense"), None);
+}
