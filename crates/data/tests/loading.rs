@@ -11,14 +11,20 @@ const GOOD: &str = r#"{"id": "a/1", "benchmark": "b", "category": "c", "prompt":
 {"id": "a/2", "benchmark": "b", "category": "c", "prompt": "q", "scores": {"m": 0.0}, "meta": {"k": 1}}
 "#;
 
-#[expect(clippy::unwrap_used, reason = "test fixture: a failed write fails the test")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a failed write fails the test"
+)]
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
 }
 
-#[expect(clippy::unwrap_used, reason = "test fixture: a failed encode fails the test")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a failed encode fails the test"
+)]
 fn gzip(text: &str) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(text.as_bytes()).unwrap();

@@ -8,9 +8,13 @@ pub mod error;
 pub mod frontier;
 pub mod kfold;
 pub mod predictor;
+pub mod scorers;
+pub mod summary;
 
 pub use curve::{CurvePoint, DeferralCurve, PairOutcome, Savings};
 pub use error::EvalError;
 pub use frontier::{ModelOutcomes, OperatingPoint};
 pub use kfold::grouped_folds;
 pub use predictor::{FitError, Fitter, QualityPredictor};
+pub use scorers::CrossValidationError;
+pub use summary::{PolicySummary, SAVINGS_QUALITY_FRACTION};
