@@ -10,6 +10,8 @@
 
 use std::cmp::Ordering;
 
+use serde::Serialize;
+
 use super::EvalError;
 
 /// How the weak and the strong model did on one prompt.
@@ -24,7 +26,7 @@ pub struct PairOutcome {
 }
 
 /// One point of the curve. Quality and cost are means per prompt.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CurvePoint {
     /// Share of prompts sent to the strong model, in `[0, 1]`.
     pub strong_share: f64,

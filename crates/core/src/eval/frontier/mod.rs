@@ -4,6 +4,8 @@
 //! A policy here is a per-prompt choice of model; the frontier of a threshold sweep is the set
 //! of operating points no other point beats on both quality and cost.
 
+use serde::Serialize;
+
 use super::EvalError;
 
 /// Quality and cost of every model on every prompt, stored row-major (prompt by model).
@@ -15,7 +17,7 @@ pub struct ModelOutcomes {
 }
 
 /// Mean quality and mean USD per prompt of one way of routing.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct OperatingPoint {
     pub quality: f64,
     pub cost: f64,

@@ -1,0 +1,3 @@
+//! One module per `routewise` subcommand.
+
+pub mod eval;

@@ -1,0 +1,36 @@
+//! The `routewise` binary: a thin command-line shell over the routing core, config and gateway.
+//! Each command lives in its own file under `commands/`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// routewise: send each LLM request to the cheapest model that will answer it well.
+#[derive(Debug, Parser)]
+#[command(name = "routewise", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate routing policies on labelled benchmark data: cost/quality curves, APGR, CPT,
+    /// savings against always-strong, N-model frontiers, as a table, JSON and a plot.
+    Eval(commands::eval::EvalArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => commands::eval::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
