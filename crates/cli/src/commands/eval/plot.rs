@@ -134,7 +134,7 @@ fn frontier_panel<DB: DrawingBackend>(
         .x_label_area_size(44)
         .y_label_area_size(60)
         .build_cartesian_2d(
-            (cost_low / 1.5..cost_high * 1.5).log_scale(),
+            (cost_low / 1.5..cost_high * 4.0).log_scale(),
             100.0 * (quality_low - margin)..100.0 * (quality_high + margin),
         )
         .map_err(plot_error)?;
@@ -184,7 +184,7 @@ fn frontier_panel<DB: DrawingBackend>(
         .map_err(plot_error)?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperMiddle)
         .label_font((FAMILY, 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)

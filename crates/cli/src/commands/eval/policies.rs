@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use anyhow::Result;
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
+use routewise_core::eval::frontier::oracle_sweep;
 use routewise_core::eval::scorers::{oracle_scores, policy_scores, random_scores};
 use routewise_core::eval::{CurvePoint, DeferralCurve, OperatingPoint, PairOutcome, PolicySummary};
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
@@ -85,7 +86,7 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
         PolicyName::Oracle => {
             let curve = DeferralCurve::new(&oracle_scores(&pair), &pair)?;
             let mut result = from_curve(&label, &curve, settings.steps)?;
-            result.points = vec![data.outcomes.evaluate(&data.outcomes.oracle_choices())?];
+            result.points = oracle_sweep(&data.outcomes);
             Ok(result)
         }
         PolicyName::Rules | PolicyName::Complexity => {

@@ -132,6 +132,50 @@ impl ModelOutcomes {
     }
 }
 
+/// The oracle's whole frontier: per prompt the model maximising `quality - lambda * cost`, for
+/// `lambda` from 0 (the best model, cheapest among equals) up to a price so high that the
+/// cheapest model wins everywhere. Shows the best any router could trade quality for cost.
+pub fn oracle_sweep(outcomes: &ModelOutcomes) -> Vec<OperatingPoint> {
+    let m = outcomes.models().len();
+    let mean_cost = outcomes.cost.iter().sum::<f64>() / outcomes.cost.len() as f64;
+    // Prices of quality spread over six decades around the data's own cost scale.
+    let scale = if mean_cost > 0.0 {
+        1.0 / mean_cost
+    } else {
+        1.0
+    };
+    let lambdas =
+        std::iter::once(0.0).chain((-30..=30).map(|k| scale * 10f64.powf(f64::from(k) / 10.0)));
+    lambdas
+        .map(|lambda| {
+            let choices: Vec<usize> = (0..outcomes.prompts())
+                .map(|p| {
+                    (0..m)
+                        .min_by(|&a, &b| {
+                            let value =
+                                |x: usize| outcomes.quality(p, x) - lambda * outcomes.cost(p, x);
+                            value(b)
+                                .total_cmp(&value(a))
+                                .then_with(|| outcomes.cost(p, a).total_cmp(&outcomes.cost(p, b)))
+                        })
+                        .unwrap_or(0)
+                })
+                .collect();
+            let (quality, cost) = choices
+                .iter()
+                .enumerate()
+                .fold((0.0, 0.0), |(q, c), (p, &x)| {
+                    (q + outcomes.quality(p, x), c + outcomes.cost(p, x))
+                });
+            let n = outcomes.prompts() as f64;
+            OperatingPoint {
+                quality: quality / n,
+                cost: cost / n,
+            }
+        })
+        .collect()
+}
+
 /// The learned decision rule on one prompt: the cheapest model (in `by_cost` order) whose
 /// predicted acceptability reaches `threshold`, else the model predicted best.
 pub fn cheapest_acceptable(probabilities: &[f64], by_cost: &[usize], threshold: f64) -> usize {

@@ -35,6 +35,17 @@ fn single_models_and_oracle_match_hand_computation() {
 }
 
 #[test]
+fn oracle_sweep_runs_from_the_oracle_to_the_cheapest_model() {
+    let o = outcomes();
+    let sweep = oracle_sweep(&o);
+    assert_eq!(sweep[0], o.evaluate(&o.oracle_choices()).unwrap());
+    assert_eq!(*sweep.last().unwrap(), o.single_model(1));
+    for pair in sweep.windows(2) {
+        assert!(pair[1].cost <= pair[0].cost + 1e-12);
+    }
+}
+
+#[test]
 fn cheapest_acceptable_walks_up_the_price_list() {
     let by_cost = [1, 2, 0];
     assert_eq!(cheapest_acceptable(&[0.9, 0.2, 0.6], &by_cost, 0.5), 2);
