@@ -1,3 +1,17 @@
-//! One module per `routewise` subcommand.
+//! One module per `routewise` subcommand, plus the config loading they share.
 
 pub mod eval;
+pub mod route;
+pub mod validate;
+
+use anyhow::Context;
+use routewise_config::Config;
+use std::path::Path;
+
+/// Loads `--config`, or the built-in example config when none is given.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Ok(routewise_config::load_file(path)?),
+        None => routewise_config::builtin().context("the built-in config is invalid"),
+    }
+}

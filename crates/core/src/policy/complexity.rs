@@ -131,6 +131,11 @@ impl ComplexityPolicy {
     pub fn thresholds(&self) -> &[f64] {
         &self.thresholds
     }
+
+    /// Token limit per tier but the last; `None` is no limit.
+    pub fn max_tokens(&self) -> &[Option<u32>] {
+        &self.max_tokens
+    }
 }
 
 impl Policy for ComplexityPolicy {

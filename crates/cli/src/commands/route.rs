@@ -1,0 +1,152 @@
+//! `routewise route`: the routing decision for one prompt or chat request, explained.
+
+use super::load_config;
+use anyhow::{Context, bail};
+use clap::Args;
+use routewise_config::PolicyChoice;
+use routewise_core::{ChatInput, Decision, RequestContext};
+use routewise_openai::ChatCompletionRequest;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The prompt, sent as one user message. `-` reads it from stdin.
+    prompt: Option<String>,
+    /// A full OpenAI chat completion request (JSON) to route instead; `-` reads stdin.
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    request: Option<PathBuf>,
+    /// Config file; without it, the built-in example catalog and default rules are used.
+    #[arg(long, short = 'c', env = "ROUTEWISE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The caller's tier (for example free, standard, premium).
+    #[arg(long, default_value = "standard")]
+    user_tier: String,
+    /// Override the configured policy: rules or complexity.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Hour of day (UTC, 0-23) to decide at; defaults to now. Makes decisions reproducible.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..24))]
+    hour: Option<u8>,
+    /// Print one JSON object instead of the readable explanation.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let router = match args.policy.as_deref() {
+        None => config.router()?,
+        Some(name) => {
+            let Some(choice) = PolicyChoice::parse(name) else {
+                bail!(
+                    "unknown policy `{name}`; expected one of: {}",
+                    PolicyChoice::NAMES.join(", ")
+                );
+            };
+            config.router_with(choice)?
+        }
+    };
+    let input = read_input(&args)?;
+    let context = RequestContext {
+        user_tier: args.user_tier.trim().to_lowercase(),
+        hour_of_day: args.hour.unwrap_or_else(current_utc_hour),
+    };
+    let decision = router.decide(&input, &context)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&decision)?);
+    } else {
+        print_explanation(&decision, router.catalog());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(args: &RouteArgs) -> anyhow::Result<ChatInput> {
+    if let Some(path) = &args.request {
+        let text = read_text(path)?;
+        let request: ChatCompletionRequest = serde_json::from_str(&text).with_context(|| {
+            format!("{} is not a valid chat completion request", path.display())
+        })?;
+        return Ok(request.to_chat_input()?);
+    }
+    match args.prompt.as_deref() {
+        Some("-") => Ok(ChatInput::from_prompt(read_text(Path::new("-"))?)),
+        Some(prompt) => Ok(ChatInput::from_prompt(prompt)),
+        None => bail!("give a PROMPT, or --request FILE with a chat request (`-` reads stdin)"),
+    }
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read stdin as UTF-8 text")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+fn current_utc_hour() -> u8 {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u8::try_from((seconds / 3600) % 24).unwrap_or(0)
+}
+
+fn print_explanation(decision: &Decision, catalog: &routewise_core::Catalog) {
+    let model = catalog.model(&decision.model);
+    let tier = model
+        .and_then(|m| catalog.tiers().get(m.tier))
+        .map_or("?", String::as_str);
+    let provider = model.map_or("?", |m| m.provider.as_str());
+    let s = &decision.signals;
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!(
+        "model     {} (tier {tier}, provider {provider})",
+        decision.model
+    );
+    println!("policy    {} ({})", decision.policy, decision.reason);
+    println!("why       {}", decision.detail);
+    if let (Some(score), Some(threshold)) = (decision.score, decision.threshold) {
+        println!("score     {score:.3} against threshold {threshold:.3}");
+    }
+    println!(
+        "signals   {} prompt tokens ({} from the user), {} turn(s), task {}, reasoning cues: {}, domains: {}, code: {}, images: {}, caller tier {}",
+        s.prompt_tokens,
+        s.user_tokens,
+        s.turns,
+        s.task_type,
+        list(
+            s.reasoning_keywords
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect()
+        ),
+        list(s.domains.iter().map(|d| d.to_string()).collect()),
+        if s.has_code { "yes" } else { "no" },
+        s.image_parts,
+        s.user_tier,
+    );
+    let saving = if decision.baseline_cost_usd > 0.0 {
+        100.0 * decision.estimated_saving_usd() / decision.baseline_cost_usd
+    } else {
+        0.0
+    };
+    println!(
+        "cost      ${:.6} estimated ({} output tokens assumed) vs ${:.6} on {} (always-large): {saving:.1}% saved",
+        decision.estimated_cost_usd,
+        decision.estimated_output_tokens,
+        decision.baseline_cost_usd,
+        decision.baseline_model,
+    );
+}

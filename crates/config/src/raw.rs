@@ -1,0 +1,121 @@
+//! The config file as written: serde structs that mirror the TOML, with no validation beyond
+//! types and known keys. See `docs/CONFIG.md` for every key.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Tier names, cheapest first.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+    #[serde(default)]
+    pub routing: RawRouting,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    /// `openai` (any OpenAI-compatible API) or `anthropic`.
+    pub kind: String,
+    pub base_url: String,
+    /// Name of the environment variable holding the API key; the key itself never goes in the file.
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: String,
+    pub provider: String,
+    /// Model name sent upstream; defaults to `name`.
+    pub upstream_model: Option<String>,
+    pub tier: String,
+    pub input_usd_per_mtok: f64,
+    pub output_usd_per_mtok: f64,
+    pub context_window: u32,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    /// `rules` (default) or `complexity`.
+    pub policy: Option<String>,
+    /// Output tokens assumed for cost estimates when a request sets no `max_tokens`.
+    pub expected_output_tokens: Option<u32>,
+    /// Where requests go when no rule matches; defaults to `middle`.
+    pub default_target: Option<String>,
+    /// Replaces the built-in rules when present.
+    pub rules: Option<Vec<RawRule>>,
+    pub complexity: Option<RawComplexity>,
+    pub limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub when: RawCondition,
+    /// A model name, a tier name, or `cheapest` / `middle` / `strongest`.
+    pub target: String,
+    #[serde(default)]
+    pub require: Vec<String>,
+}
+
+/// A condition: every key given must hold (implicit AND); `all`, `any` and `not` nest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    pub all: Option<Vec<RawCondition>>,
+    pub any: Option<Vec<RawCondition>>,
+    pub not: Option<Box<RawCondition>>,
+    pub user_tier: Option<Vec<String>>,
+    pub task: Option<Vec<String>>,
+    pub domain: Option<Vec<String>>,
+    pub reasoning_keyword: Option<Vec<String>>,
+    pub min_reasoning_keywords: Option<u32>,
+    pub min_tokens: Option<u32>,
+    pub max_tokens: Option<u32>,
+    pub min_turns: Option<u32>,
+    pub has_code: Option<bool>,
+    pub has_image: Option<bool>,
+    /// `[from, to)` hours, UTC; wraps past midnight when from > to.
+    pub hour_between: Option<[u8; 2]>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComplexity {
+    pub weights: Option<RawWeights>,
+    /// One ascending threshold per tier but the last.
+    pub thresholds: Option<Vec<f64>>,
+    /// Token limit per tier but the last; 0 means no limit.
+    pub max_tokens: Option<Vec<u32>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeights {
+    pub tokens: Option<f64>,
+    pub reasoning: Option<f64>,
+    pub task: Option<f64>,
+    pub domain: Option<f64>,
+    pub code: Option<f64>,
+    pub turns: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_input_bytes: Option<usize>,
+    pub max_messages: Option<usize>,
+}
