@@ -6,13 +6,19 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use routewise_core::bench::BenchmarkRecord;
 use routewise_core::eval::{ModelOutcomes, PairOutcome};
-use routewise_core::tokens::TokenCounter;
+use routewise_core::request::{ChatInput, RequestContext};
+use routewise_core::signals::{SignalExtractor, Signals};
 use routewise_data::PriceCatalog;
+
+use super::progress;
 
 /// A data set ready for evaluation.
 #[derive(Debug)]
 pub struct EvalData {
     pub records: Vec<BenchmarkRecord>,
+    /// Each prompt as a single-message chat request, and its signals (standard tier).
+    pub requests: Vec<ChatInput>,
+    pub signals: Vec<Signals>,
     /// Models scored on every record, in name order.
     pub models: Vec<String>,
     pub outcomes: ModelOutcomes,
@@ -33,12 +39,15 @@ impl EvalData {
         strong: Option<&str>,
     ) -> Result<Self> {
         let models = common_models(&records)?;
-        let counter = TokenCounter::o200k();
+        let requests: Vec<ChatInput> = records
+            .iter()
+            .map(|r| ChatInput::from_prompt(r.prompt.as_str()))
+            .collect();
+        let signals = extract_signals(&requests)?;
         let mut quality = Vec::with_capacity(records.len() * models.len());
         let mut cost = Vec::with_capacity(records.len() * models.len());
         let mut priced_from_tokens = false;
-        for record in &records {
-            let mut input_tokens = None;
+        for (record, signals) in records.iter().zip(&signals) {
             for model in &models {
                 quality.push(record.scores[model]);
                 let recorded = record.costs.as_ref().and_then(|c| c.get(model)).copied();
@@ -53,11 +62,7 @@ impl EvalData {
                                 record.id
                             )
                         })?;
-                        let tokens = *input_tokens.get_or_insert_with(|| {
-                            u64::from(counter.count(&record.prompt))
-                                + u64::from(TokenCounter::chat_overhead(1))
-                        });
-                        price.cost_usd(tokens, output_tokens)
+                        price.cost_usd(u64::from(signals.prompt_tokens), output_tokens)
                     }
                 };
                 cost.push(usd);
@@ -74,6 +79,8 @@ impl EvalData {
         }
         Ok(Self {
             records,
+            requests,
+            signals,
             models,
             outcomes,
             weak,
@@ -94,16 +101,45 @@ impl EvalData {
             .collect()
     }
 
-    pub fn prompts(&self) -> Vec<&str> {
-        self.records.iter().map(|r| r.prompt.as_str()).collect()
-    }
-
     pub fn categories(&self) -> usize {
         let mut names: Vec<&str> = self.records.iter().map(|r| r.category.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         names.len()
     }
+}
+
+/// Signals of every request, on all cores: tokenising long few-shot prompts dominates the
+/// time of an evaluation.
+fn extract_signals(requests: &[ChatInput]) -> Result<Vec<Signals>> {
+    let extractor = SignalExtractor::new()?;
+    let context = RequestContext::default();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = requests.len().div_ceil(workers).max(1);
+    let bar = progress::bar("signals and tokens", requests.len());
+    let signals = std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .chunks(chunk)
+            .map(|part| {
+                let (extractor, context, bar) = (&extractor, &context, &bar);
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|request| {
+                            bar.inc(1);
+                            extractor.extract(request, context)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join())
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|_| anyhow::anyhow!("a signal extraction thread panicked"))?;
+    bar.finish_and_clear();
+    Ok(signals.into_iter().flatten().collect())
 }
 
 /// Models every record scores: metrics compare models on the same prompts.

@@ -10,10 +10,8 @@ use routewise_core::eval::frontier::oracle_sweep;
 use routewise_core::eval::scorers::{oracle_scores, policy_scores, random_scores};
 use routewise_core::eval::{CurvePoint, DeferralCurve, OperatingPoint, PairOutcome, PolicySummary};
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
-use routewise_core::signals::SignalExtractor;
 
 use super::dataset::EvalData;
-use super::progress;
 
 /// A policy named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,21 +93,7 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
                 PolicyName::Rules => Box::new(RulesPolicy::default_rules(&catalog)),
                 _ => Box::new(ComplexityPolicy::default_for_tiers(2)),
             };
-            let extractor = SignalExtractor::new()?;
-            let prompts = data.prompts();
-            let bar = progress::bar(&format!("{label}: signals"), prompts.len());
-            let scores = policy_scores(
-                policy.as_ref(),
-                &catalog,
-                &extractor,
-                &prompts,
-                &mut |done| {
-                    if done % 256 == 0 {
-                        bar.set_position(done as u64);
-                    }
-                },
-            );
-            bar.finish_and_clear();
+            let scores = policy_scores(policy.as_ref(), &catalog, &data.requests, &data.signals);
             let curve = DeferralCurve::new(&scores, &pair)?;
             let mut result = from_curve(&label, &curve, settings.steps)?;
             if *name == PolicyName::Rules {

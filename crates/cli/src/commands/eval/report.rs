@@ -183,7 +183,7 @@ impl Report {
         let p = &self.pair;
         let _ = writeln!(
             out,
-            "weak  {:<40} quality {:>6}  {}/1k prompts\nstrong {:<39} quality {:>6}  {}/1k prompts\n",
+            "weak   {:<40} quality {:>6}  {}/1k prompts\nstrong {:<40} quality {:>6}  {}/1k prompts\n",
             p.weak,
             percent(p.weak_quality),
             dollars(p.weak_cost),
@@ -351,7 +351,13 @@ fn share(value: Option<f64>) -> String {
     value.map(percent).unwrap_or_else(|| "-".into())
 }
 
-/// Mean USD per prompt shown per thousand prompts, where the figures are readable.
+/// Mean USD per prompt shown per thousand prompts, where the figures are readable, with four
+/// significant digits or so whatever the price level.
 fn dollars(per_prompt: f64) -> String {
-    format!("${:.3}", 1000.0 * per_prompt)
+    let per_1k = 1000.0 * per_prompt;
+    match per_1k.abs() {
+        v if v >= 100.0 => format!("${per_1k:.1}"),
+        v if v >= 1.0 => format!("${per_1k:.3}"),
+        _ => format!("${per_1k:.4}"),
+    }
 }

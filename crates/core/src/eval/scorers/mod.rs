@@ -8,8 +8,8 @@ use super::{EvalError, Fitter, PairOutcome, QualityPredictor, grouped_folds};
 use crate::bench::BenchmarkRecord;
 use crate::catalog::Catalog;
 use crate::policy::{Policy, PolicyInput, Target};
-use crate::request::{ChatInput, RequestContext};
-use crate::signals::SignalExtractor;
+use crate::request::ChatInput;
+use crate::signals::Signals;
 
 /// Uniform random scores from a seeded generator: the baseline every router must beat.
 pub fn random_scores(prompts: usize, seed: u64) -> Vec<f64> {
@@ -26,31 +26,27 @@ pub fn oracle_scores(outcomes: &[PairOutcome]) -> Vec<f64> {
         .collect()
 }
 
-/// Runs a foundation policy on each prompt (as a single user message, standard tier). The
-/// score is the policy's own continuous score when it has one (complexity), so the whole curve
-/// can be swept; otherwise the position of its target tier, 0 (cheapest) to 1 (top), which
-/// makes a discrete policy such as `rules` a single operating point on the curve.
+/// Runs a foundation policy on each request, given its signals (extract them once and share
+/// them between policies: tokenising dominates the cost). The score is the policy's own
+/// continuous score when it has one (complexity), so the whole curve can be swept; otherwise the
+/// position of its target tier, 0 (cheapest) to 1 (top), which makes a discrete policy such as
+/// `rules` a single operating point on the curve.
 pub fn policy_scores(
     policy: &dyn Policy,
     catalog: &Catalog,
-    extractor: &SignalExtractor,
-    prompts: &[&str],
-    progress: &mut dyn FnMut(usize),
+    requests: &[ChatInput],
+    signals: &[Signals],
 ) -> Vec<f64> {
-    let context = RequestContext::default();
     let top = catalog.top_tier().max(1) as f64;
-    prompts
+    requests
         .iter()
-        .enumerate()
-        .map(|(i, prompt)| {
-            let request = ChatInput::from_prompt(*prompt);
-            let signals = extractor.extract(&request, &context);
+        .zip(signals)
+        .map(|(request, signals)| {
             let choice = policy.choose(PolicyInput {
-                signals: &signals,
-                request: &request,
+                signals,
+                request,
                 catalog,
             });
-            progress(i + 1);
             choice.score.unwrap_or_else(|| {
                 let tier = match choice.target {
                     Target::Tier(tier) => tier,

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::eval::{DeferralCurve, FitError};
+use crate::signals::SignalExtractor;
 
 fn record(id: usize, category: &str, prompt: &str, weak: f64, strong: f64) -> BenchmarkRecord {
     BenchmarkRecord {
@@ -134,4 +135,55 @@ fn a_fitter_that_drops_a_model_is_reported() {
         err,
         Err(CrossValidationError::MissingModel { .. })
     ));
+}
+
+fn pair_catalog() -> Catalog {
+    use crate::catalog::{Capability, ModelSpec};
+    let spec = |name: &str, tier| ModelSpec {
+        name: name.into(),
+        provider: "p".into(),
+        upstream_model: name.into(),
+        tier,
+        input_usd_per_mtok: 1.0,
+        output_usd_per_mtok: 1.0,
+        context_window: 100_000,
+        capabilities: Capability::ALL.to_vec(),
+    };
+    Catalog::new(
+        vec!["weak".into(), "strong".into()],
+        vec![spec("weak", 0), spec("strong", 1)],
+    )
+    .unwrap()
+}
+
+#[test]
+fn rules_score_by_target_tier_and_complexity_by_its_own_score() {
+    use crate::policy::{ComplexityPolicy, RulesPolicy};
+    let catalog = pair_catalog();
+    let extractor = SignalExtractor::new().unwrap();
+    let prompts = [
+        "Translate 'good morning' into French.",
+        "Solve for x: 3x + 7 = 22, and show every step of the algebra.",
+    ];
+    let requests: Vec<ChatInput> = prompts.iter().map(|p| ChatInput::from_prompt(*p)).collect();
+    let signals: Vec<_> = requests
+        .iter()
+        .map(|r| extractor.extract(r, &crate::request::RequestContext::default()))
+        .collect();
+    let rules = policy_scores(
+        &RulesPolicy::default_rules(&catalog),
+        &catalog,
+        &requests,
+        &signals,
+    );
+    // Translation -> cheapest tier; maths -> the top tier.
+    assert_eq!(rules, vec![0.0, 1.0]);
+    let complexity = policy_scores(
+        &ComplexityPolicy::default_for_tiers(2),
+        &catalog,
+        &requests,
+        &signals,
+    );
+    assert!(complexity.iter().all(|s| (0.0..=1.0).contains(s)));
+    assert!(complexity[1] > complexity[0], "{complexity:?}");
 }
