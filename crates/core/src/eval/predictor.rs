@@ -29,10 +29,12 @@ pub trait Fitter: Debug + Send + Sync {
     fn name(&self) -> String;
 
     /// Fits on `train`, predicting acceptability for each of `models` (every record scores all
-    /// of them). Must be deterministic for the same input.
+    /// of them). `models` come cheapest first, with `mean_costs[i]` the mean USD per prompt of
+    /// `models[i]` on the evaluation data. Must be deterministic for the same input.
     fn fit(
         &self,
         train: &[&BenchmarkRecord],
         models: &[String],
+        mean_costs: &[f64],
     ) -> Result<Box<dyn QualityPredictor>, FitError>;
 }

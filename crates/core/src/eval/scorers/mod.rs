@@ -73,12 +73,14 @@ pub fn predict_all(predictor: &dyn QualityPredictor, prompts: &[&str]) -> Vec<f6
 }
 
 /// Out-of-fold predictions under grouped k-fold by category: each record is predicted by a
-/// model fitted on the other folds, which never saw its category. Returns probabilities per
-/// record and model (row-major, `models` order). `progress` is told each finished fold.
+/// model fitted on the other folds, which never saw its category. `models` come cheapest first
+/// with their `mean_costs` (see [`Fitter::fit`]). Returns probabilities per record and model
+/// (row-major, `models` order). `progress` is told each finished fold.
 pub fn cross_validated_predictions(
     fitter: &dyn Fitter,
     records: &[BenchmarkRecord],
     models: &[String],
+    mean_costs: &[f64],
     folds: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<f64>, CrossValidationError> {
@@ -94,7 +96,7 @@ pub fn cross_validated_predictions(
             .map(|(r, _)| r)
             .collect();
         let predictor = fitter
-            .fit(&train, models)
+            .fit(&train, models, mean_costs)
             .map_err(|source| CrossValidationError::Fit { fold, source })?;
         let order = matching_order(predictor.models(), models)?;
         for (index, record) in records.iter().enumerate() {

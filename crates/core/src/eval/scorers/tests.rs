@@ -49,6 +49,7 @@ impl Fitter for WordFitter {
         &self,
         train: &[&BenchmarkRecord],
         models: &[String],
+        _: &[f64],
     ) -> Result<Box<dyn QualityPredictor>, FitError> {
         let hard_words = train
             .iter()
@@ -75,16 +76,22 @@ fn cross_validation_never_trains_on_the_tested_category() {
         record(4, "c", "proof gamma", 0.0, 1.0),
         record(5, "c", "easy gamma", 1.0, 1.0),
     ];
-    let models = vec!["strong".to_string(), "weak".to_string()];
+    let models = vec!["weak".to_string(), "strong".to_string()];
     let mut folds_done = Vec::new();
-    let predictions =
-        cross_validated_predictions(&WordFitter, &records, &models, 3, &mut |done, total| {
+    let predictions = cross_validated_predictions(
+        &WordFitter,
+        &records,
+        &models,
+        &[1.0, 0.1],
+        3,
+        &mut |done, total| {
             folds_done.push((done, total));
-        })
-        .unwrap();
+        },
+    )
+    .unwrap();
     assert_eq!(folds_done, vec![(1, 3), (2, 3), (3, 3)]);
-    // Columns follow `models` (strong, weak) although the predictor listed them reversed.
-    let weak_probability: Vec<f64> = predictions.chunks(2).map(|row| row[1]).collect();
+    // Columns follow `models` (weak, strong) although the predictor listed them reversed.
+    let weak_probability: Vec<f64> = predictions.chunks(2).map(|row| row[0]).collect();
     assert_eq!(weak_probability, vec![0.1, 0.9, 0.1, 0.9, 0.1, 0.9]);
 
     let outcomes: Vec<PairOutcome> = records
@@ -96,7 +103,7 @@ fn cross_validation_never_trains_on_the_tested_category() {
             strong_cost: 1.0,
         })
         .collect();
-    let scores = weak_doubt_scores(&predictions, 2, 1);
+    let scores = weak_doubt_scores(&predictions, 2, 0);
     let curve = DeferralCurve::new(&scores, &outcomes).unwrap();
     let oracle = DeferralCurve::new(&oracle_scores(&outcomes), &outcomes).unwrap();
     assert!((curve.apgr().unwrap() - oracle.apgr().unwrap()).abs() < 1e-12);
@@ -121,6 +128,7 @@ fn a_fitter_that_drops_a_model_is_reported() {
             &self,
             _: &[&BenchmarkRecord],
             _: &[String],
+            _: &[f64],
         ) -> Result<Box<dyn QualityPredictor>, FitError> {
             Ok(Box::new(WordPredictor {
                 models: vec!["weak".into()],
@@ -130,7 +138,14 @@ fn a_fitter_that_drops_a_model_is_reported() {
     }
     let records = vec![record(0, "a", "x", 0.0, 1.0), record(1, "b", "y", 1.0, 1.0)];
     let models = vec!["weak".to_string(), "strong".to_string()];
-    let err = cross_validated_predictions(&Forgetful, &records, &models, 2, &mut |_, _| {});
+    let err = cross_validated_predictions(
+        &Forgetful,
+        &records,
+        &models,
+        &[0.1, 1.0],
+        2,
+        &mut |_, _| {},
+    );
     assert!(matches!(
         err,
         Err(CrossValidationError::MissingModel { .. })
