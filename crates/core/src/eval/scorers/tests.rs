@@ -202,3 +202,30 @@ fn rules_score_by_target_tier_and_complexity_by_its_own_score() {
     assert!(complexity.iter().all(|s| (0.0..=1.0).contains(s)));
     assert!(complexity[1] > complexity[0], "{complexity:?}");
 }
+
+#[test]
+fn random_routing_averages_to_the_straight_line() {
+    // 60% weak, 80% strong quality, deterministic pattern; 30 fixed seeds.
+    let outcomes: Vec<PairOutcome> = (0..2000)
+        .map(|i| PairOutcome {
+            weak_quality: f64::from(u8::from(i % 5 < 3)),
+            strong_quality: f64::from(u8::from(i % 5 != 4)),
+            weak_cost: 0.0,
+            strong_cost: 1.0,
+        })
+        .collect();
+    let runs: Vec<f64> = (0..30)
+        .map(|seed| {
+            DeferralCurve::new(&random_scores(outcomes.len(), seed), &outcomes)
+                .unwrap()
+                .apgr()
+                .unwrap()
+        })
+        .collect();
+    let mean = runs.iter().sum::<f64>() / runs.len() as f64;
+    assert!((mean - 0.5).abs() < 0.02, "mean APGR {mean}");
+    assert!(
+        runs.iter().any(|&a| (a - mean).abs() > 1e-6),
+        "seeds must differ"
+    );
+}
