@@ -1,5 +1,8 @@
 //! `routewise route` and `routewise validate` end to end: the binary, its output and exit codes.
-#![expect(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
 
 use assert_cmd::Command;
 use predicates::prelude::*;

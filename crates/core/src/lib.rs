@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod decision;
+pub mod learn;
 pub mod policy;
 pub mod request;
 pub mod router;
