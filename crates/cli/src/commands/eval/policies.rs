@@ -1,0 +1,173 @@
+//! The policies `routewise eval` can judge, by name, and how each becomes a curve: baselines
+//! (random over seeds, oracle), the foundation's policies (rules, complexity).
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::Result;
+use routewise_core::catalog::{Capability, Catalog, ModelSpec};
+use routewise_core::eval::frontier::oracle_sweep;
+use routewise_core::eval::scorers::{oracle_scores, policy_scores, random_scores};
+use routewise_core::eval::{CurvePoint, DeferralCurve, OperatingPoint, PairOutcome, PolicySummary};
+use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
+
+use super::dataset::EvalData;
+
+/// A policy named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyName {
+    Random,
+    Rules,
+    Complexity,
+    Oracle,
+}
+
+impl PolicyName {
+    /// What `routewise eval` runs when no `--policy` is given.
+    pub const DEFAULTS: [PolicyName; 4] = [
+        PolicyName::Random,
+        PolicyName::Rules,
+        PolicyName::Complexity,
+        PolicyName::Oracle,
+    ];
+}
+
+impl FromStr for PolicyName {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "random" => Ok(Self::Random),
+            "rules" => Ok(Self::Rules),
+            "complexity" => Ok(Self::Complexity),
+            "oracle" => Ok(Self::Oracle),
+            other => Err(format!(
+                "unknown policy {other:?}: choose random, rules, complexity or oracle"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Random => "random",
+            Self::Rules => "rules",
+            Self::Complexity => "complexity",
+            Self::Oracle => "oracle",
+        })
+    }
+}
+
+/// One policy's results on a data set.
+#[derive(Debug)]
+pub struct PolicyResult {
+    pub summary: PolicySummary,
+    /// The threshold sweep on the weak/strong pair, evenly spaced in strong share.
+    pub sweep: Vec<CurvePoint>,
+    /// Quality/cost points the policy can reach (N-model view).
+    pub points: Vec<OperatingPoint>,
+}
+
+/// Settings shared by every policy's evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub seeds: u64,
+    pub steps: usize,
+}
+
+pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Result<PolicyResult> {
+    let pair = data.pair_outcomes();
+    let label = name.to_string();
+    match name {
+        PolicyName::Random => random(&label, &pair, settings),
+        PolicyName::Oracle => {
+            let curve = DeferralCurve::new(&oracle_scores(&pair), &pair)?;
+            let mut result = from_curve(&label, &curve, settings.steps)?;
+            result.points = oracle_sweep(&data.outcomes);
+            Ok(result)
+        }
+        PolicyName::Rules | PolicyName::Complexity => {
+            let catalog = pair_catalog(data)?;
+            let policy: Box<dyn Policy> = match name {
+                PolicyName::Rules => Box::new(RulesPolicy::default_rules(&catalog)),
+                _ => Box::new(ComplexityPolicy::default_for_tiers(2)),
+            };
+            let scores = policy_scores(policy.as_ref(), &catalog, &data.requests, &data.signals);
+            let curve = DeferralCurve::new(&scores, &pair)?;
+            let mut result = from_curve(&label, &curve, settings.steps)?;
+            if *name == PolicyName::Rules {
+                // Rules make one decision per prompt: report where they operate.
+                let strong = scores.iter().filter(|&&s| s >= 1.0).count();
+                let point = curve.at_share(strong as f64 / scores.len() as f64);
+                result.summary = result.summary.at_operating_point(&curve, point)?;
+                result.points = vec![to_operating(&point)];
+            }
+            Ok(result)
+        }
+    }
+}
+
+/// Random routing over several seeds: mean metrics with their spread, and the mean curve.
+fn random(label: &str, pair: &[PairOutcome], settings: Settings) -> Result<PolicyResult> {
+    let seeds = settings.seeds.max(1);
+    let mut summaries = Vec::new();
+    let mut sweep: Vec<CurvePoint> = Vec::new();
+    for seed in 0..seeds {
+        let curve = DeferralCurve::new(&random_scores(pair.len(), seed), pair)?;
+        summaries.push(PolicySummary::from_curve(label, &curve)?);
+        let points = curve.sweep(settings.steps);
+        if sweep.is_empty() {
+            sweep = points;
+        } else {
+            for (mean, point) in sweep.iter_mut().zip(points) {
+                mean.quality += point.quality;
+                mean.cost += point.cost;
+            }
+        }
+    }
+    for point in &mut sweep {
+        point.quality /= seeds as f64;
+        point.cost /= seeds as f64;
+    }
+    Ok(PolicyResult {
+        summary: PolicySummary::mean_over_seeds(label, &summaries)?,
+        points: sweep.iter().map(to_operating).collect(),
+        sweep,
+    })
+}
+
+fn from_curve(label: &str, curve: &DeferralCurve, steps: usize) -> Result<PolicyResult> {
+    let sweep = curve.sweep(steps);
+    Ok(PolicyResult {
+        summary: PolicySummary::from_curve(label, curve)?,
+        points: sweep.iter().map(to_operating).collect(),
+        sweep,
+    })
+}
+
+fn to_operating(point: &CurvePoint) -> OperatingPoint {
+    OperatingPoint {
+        quality: point.quality,
+        cost: point.cost,
+    }
+}
+
+/// A two-tier catalog of the weak and strong model, so the foundation's tier-based policies
+/// can run: whatever they send above the cheapest tier counts as a strong call.
+fn pair_catalog(data: &EvalData) -> Result<Catalog> {
+    let spec = |index: usize, tier: usize| ModelSpec {
+        name: data.models[index].clone(),
+        provider: "benchmark".to_owned(),
+        upstream_model: data.models[index].clone(),
+        tier,
+        input_usd_per_mtok: 0.0,
+        output_usd_per_mtok: 0.0,
+        context_window: u32::MAX,
+        capabilities: Capability::ALL.to_vec(),
+    };
+    Ok(Catalog::new(
+        vec!["weak".to_owned(), "strong".to_owned()],
+        vec![spec(data.weak, 0), spec(data.strong, 1)],
+    )?)
+}
