@@ -5,6 +5,7 @@
 //!
 //! Everything here is pure; reading and writing model files happens in the CLI.
 
+pub mod fitter;
 pub mod logistic;
 pub mod model;
 pub mod policy;
@@ -17,6 +18,7 @@ pub mod train;
 #[cfg(test)]
 mod tests;
 
+pub use fitter::{LearnedFitter, LearnedPredictor, fit_records};
 pub use model::{FORMAT_VERSION, LearnedChoice, LearnedModel, MODEL_FORMAT};
 pub use policy::LearnedPolicy;
 pub use threshold::{CalibrationPoint, CalibrationTarget, Operating, calibrate};
