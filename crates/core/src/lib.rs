@@ -13,6 +13,7 @@ pub mod bench;
 pub mod catalog;
 pub mod decision;
 pub mod eval;
+pub mod learn;
 pub mod policy;
 pub mod request;
 pub mod router;
