@@ -4,10 +4,10 @@
 //! models it also reports each policy's quality/cost frontier against every single model and
 //! the oracle. Output: a table, `--json`, and an optional PNG/SVG plot.
 
-mod dataset;
+pub(crate) mod dataset;
 mod plot;
 mod policies;
-mod progress;
+pub(crate) mod progress;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,8 @@ pub struct EvalArgs {
     /// Benchmark files (JSONL or JSONL.gz), e.g. data/benchmarks/routellm_mmlu_part*.jsonl.gz.
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
-    /// Policies to compare: random, rules, complexity, oracle. Repeatable; default: all.
+    /// Policies to compare: random, rules, complexity, learned (trained in-run under grouped
+    /// k-fold by category), oracle. Repeatable; default: all.
     #[arg(long = "policy")]
     policies: Vec<PolicyName>,
     /// The cheap model of the two-model metrics. Default: the cheapest model.
@@ -48,6 +49,9 @@ pub struct EvalArgs {
     /// Seeds to average random routing over.
     #[arg(long, default_value_t = 10)]
     seeds: u64,
+    /// Folds of the grouped k-fold (by category) that trains `learned` in-run.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
     /// Points of the threshold sweep, evenly spaced in share of strong calls.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -77,6 +81,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let settings = Settings {
         seeds: args.seeds,
         steps: args.steps,
+        folds: args.folds,
     };
     let results = names
         .iter()

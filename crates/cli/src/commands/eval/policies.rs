@@ -1,17 +1,24 @@
 //! The policies `routewise eval` can judge, by name, and how each becomes a curve: baselines
-//! (random over seeds, oracle), the foundation's policies (rules, complexity).
+//! (random over seeds, oracle), the foundation's policies (rules, complexity), and the learned
+//! router, trained in-run under grouped k-fold by category.
 
 use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
-use routewise_core::eval::frontier::oracle_sweep;
-use routewise_core::eval::scorers::{oracle_scores, policy_scores, random_scores};
-use routewise_core::eval::{CurvePoint, DeferralCurve, OperatingPoint, PairOutcome, PolicySummary};
+use routewise_core::eval::frontier::{oracle_sweep, threshold_sweep};
+use routewise_core::eval::scorers::{
+    cross_validated_predictions, oracle_scores, policy_scores, random_scores, weak_doubt_scores,
+};
+use routewise_core::eval::{
+    CurvePoint, DeferralCurve, Fitter, OperatingPoint, PairOutcome, PolicySummary,
+};
+use routewise_core::learn::LearnedFitter;
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
 
 use super::dataset::EvalData;
+use super::progress;
 
 /// A policy named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,15 +26,18 @@ pub enum PolicyName {
     Random,
     Rules,
     Complexity,
+    /// The learned router, fitted and scored under grouped k-fold by category.
+    Learned,
     Oracle,
 }
 
 impl PolicyName {
     /// What `routewise eval` runs when no `--policy` is given.
-    pub const DEFAULTS: [PolicyName; 4] = [
+    pub const DEFAULTS: [PolicyName; 5] = [
         PolicyName::Random,
         PolicyName::Rules,
         PolicyName::Complexity,
+        PolicyName::Learned,
         PolicyName::Oracle,
     ];
 }
@@ -40,9 +50,10 @@ impl FromStr for PolicyName {
             "random" => Ok(Self::Random),
             "rules" => Ok(Self::Rules),
             "complexity" => Ok(Self::Complexity),
+            "learned" => Ok(Self::Learned),
             "oracle" => Ok(Self::Oracle),
             other => Err(format!(
-                "unknown policy {other:?}: choose random, rules, complexity or oracle"
+                "unknown policy {other:?}: choose random, rules, complexity, learned or oracle"
             )),
         }
     }
@@ -54,6 +65,7 @@ impl fmt::Display for PolicyName {
             Self::Random => "random",
             Self::Rules => "rules",
             Self::Complexity => "complexity",
+            Self::Learned => "learned",
             Self::Oracle => "oracle",
         })
     }
@@ -74,6 +86,8 @@ pub struct PolicyResult {
 pub struct Settings {
     pub seeds: u64,
     pub steps: usize,
+    /// Folds of the grouped k-fold for in-run training.
+    pub folds: usize,
 }
 
 pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Result<PolicyResult> {
@@ -86,6 +100,10 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
             let mut result = from_curve(&label, &curve, settings.steps)?;
             result.points = oracle_sweep(&data.outcomes);
             Ok(result)
+        }
+        PolicyName::Learned => {
+            let probabilities = cross_validate(&LearnedFitter::default(), data, settings.folds)?;
+            from_predictions(&label, data, &probabilities, settings.steps)
         }
         PolicyName::Rules | PolicyName::Complexity => {
             let catalog = pair_catalog(data)?;
@@ -106,6 +124,60 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
             Ok(result)
         }
     }
+}
+
+/// Out-of-fold probabilities of a fitter, per prompt and model in `data.models` order.
+fn cross_validate(fitter: &dyn Fitter, data: &EvalData, folds: usize) -> Result<Vec<f64>> {
+    // Fitters get the candidates cheapest first, with their mean cost.
+    let by_cost = data.outcomes.models_by_cost();
+    let names: Vec<String> = by_cost.iter().map(|&m| data.models[m].clone()).collect();
+    let costs: Vec<f64> = by_cost
+        .iter()
+        .map(|&m| data.outcomes.single_model(m).cost)
+        .collect();
+    let bar = progress::bar(&format!("{}: folds", fitter.name()), folds);
+    let by_cost_rows = cross_validated_predictions(
+        fitter,
+        &data.records,
+        &names,
+        &costs,
+        folds,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    let m = by_cost.len();
+    let mut probabilities = vec![0.0; by_cost_rows.len()];
+    for (row, out) in by_cost_rows
+        .chunks_exact(m)
+        .zip(probabilities.chunks_exact_mut(m))
+    {
+        for (slot, &model) in by_cost.iter().enumerate() {
+            out[model] = row[slot];
+        }
+    }
+    Ok(probabilities)
+}
+
+/// A predictor's results: the two-model curve from its doubt about the weak model, and the
+/// N-model points of its own decision rule swept over the threshold.
+fn from_predictions(
+    label: &str,
+    data: &EvalData,
+    probabilities: &[f64],
+    steps: usize,
+) -> Result<PolicyResult> {
+    let pair = data.pair_outcomes();
+    let m = data.models.len();
+    let scores = weak_doubt_scores(probabilities, m, data.weak);
+    let curve = DeferralCurve::new(&scores, &pair)?;
+    let mut result = from_curve(label, &curve, steps)?;
+    let steps = steps.max(1);
+    let thresholds: Vec<f64> = (0..=steps).map(|i| i as f64 / steps as f64).collect();
+    result.points = threshold_sweep(&data.outcomes, probabilities, &thresholds)?;
+    Ok(result)
 }
 
 /// Random routing over several seeds: mean metrics with their spread, and the mean curve.
