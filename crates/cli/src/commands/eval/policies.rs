@@ -135,14 +135,17 @@ fn cross_validate(fitter: &dyn Fitter, data: &EvalData, folds: usize) -> Result<
         .iter()
         .map(|&m| data.outcomes.single_model(m).cost)
         .collect();
-    let bar = progress::bar(&format!("{}: folds", fitter.name()), folds);
+    let bar = progress::bar(&format!("{}: training folds", fitter.name()), folds);
+    bar.tick();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let by_cost_rows = cross_validated_predictions(
         fitter,
         &data.records,
         &names,
         &costs,
         folds,
-        &mut |done, total| {
+        workers,
+        &|done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         },

@@ -2,6 +2,8 @@
 //! model) for the baselines (random, oracle), the foundation's policies (rules, complexity), and
 //! any [`QualityPredictor`], including one trained in-run under grouped k-fold.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::{EvalError, Fitter, PairOutcome, QualityPredictor, grouped_folds};
@@ -75,20 +77,24 @@ pub fn predict_all(predictor: &dyn QualityPredictor, prompts: &[&str]) -> Vec<f6
 /// Out-of-fold predictions under grouped k-fold by category: each record is predicted by a
 /// model fitted on the other folds, which never saw its category. `models` come cheapest first
 /// with their `mean_costs` (see [`Fitter::fit`]). Returns probabilities per record and model
-/// (row-major, `models` order). `progress` is told each finished fold.
+/// (row-major, `models` order).
+///
+/// Folds are independent, so up to `workers` of them are fitted at once on scoped threads; the
+/// result does not depend on `workers`. `progress(done, total)` is called as folds finish.
 pub fn cross_validated_predictions(
     fitter: &dyn Fitter,
     records: &[BenchmarkRecord],
     models: &[String],
     mean_costs: &[f64],
     folds: usize,
-    progress: &mut dyn FnMut(usize, usize),
+    workers: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<f64>, CrossValidationError> {
     let categories: Vec<&str> = records.iter().map(|r| r.category.as_str()).collect();
     let (fold_of, folds) = grouped_folds(&categories, folds)?;
     let m = models.len();
-    let mut predictions = vec![0.0; records.len() * m];
-    for fold in 0..folds {
+    let done = AtomicUsize::new(0);
+    let predict_fold = |fold: usize| -> Result<Vec<(usize, Vec<f64>)>, CrossValidationError> {
         let train: Vec<&BenchmarkRecord> = records
             .iter()
             .zip(&fold_of)
@@ -99,16 +105,47 @@ pub fn cross_validated_predictions(
             .fit(&train, models, mean_costs)
             .map_err(|source| CrossValidationError::Fit { fold, source })?;
         let order = matching_order(predictor.models(), models)?;
-        for (index, record) in records.iter().enumerate() {
-            if fold_of[index] != fold {
-                continue;
-            }
-            let row = predictor.predict(&record.prompt);
-            for (slot, &from) in order.iter().enumerate() {
-                predictions[index * m + slot] = row.get(from).copied().unwrap_or(0.0);
+        let rows = records
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| fold_of[*index] == fold)
+            .map(|(index, record)| {
+                let row = predictor.predict(&record.prompt);
+                let ordered = order
+                    .iter()
+                    .map(|&from| row.get(from).copied().unwrap_or(0.0))
+                    .collect();
+                (index, ordered)
+            })
+            .collect();
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1, folds);
+        Ok(rows)
+    };
+
+    let mut predictions = vec![0.0; records.len() * m];
+    let all_folds: Vec<usize> = (0..folds).collect();
+    for batch in all_folds.chunks(workers.max(1)) {
+        let results: Vec<Result<Vec<(usize, Vec<f64>)>, CrossValidationError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .iter()
+                    .map(|&fold| scope.spawn(move || predict_fold(fold)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(batch)
+                    .map(|(handle, &fold)| {
+                        handle
+                            .join()
+                            .unwrap_or(Err(CrossValidationError::Panicked { fold }))
+                    })
+                    .collect()
+            });
+        for rows in results {
+            for (index, row) in rows? {
+                predictions[index * m..(index + 1) * m].copy_from_slice(&row);
             }
         }
-        progress(fold + 1, folds);
     }
     Ok(predictions)
 }
@@ -137,6 +174,8 @@ pub enum CrossValidationError {
         #[source]
         source: super::FitError,
     },
+    #[error("training on fold {fold} crashed: this is a bug in the router's fitter")]
+    Panicked { fold: usize },
     #[error(
         "the fitted router predicts no probability for model {model:?}: it must cover every model it was asked to fit"
     )]

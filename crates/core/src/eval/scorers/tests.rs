@@ -77,19 +77,32 @@ fn cross_validation_never_trains_on_the_tested_category() {
         record(5, "c", "easy gamma", 1.0, 1.0),
     ];
     let models = vec!["weak".to_string(), "strong".to_string()];
-    let mut folds_done = Vec::new();
+    let folds_done = std::sync::Mutex::new(Vec::new());
     let predictions = cross_validated_predictions(
         &WordFitter,
         &records,
         &models,
-        &[1.0, 0.1],
+        &[0.1, 1.0],
         3,
-        &mut |done, total| {
-            folds_done.push((done, total));
-        },
+        2,
+        &|done, total| folds_done.lock().unwrap().push((done, total)),
     )
     .unwrap();
+    let mut folds_done = folds_done.into_inner().unwrap();
+    folds_done.sort_unstable();
     assert_eq!(folds_done, vec![(1, 3), (2, 3), (3, 3)]);
+    // One worker or several: the same predictions.
+    let serial = cross_validated_predictions(
+        &WordFitter,
+        &records,
+        &models,
+        &[0.1, 1.0],
+        3,
+        1,
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(serial, predictions);
     // Columns follow `models` (weak, strong) although the predictor listed them reversed.
     let weak_probability: Vec<f64> = predictions.chunks(2).map(|row| row[0]).collect();
     assert_eq!(weak_probability, vec![0.1, 0.9, 0.1, 0.9, 0.1, 0.9]);
@@ -138,14 +151,8 @@ fn a_fitter_that_drops_a_model_is_reported() {
     }
     let records = vec![record(0, "a", "x", 0.0, 1.0), record(1, "b", "y", 1.0, 1.0)];
     let models = vec!["weak".to_string(), "strong".to_string()];
-    let err = cross_validated_predictions(
-        &Forgetful,
-        &records,
-        &models,
-        &[0.1, 1.0],
-        2,
-        &mut |_, _| {},
-    );
+    let err =
+        cross_validated_predictions(&Forgetful, &records, &models, &[0.1, 1.0], 2, 2, &|_, _| {});
     assert!(matches!(
         err,
         Err(CrossValidationError::MissingModel { .. })
