@@ -94,7 +94,7 @@ pub fn cross_validated_predictions(
     let (fold_of, folds) = grouped_folds(&categories, folds)?;
     let m = models.len();
     let done = AtomicUsize::new(0);
-    let predict_fold = |fold: usize| -> Result<Vec<(usize, Vec<f64>)>, CrossValidationError> {
+    let predict_fold = |fold: usize| -> Result<FoldRows, CrossValidationError> {
         let train: Vec<&BenchmarkRecord> = records
             .iter()
             .zip(&fold_of)
@@ -125,22 +125,21 @@ pub fn cross_validated_predictions(
     let mut predictions = vec![0.0; records.len() * m];
     let all_folds: Vec<usize> = (0..folds).collect();
     for batch in all_folds.chunks(workers.max(1)) {
-        let results: Vec<Result<Vec<(usize, Vec<f64>)>, CrossValidationError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = batch
-                    .iter()
-                    .map(|&fold| scope.spawn(move || predict_fold(fold)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .zip(batch)
-                    .map(|(handle, &fold)| {
-                        handle
-                            .join()
-                            .unwrap_or(Err(CrossValidationError::Panicked { fold }))
-                    })
-                    .collect()
-            });
+        let results: Vec<Result<FoldRows, CrossValidationError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&fold| scope.spawn(move || predict_fold(fold)))
+                .collect();
+            handles
+                .into_iter()
+                .zip(batch)
+                .map(|(handle, &fold)| {
+                    handle
+                        .join()
+                        .unwrap_or(Err(CrossValidationError::Panicked { fold }))
+                })
+                .collect()
+        });
         for rows in results {
             for (index, row) in rows? {
                 predictions[index * m..(index + 1) * m].copy_from_slice(&row);
@@ -149,6 +148,9 @@ pub fn cross_validated_predictions(
     }
     Ok(predictions)
 }
+
+/// A fold's predictions: record index and its probabilities in `models` order.
+type FoldRows = Vec<(usize, Vec<f64>)>;
 
 /// Where each wanted model sits in the predictor's output.
 fn matching_order(have: &[String], want: &[String]) -> Result<Vec<usize>, CrossValidationError> {
