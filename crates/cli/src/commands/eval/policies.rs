@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
 use routewise_core::eval::frontier::{oracle_sweep, threshold_sweep};
 use routewise_core::eval::scorers::{
@@ -151,17 +151,26 @@ fn cross_validate(fitter: &dyn Fitter, data: &EvalData, folds: usize) -> Result<
         },
     )?;
     bar.finish_and_clear();
-    let m = by_cost.len();
-    let mut probabilities = vec![0.0; by_cost_rows.len()];
-    for (row, out) in by_cost_rows
-        .chunks_exact(m)
-        .zip(probabilities.chunks_exact_mut(m))
-    {
-        for (slot, &model) in by_cost.iter().enumerate() {
-            out[model] = row[slot];
-        }
-    }
-    Ok(probabilities)
+    into_data_order(&by_cost_rows, &names, data)
+}
+
+/// Re-orders per-prompt probability rows whose columns follow `columns` (model names) into the
+/// order of `data.models`. Every model of the data must have a column.
+fn into_data_order(rows: &[f64], columns: &[String], data: &EvalData) -> Result<Vec<f64>> {
+    let source: Vec<usize> = data
+        .models
+        .iter()
+        .map(|model| {
+            columns.iter().position(|c| c == model).with_context(|| {
+                format!("the router predicts nothing for model {model:?}; it covers {columns:?}")
+            })
+        })
+        .collect::<Result<_>>()?;
+    let width = columns.len().max(1);
+    Ok(rows
+        .chunks_exact(width)
+        .flat_map(|row| source.iter().map(move |&from| row[from]))
+        .collect())
 }
 
 /// A predictor's results: the two-model curve from its doubt about the weak model, and the
