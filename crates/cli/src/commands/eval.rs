@@ -10,7 +10,7 @@ mod policies;
 pub(crate) mod progress;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -87,7 +87,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         .iter()
         .map(|name| policies::evaluate(name, &data, settings))
         .collect::<Result<Vec<_>>>()?;
-    let files = args.data.iter().map(|p| display(p)).collect();
+    let files = args.data.iter().map(|p| p.display().to_string()).collect();
     let report = Report::new(files, &data, args.output_tokens, results)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -101,8 +101,4 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
 }
