@@ -194,3 +194,42 @@ fn unknown_policies_and_models_are_refused_clearly() {
         .failure()
         .stderr(predicate::str::contains("model \"gpt-9\""));
 }
+
+#[test]
+fn a_saved_model_file_is_evaluated_plain_or_gzipped() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_model_file(dir.path());
+    let records = routewise_data::read_benchmark_file(&data).unwrap();
+    let train: Vec<_> = records.iter().collect();
+    let models = ["small".to_string(), "large".to_string()];
+    let model = routewise_core::learn::fit_records(
+        &routewise_core::learn::TrainConfig::default(),
+        &train,
+        &models,
+        &[0.001, 0.01],
+        &mut |_| {},
+    )
+    .unwrap();
+    let json = model.to_json().unwrap();
+    let plain = dir.path().join("model.json");
+    std::fs::write(&plain, &json).unwrap();
+    let packed = dir.path().join("model.json.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(json.as_bytes()).unwrap();
+    std::fs::write(&packed, encoder.finish().unwrap()).unwrap();
+
+    for path in [&plain, &packed] {
+        let policy = format!("learned:{}", path.display());
+        let report = eval_json(&["--data", data.to_str().unwrap(), "--policy", &policy]);
+        let entry = &report["policies"][0];
+        assert_eq!(entry["name"], policy.as_str());
+        // Trained on these very prompts, it ranks the "explain why" prompts first: the oracle's
+        // APGR of 0.75 on this data.
+        assert!(
+            (entry["apgr"].as_f64().unwrap() - 0.75).abs() < 1e-9,
+            "{entry}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -63,6 +63,28 @@ fn parse_lines(
         });
     }
     Ok(records)
+}
+
+/// Reads a whole text file, plain or gzip-compressed (recognised by its magic bytes): model
+/// files and catalogs may be shipped either way.
+pub fn read_text_file(path: &Path) -> Result<String, DataError> {
+    let io_error = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
+    let compressed = reader
+        .fill_buf()
+        .map_err(io_error)?
+        .starts_with(&GZIP_MAGIC);
+    let mut text = String::new();
+    if compressed {
+        MultiGzDecoder::new(reader).read_to_string(&mut text)
+    } else {
+        reader.read_to_string(&mut text)
+    }
+    .map_err(io_error)?;
+    Ok(text)
 }
 
 /// Reads several files into one data set, in the order given, and checks that ids are unique

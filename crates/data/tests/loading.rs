@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use flate2::{Compression, write::GzEncoder};
-use routewise_data::{DataError, PriceCatalog, load_benchmarks, read_benchmark_file};
+use routewise_data::{
+    DataError, PriceCatalog, load_benchmarks, read_benchmark_file, read_text_file,
+};
 
 const GOOD: &str = r#"{"id": "a/1", "benchmark": "b", "category": "c", "prompt": "p", "scores": {"m": 1.0}}
 {"id": "a/2", "benchmark": "b", "category": "c", "prompt": "q", "scores": {"m": 0.0}, "meta": {"k": 1}}
@@ -41,6 +43,19 @@ fn reads_plain_and_gzip_alike() {
         read_benchmark_file(&packed).unwrap()
     );
     assert_eq!(read_benchmark_file(&plain).unwrap().len(), 2);
+}
+
+#[test]
+fn reads_whole_text_files_plain_and_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write(dir.path(), "model.json", b"{\"a\": 1}");
+    let packed = write(dir.path(), "model.json.gz", &gzip("{\"a\": 1}"));
+    assert_eq!(read_text_file(&plain).unwrap(), "{\"a\": 1}");
+    assert_eq!(read_text_file(&packed).unwrap(), "{\"a\": 1}");
+    assert!(matches!(
+        read_text_file(&dir.path().join("none")),
+        Err(DataError::Io { .. })
+    ));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Turns loaded benchmark records into what the metrics need: every model's quality and cost on
 //! every prompt, and the weak/strong pair the two-model metrics compare.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -26,6 +27,9 @@ pub struct EvalData {
     pub strong: usize,
     /// Whether any cost came from list prices x tokens rather than the data.
     pub priced_from_tokens: bool,
+    /// Other names of each priced model (from the price catalog), so a router trained on one
+    /// benchmark's names finds its models in another's.
+    aliases: BTreeMap<String, Vec<String>>,
 }
 
 impl EvalData {
@@ -77,7 +81,16 @@ impl EvalData {
                 models[weak]
             );
         }
+        let aliases = prices
+            .map(|p| {
+                p.models()
+                    .iter()
+                    .map(|m| (m.name.clone(), m.aliases.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Self {
+            aliases,
             records,
             requests,
             signals,
@@ -99,6 +112,17 @@ impl EvalData {
                 strong_cost: self.outcomes.cost(p, self.strong),
             })
             .collect()
+    }
+
+    /// Whether two names denote the same model: equal, or one an alias of the other in the
+    /// price catalog.
+    pub fn same_model(&self, a: &str, b: &str) -> bool {
+        let lists = |x: &str, y: &str| {
+            self.aliases
+                .get(x)
+                .is_some_and(|l| l.iter().any(|n| n == y))
+        };
+        a == b || lists(a, b) || lists(b, a)
     }
 
     pub fn categories(&self) -> usize {

@@ -3,18 +3,21 @@
 //! router, trained in-run under grouped k-fold by category.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
 use routewise_core::eval::frontier::{oracle_sweep, threshold_sweep};
 use routewise_core::eval::scorers::{
-    cross_validated_predictions, oracle_scores, policy_scores, random_scores, weak_doubt_scores,
+    cross_validated_predictions, oracle_scores, policy_scores, predict_all, random_scores,
+    weak_doubt_scores,
 };
 use routewise_core::eval::{
-    CurvePoint, DeferralCurve, Fitter, OperatingPoint, PairOutcome, PolicySummary,
+    CurvePoint, DeferralCurve, Fitter, OperatingPoint, PairOutcome, PolicySummary, QualityPredictor,
 };
-use routewise_core::learn::LearnedFitter;
+use routewise_core::learn::{LearnedFitter, LearnedModel, LearnedPredictor};
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
 
 use super::dataset::EvalData;
@@ -28,6 +31,8 @@ pub enum PolicyName {
     Complexity,
     /// The learned router, fitted and scored under grouped k-fold by category.
     Learned,
+    /// A model file written by `routewise train`.
+    LearnedFile(PathBuf),
     Oracle,
 }
 
@@ -52,22 +57,27 @@ impl FromStr for PolicyName {
             "complexity" => Ok(Self::Complexity),
             "learned" => Ok(Self::Learned),
             "oracle" => Ok(Self::Oracle),
-            other => Err(format!(
-                "unknown policy {other:?}: choose random, rules, complexity, learned or oracle"
-            )),
+            other => match other.strip_prefix("learned:") {
+                Some(path) if !path.is_empty() => Ok(Self::LearnedFile(PathBuf::from(path))),
+                _ => Err(format!(
+                    "unknown policy {other:?}: choose random, rules, complexity, learned, \
+                     learned:PATH or oracle"
+                )),
+            },
         }
     }
 }
 
 impl fmt::Display for PolicyName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Random => "random",
-            Self::Rules => "rules",
-            Self::Complexity => "complexity",
-            Self::Learned => "learned",
-            Self::Oracle => "oracle",
-        })
+        match self {
+            Self::Random => f.write_str("random"),
+            Self::Rules => f.write_str("rules"),
+            Self::Complexity => f.write_str("complexity"),
+            Self::Learned => f.write_str("learned"),
+            Self::LearnedFile(path) => write!(f, "learned:{}", path.display()),
+            Self::Oracle => f.write_str("oracle"),
+        }
     }
 }
 
@@ -104,6 +114,17 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
         PolicyName::Learned => {
             let probabilities = cross_validate(&LearnedFitter::default(), data, settings.folds)?;
             from_predictions(&label, data, &probabilities, settings.steps)
+        }
+        PolicyName::LearnedFile(path) => {
+            let text = routewise_data::read_text_file(path)?;
+            let model = LearnedModel::from_json(&text)
+                .with_context(|| format!("in model file {}", path.display()))?;
+            saved_model(
+                &label,
+                data,
+                &LearnedPredictor::new(Arc::new(model)),
+                settings.steps,
+            )
         }
         PolicyName::Rules | PolicyName::Complexity => {
             let catalog = pair_catalog(data)?;
@@ -157,12 +178,13 @@ fn cross_validate(fitter: &dyn Fitter, data: &EvalData, folds: usize) -> Result<
 /// Re-orders per-prompt probability rows whose columns follow `columns` (model names) into the
 /// order of `data.models`. Every model of the data must have a column.
 fn into_data_order(rows: &[f64], columns: &[String], data: &EvalData) -> Result<Vec<f64>> {
-    let source: Vec<usize> = data
-        .models
-        .iter()
+    let source: Vec<usize> = (0..data.models.len())
         .map(|model| {
-            columns.iter().position(|c| c == model).with_context(|| {
-                format!("the router predicts nothing for model {model:?}; it covers {columns:?}")
+            column_of(data, columns, model).with_context(|| {
+                format!(
+                    "the router predicts nothing for model {:?}; it covers {columns:?}",
+                    data.models[model]
+                )
             })
         })
         .collect::<Result<_>>()?;
@@ -171,6 +193,43 @@ fn into_data_order(rows: &[f64], columns: &[String], data: &EvalData) -> Result<
         .chunks_exact(width)
         .flat_map(|row| source.iter().map(move |&from| row[from]))
         .collect())
+}
+
+/// The column of `columns` that predicts the data's model `model`, by name or alias.
+fn column_of(data: &EvalData, columns: &[String], model: usize) -> Option<usize> {
+    columns
+        .iter()
+        .position(|c| data.same_model(c, &data.models[model]))
+}
+
+/// A saved model on this data. When it covers every model of the data, it gets the full
+/// two-model and N-model evaluation; when it covers only some (a router trained on another
+/// benchmark), the two-model curve needs just its prediction for the weak model.
+fn saved_model(
+    label: &str,
+    data: &EvalData,
+    predictor: &dyn QualityPredictor,
+    steps: usize,
+) -> Result<PolicyResult> {
+    let prompts: Vec<&str> = data.records.iter().map(|r| r.prompt.as_str()).collect();
+    let rows = predict_all(predictor, &prompts);
+    let columns = predictor.models();
+    if let Ok(probabilities) = into_data_order(&rows, columns, data) {
+        return from_predictions(label, data, &probabilities, steps);
+    }
+    let weak = column_of(data, columns, data.weak).with_context(|| {
+        format!(
+            "the model file predicts nothing for the weak model {:?} (it covers {columns:?}): \
+             pick a covered model with --weak",
+            data.models[data.weak]
+        )
+    })?;
+    let scores = weak_doubt_scores(&rows, columns.len(), weak);
+    let curve = DeferralCurve::new(&scores, &data.pair_outcomes())?;
+    let mut result = from_curve(label, &curve, steps)?;
+    // Its own decision rule cannot be swept over models it does not know: no N-model points.
+    result.points.clear();
+    Ok(result)
 }
 
 /// A predictor's results: the two-model curve from its doubt about the weak model, and the
