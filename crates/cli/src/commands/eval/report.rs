@@ -200,9 +200,16 @@ impl Report {
     }
 
     fn render_summary(&self, out: &mut String) {
+        let width = self
+            .policies
+            .iter()
+            .map(|p| p.summary.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
         let _ = writeln!(
             out,
-            "{:<12} {:>13} {:>8} {:>8} {:>8} {:>16} {:>14}",
+            "{:<width$} {:>13} {:>8} {:>8} {:>8} {:>16} {:>14}",
             "policy", "APGR", "CPT50", "CPT80", "CPT95", "savings@95%", "$/1k @95%"
         );
         for entry in &self.policies {
@@ -219,7 +226,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<12} {:>13} {:>8} {:>8} {:>8} {:>16} {:>14}",
+                "{:<width$} {:>13} {:>8} {:>8} {:>8} {:>16} {:>14}",
                 s.name,
                 apgr,
                 share(s.cpt50),
@@ -231,7 +238,7 @@ impl Report {
             if let Some(op) = &s.operating_point {
                 let _ = writeln!(
                     out,
-                    "{:<12} operates at {} strong calls: quality {}, PGR {:.2}, {}/1k prompts",
+                    "{:<width$} operates at {} strong calls: quality {}, PGR {:.2}, {}/1k prompts",
                     "",
                     percent(op.strong_share),
                     percent(op.quality),
