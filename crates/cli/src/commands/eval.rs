@@ -22,7 +22,7 @@ use report::Report;
 
 /// Completion tokens assumed per call when a benchmark records no per-prompt cost: benchmark
 /// answers (a letter, a short span) are short, so prompt tokens dominate the price.
-const DEFAULT_OUTPUT_TOKENS: u64 = 8;
+pub(crate) const DEFAULT_OUTPUT_TOKENS: u64 = 8;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
