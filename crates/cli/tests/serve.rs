@@ -1,9 +1,5 @@
 //! `routewise serve` refuses to start, with a message saying what to fix, when its config
 //! cannot be served.
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers fail the test by panicking"
-)]
 
 use assert_cmd::Command;
 use predicates::prelude::*;
