@@ -68,14 +68,20 @@ fn bench_decisions(c: &mut Criterion) {
             b.iter(|| router.decide(black_box(&input), black_box(&context)))
         });
     }
-    let extractor = routewise_core::SignalExtractor::new();
-    if let Ok(extractor) = extractor {
-        let counter = extractor.token_counter();
-        let text = prompt();
-        c.bench_function("tokens/o200k/300-tokens", |b| {
-            b.iter(|| counter.count(black_box(&text)))
-        });
-    }
+    let extractor = routewise_core::SignalExtractor::new().expect("lexicon compiles");
+    c.bench_function("signals/extract/300-tokens", |b| {
+        b.iter(|| extractor.extract(black_box(&input), black_box(&context)))
+    });
+    let counter = routewise_core::tokens::TokenCounter::o200k();
+    let text = prompt();
+    c.bench_function("tokens/o200k/300-tokens", |b| {
+        b.iter(|| counter.count(black_box(&text)))
+    });
+    // The regex-based reference implementation, for the speed-up ratio in the same run.
+    let reference = bpe_openai::o200k_base();
+    c.bench_function("tokens/bpe-openai-reference/300-tokens", |b| {
+        b.iter(|| reference.count(black_box(text.as_str())))
+    });
 }
 
 criterion_group!(benches, bench_decisions);

@@ -228,3 +228,131 @@ impl Policy for RulesPolicy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{ChatInput, Message, RequestContext, Role};
+    use crate::signals::SignalExtractor;
+
+    fn signals(messages: &[(Role, &str, u32)], tier: &str, hour: u8) -> Signals {
+        let input = ChatInput {
+            messages: messages
+                .iter()
+                .map(|(role, text, images)| Message {
+                    role: *role,
+                    text: (*text).to_owned(),
+                    image_parts: *images,
+                })
+                .collect(),
+            ..ChatInput::default()
+        };
+        let context = RequestContext {
+            user_tier: tier.to_owned(),
+            hour_of_day: hour,
+        };
+        SignalExtractor::new().unwrap().extract(&input, &context)
+    }
+
+    #[test]
+    fn every_condition_matches_what_it_says() {
+        let s = signals(
+            &[
+                (Role::User, "Why is the sky blue? Explain.", 0),
+                (Role::Assistant, "Rayleigh scattering.", 0),
+                (Role::User, "Translate that into French. ```x```", 1),
+            ],
+            "premium",
+            23,
+        );
+        let holds = |c: Condition| c.matches(&s);
+        assert!(holds(Condition::Always));
+        assert!(holds(Condition::UserTier(vec!["premium".into()])));
+        assert!(!holds(Condition::UserTier(vec!["free".into()])));
+        assert!(holds(Condition::Task(vec![TaskType::Translation])));
+        assert!(!holds(Condition::Task(vec![TaskType::Math])));
+        assert!(!holds(Condition::Domain(vec![Domain::Legal])));
+        assert!(holds(Condition::ReasoningKeyword(vec!["explain".into()])));
+        assert!(!holds(Condition::ReasoningKeyword(vec!["compare".into()])));
+        assert!(holds(Condition::MinReasoningKeywords(2)));
+        assert!(!holds(Condition::MinReasoningKeywords(3)));
+        assert!(holds(Condition::MinTokens(10)));
+        assert!(!holds(Condition::MinTokens(10_000)));
+        assert!(holds(Condition::MaxTokens(10_000)));
+        assert!(!holds(Condition::MaxTokens(5)));
+        assert!(holds(Condition::MinTurns(2)));
+        assert!(!holds(Condition::MinTurns(3)));
+        assert!(holds(Condition::HasCode(true)));
+        assert!(holds(Condition::HasImage(true)));
+        assert!(!holds(Condition::HasImage(false)));
+        assert!(holds(Condition::HourBetween { from: 22, to: 6 }));
+        assert!(!holds(Condition::HourBetween { from: 9, to: 17 }));
+        assert!(holds(Condition::HourBetween { from: 20, to: 24 }));
+        assert!(holds(Condition::All(vec![
+            Condition::Always,
+            Condition::MinTurns(2)
+        ])));
+        assert!(!holds(Condition::All(vec![
+            Condition::Always,
+            Condition::MinTurns(3)
+        ])));
+        assert!(holds(Condition::Any(vec![
+            Condition::MinTurns(3),
+            Condition::Always
+        ])));
+        assert!(!holds(Condition::Any(vec![])));
+        assert!(holds(Condition::Not(Box::new(Condition::MinTurns(3)))));
+    }
+
+    #[test]
+    fn first_matching_rule_wins_and_the_default_catches_the_rest() {
+        let rule = |name: &str, when, tier| Rule {
+            name: name.into(),
+            description: String::new(),
+            when,
+            target: Target::Tier(tier),
+            require: vec![],
+        };
+        let policy = RulesPolicy::new(
+            vec![
+                rule("a", Condition::MinTurns(5), 2),
+                rule("b", Condition::MaxTokens(1_000), 0),
+                rule("c", Condition::Always, 1),
+            ],
+            Target::Tier(1),
+        );
+        let catalog = crate::catalog::Catalog::new(
+            vec!["s".into(), "m".into(), "l".into()],
+            vec![crate::catalog::ModelSpec {
+                name: "x".into(),
+                provider: "p".into(),
+                upstream_model: "x".into(),
+                tier: 0,
+                input_usd_per_mtok: 1.0,
+                output_usd_per_mtok: 1.0,
+                context_window: 1_000,
+                capabilities: vec![],
+            }],
+        )
+        .unwrap();
+        let s = signals(&[(Role::User, "hello", 0)], "standard", 12);
+        let request = ChatInput::from_prompt("hello");
+        let input = PolicyInput {
+            signals: &s,
+            request: &request,
+            catalog: &catalog,
+        };
+        let choice = policy.choose(input);
+        assert_eq!(
+            (choice.reason.as_str(), choice.target),
+            ("rule:b", Target::Tier(0))
+        );
+        let fallback =
+            RulesPolicy::new(vec![rule("a", Condition::MinTurns(5), 2)], Target::Tier(1));
+        let choice = fallback.choose(input);
+        assert_eq!(
+            (choice.reason.as_str(), choice.target),
+            ("rule:default", Target::Tier(1))
+        );
+    }
+}

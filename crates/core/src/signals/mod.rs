@@ -11,7 +11,7 @@ mod scan;
 
 use crate::request::{ChatInput, RequestContext, Role};
 use crate::tokens::TokenCounter;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 use std::fmt;
 
@@ -165,6 +165,8 @@ impl SignalExtractor {
         let phrases = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
+            // A DFA scans a byte per step; the lexicon is small, so its memory is a few MB at most.
+            .kind(Some(AhoCorasickKind::DFA))
             .build(lexicon::LEXICON.iter().map(|(phrase, _, _)| phrase))
             .map_err(|e| ScanError::Lexicon(e.to_string()))?;
         Ok(Self {

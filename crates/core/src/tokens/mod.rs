@@ -1,0 +1,123 @@
+//! Token counting with a real BPE tokenizer (o200k_base, the GPT-4o family's), fully offline:
+//! the merge tables are compiled into the binary by `bpe-openai`.
+//!
+//! Counting runs on every request, so it has a fast path for ASCII text (most prompts): our own
+//! pre-tokeniser ([`pretokenize`], exact, property-tested against the regex) and a set of every
+//! ASCII vocabulary entry, so that a piece that is itself a token (most English words with their
+//! leading space) costs one hash lookup instead of a BPE run. Other text goes through
+//! `bpe-openai` unchanged. Both paths give the same counts as tiktoken.
+
+mod pretokenize;
+
+use bpe_openai::Tokenizer;
+use rustc_hash::FxHashSet;
+use std::sync::LazyLock;
+
+/// Every o200k_base token whose bytes are ASCII. A piece equal to a token encodes to exactly
+/// that one token (BPE's defining property, checked by `bpe` when it loads the vocabulary).
+static ASCII_TOKENS: LazyLock<FxHashSet<&'static [u8]>> = LazyLock::new(|| {
+    let bpe = &bpe_openai::o200k_base().bpe;
+    let ids = 0..u32::try_from(bpe.num_tokens()).unwrap_or(u32::MAX);
+    ids.map(|id| bpe.token_bytes(id))
+        .filter(|bytes| bytes.is_ascii())
+        .collect()
+});
+
+/// Tokens OpenAI's chat format adds per message (role and separators) and once per reply.
+const PER_MESSAGE_OVERHEAD: u32 = 3;
+const PER_REPLY_OVERHEAD: u32 = 3;
+
+/// Counts tokens. Cheap to copy: the tokenizer tables are process-wide statics.
+#[derive(Clone, Copy)]
+pub struct TokenCounter {
+    tokenizer: &'static Tokenizer,
+    ascii_tokens: &'static FxHashSet<&'static [u8]>,
+}
+
+impl std::fmt::Debug for TokenCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCounter(o200k_base)")
+    }
+}
+
+impl Default for TokenCounter {
+    fn default() -> Self {
+        Self::o200k()
+    }
+}
+
+impl TokenCounter {
+    pub fn o200k() -> Self {
+        Self {
+            tokenizer: bpe_openai::o200k_base(),
+            ascii_tokens: &ASCII_TOKENS,
+        }
+    }
+
+    /// Tokens in a piece of text. Saturates at `u32::MAX` rather than wrapping.
+    pub fn count(&self, text: &str) -> u32 {
+        let count = if text.is_ascii() {
+            pretokenize::split_ascii(text)
+                .map(|piece| self.count_piece(piece.as_bytes()))
+                .sum()
+        } else {
+            self.tokenizer.count(text)
+        };
+        u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    fn count_piece(&self, piece: &[u8]) -> usize {
+        if self.ascii_tokens.contains(piece) {
+            1
+        } else {
+            self.tokenizer.bpe.count(piece)
+        }
+    }
+
+    /// Tokens a chat prompt costs, given each message's text token count: the message tokens
+    /// plus the chat format's fixed overhead.
+    pub fn chat_overhead(messages: usize) -> u32 {
+        let per_message = u32::try_from(messages)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(PER_MESSAGE_OVERHEAD);
+        per_message.saturating_add(PER_REPLY_OVERHEAD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_known_strings_like_tiktoken_o200k() {
+        let counter = TokenCounter::o200k();
+        assert_eq!(counter.count(""), 0);
+        assert_eq!(counter.count("hello world"), 2);
+        // Non-ASCII, emoji and CJK must count, not fail.
+        assert!(counter.count("こんにちは世界 🌍 naïve café") > 5);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn counts_exactly_like_bpe_openai(text in "(?:[A-Za-z]{1,9}|[0-9]{1,6}|[ \t\n]{1,3}|[.,;:!?'\"()/-]{1,2}|\\PC)*") {
+            let expected = bpe_openai::o200k_base().count(text.as_str());
+            proptest::prop_assert_eq!(TokenCounter::o200k().count(&text) as usize, expected);
+        }
+    }
+
+    #[test]
+    fn counts_real_prose_exactly() {
+        let prose = "It's 2026: routewise routes requests (JSON, SSE) to the CHEAPEST model that'll \
+            answer well -- e.g. gpt-4o-mini vs. gpt-4o -- and explains why.\n\n  fn main() {}\r\n";
+        let expected = bpe_openai::o200k_base().count(prose);
+        assert_eq!(TokenCounter::o200k().count(prose) as usize, expected);
+    }
+
+    #[test]
+    fn chat_overhead_follows_the_openai_formula() {
+        assert_eq!(TokenCounter::chat_overhead(1), 6);
+        assert_eq!(TokenCounter::chat_overhead(3), 12);
+    }
+}
