@@ -16,6 +16,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Evaluate routing policies on labelled benchmark data: cost/quality curves, APGR, CPT,
+    /// savings against always-strong, N-model frontiers, as a table, JSON and a plot.
+    Eval(commands::eval::EvalArgs),
     /// Decide which model a prompt (or a chat request) should go to, and explain why.
     Route(commands::route::RouteArgs),
     /// Check config files: every error is reported with its field path.
@@ -27,6 +30,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Eval(args) => commands::eval::run(args),
         Command::Route(args) => commands::route::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Serve(args) => commands::serve::run(args),

@@ -9,8 +9,11 @@
 //! Keeping this crate pure is what makes policies property-testable, benchmarkable and replayable
 //! offline over logged traffic; the compiler guards it, because this crate depends on no I/O crate.
 
+pub mod bench;
 pub mod catalog;
 pub mod decision;
+pub mod eval;
+pub mod learn;
 pub mod policy;
 pub mod request;
 pub mod router;

@@ -1,5 +1,6 @@
 //! One module per `routewise` subcommand, plus the config loading they share.
 
+pub mod eval;
 pub mod route;
 pub mod serve;
 pub mod validate;

@@ -1,0 +1,104 @@
+//! `routewise eval`: judges routing policies on labelled benchmark data. For the weak/strong
+//! pair it reports the threshold sweep (deferral curve), APGR, CPT(50/80/95%), dollar cost along
+//! the curve and the saving against always-strong at 95% of its quality; with more than two
+//! models it also reports each policy's quality/cost frontier against every single model and
+//! the oracle. Output: a table, `--json`, and an optional PNG/SVG plot.
+
+pub(crate) mod dataset;
+mod plot;
+mod policies;
+pub(crate) mod progress;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use dataset::EvalData;
+use policies::{PolicyName, Settings};
+use report::Report;
+
+/// Completion tokens assumed per call when a benchmark records no per-prompt cost: benchmark
+/// answers (a letter, a short span) are short, so prompt tokens dominate the price.
+pub(crate) const DEFAULT_OUTPUT_TOKENS: u64 = 8;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Benchmark files (JSONL or JSONL.gz), e.g. data/benchmarks/routellm_mmlu_part*.jsonl.gz.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Policies to compare: random, rules, complexity, learned (trained in-run under grouped
+    /// k-fold by category), oracle. Repeatable; default: all.
+    #[arg(long = "policy")]
+    policies: Vec<PolicyName>,
+    /// The cheap model of the two-model metrics. Default: the cheapest model.
+    #[arg(long)]
+    weak: Option<String>,
+    /// The expensive model of the two-model metrics. Default: the best model on average.
+    #[arg(long)]
+    strong: Option<String>,
+    /// Price catalog for prompts without per-prompt costs. Default: models.json beside the
+    /// first data file.
+    #[arg(long)]
+    prices: Option<PathBuf>,
+    /// Completion tokens assumed per call when pricing from tokens.
+    #[arg(long, default_value_t = DEFAULT_OUTPUT_TOKENS)]
+    output_tokens: u64,
+    /// Seeds to average random routing over.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// Folds of the grouped k-fold (by category) that trains `learned` in-run.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Points of the threshold sweep, evenly spaced in share of strong calls.
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Print the report as JSON (stable keys) instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the curves to this file (.png or .svg).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    let records = routewise_data::load_benchmarks(&args.data)?;
+    let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
+    let data = EvalData::build(
+        records,
+        prices.as_ref(),
+        args.output_tokens,
+        args.weak.as_deref(),
+        args.strong.as_deref(),
+    )?;
+    let names = if args.policies.is_empty() {
+        PolicyName::DEFAULTS.to_vec()
+    } else {
+        args.policies.clone()
+    };
+    let settings = Settings {
+        seeds: args.seeds,
+        steps: args.steps,
+        folds: args.folds,
+    };
+    let results = names
+        .iter()
+        .map(|name| policies::evaluate(name, &data, settings))
+        .collect::<Result<Vec<_>>>()?;
+    let files = args.data.iter().map(|p| p.display().to_string()).collect();
+    let report = Report::new(files, &data, args.output_tokens, results)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    if let Some(path) = &args.plot {
+        plot::write(&report, path)?;
+        if !args.json {
+            println!("plot written to {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

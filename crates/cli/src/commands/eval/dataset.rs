@@ -1,0 +1,223 @@
+//! Turns loaded benchmark records into what the metrics need: every model's quality and cost on
+//! every prompt, and the weak/strong pair the two-model metrics compare.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use routewise_core::bench::BenchmarkRecord;
+use routewise_core::eval::{ModelOutcomes, PairOutcome};
+use routewise_core::request::{ChatInput, RequestContext};
+use routewise_core::signals::{SignalExtractor, Signals};
+use routewise_data::PriceCatalog;
+
+use super::progress;
+
+/// A data set ready for evaluation.
+#[derive(Debug)]
+pub struct EvalData {
+    pub records: Vec<BenchmarkRecord>,
+    /// Each prompt as a single-message chat request, and its signals (standard tier).
+    pub requests: Vec<ChatInput>,
+    pub signals: Vec<Signals>,
+    /// Models scored on every record, in name order.
+    pub models: Vec<String>,
+    pub outcomes: ModelOutcomes,
+    pub weak: usize,
+    pub strong: usize,
+    /// Whether any cost came from list prices x tokens rather than the data.
+    pub priced_from_tokens: bool,
+    /// Other names of each priced model (from the price catalog), so a router trained on one
+    /// benchmark's names finds its models in another's.
+    aliases: BTreeMap<String, Vec<String>>,
+}
+
+impl EvalData {
+    /// `prices` is needed only when some record lacks per-prompt costs; `output_tokens` is the
+    /// completion length assumed when pricing from tokens.
+    pub fn build(
+        records: Vec<BenchmarkRecord>,
+        prices: Option<&PriceCatalog>,
+        output_tokens: u64,
+        weak: Option<&str>,
+        strong: Option<&str>,
+    ) -> Result<Self> {
+        let models = common_models(&records)?;
+        let requests: Vec<ChatInput> = records
+            .iter()
+            .map(|r| ChatInput::from_prompt(r.prompt.as_str()))
+            .collect();
+        let signals = extract_signals(&requests)?;
+        let mut quality = Vec::with_capacity(records.len() * models.len());
+        let mut cost = Vec::with_capacity(records.len() * models.len());
+        let mut priced_from_tokens = false;
+        for (record, signals) in records.iter().zip(&signals) {
+            for model in &models {
+                quality.push(record.scores[model]);
+                let recorded = record.costs.as_ref().and_then(|c| c.get(model)).copied();
+                let usd = match recorded {
+                    Some(usd) => usd,
+                    None => {
+                        priced_from_tokens = true;
+                        let price = prices.and_then(|p| p.price(model)).with_context(|| {
+                            format!(
+                                "record {:?} has no cost for model {model:?} and the price \
+                                 catalog has no price for it: add it to models.json (--prices)",
+                                record.id
+                            )
+                        })?;
+                        price.cost_usd(u64::from(signals.prompt_tokens), output_tokens)
+                    }
+                };
+                cost.push(usd);
+            }
+        }
+        let outcomes = ModelOutcomes::new(models.clone(), quality, cost)?;
+        let weak = pick(&models, weak, || outcomes.models_by_cost()[0])?;
+        let strong = pick(&models, strong, || best_model(&outcomes))?;
+        if weak == strong {
+            bail!(
+                "weak and strong model are both {:?}: pick two different models with --weak and --strong",
+                models[weak]
+            );
+        }
+        let aliases = prices
+            .map(|p| {
+                p.models()
+                    .iter()
+                    .map(|m| (m.name.clone(), m.aliases.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            aliases,
+            records,
+            requests,
+            signals,
+            models,
+            outcomes,
+            weak,
+            strong,
+            priced_from_tokens,
+        })
+    }
+
+    /// Per prompt, how the weak and the strong model did.
+    pub fn pair_outcomes(&self) -> Vec<PairOutcome> {
+        (0..self.outcomes.prompts())
+            .map(|p| PairOutcome {
+                weak_quality: self.outcomes.quality(p, self.weak),
+                strong_quality: self.outcomes.quality(p, self.strong),
+                weak_cost: self.outcomes.cost(p, self.weak),
+                strong_cost: self.outcomes.cost(p, self.strong),
+            })
+            .collect()
+    }
+
+    /// Whether two names denote the same model: equal, or one an alias of the other in the
+    /// price catalog.
+    pub fn same_model(&self, a: &str, b: &str) -> bool {
+        let lists = |x: &str, y: &str| {
+            self.aliases
+                .get(x)
+                .is_some_and(|l| l.iter().any(|n| n == y))
+        };
+        a == b || lists(a, b) || lists(b, a)
+    }
+
+    pub fn categories(&self) -> usize {
+        let mut names: Vec<&str> = self.records.iter().map(|r| r.category.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    }
+}
+
+/// Signals of every request, on all cores: tokenising long few-shot prompts dominates the
+/// time of an evaluation.
+fn extract_signals(requests: &[ChatInput]) -> Result<Vec<Signals>> {
+    let extractor = SignalExtractor::new()?;
+    let context = RequestContext::default();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = requests.len().div_ceil(workers).max(1);
+    let bar = progress::bar("signals and tokens", requests.len());
+    let signals = std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .chunks(chunk)
+            .map(|part| {
+                let (extractor, context, bar) = (&extractor, &context, &bar);
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|request| {
+                            bar.inc(1);
+                            extractor.extract(request, context)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join())
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|_| anyhow::anyhow!("a signal extraction thread panicked"))?;
+    bar.finish_and_clear();
+    Ok(signals.into_iter().flatten().collect())
+}
+
+/// Models every record scores: metrics compare models on the same prompts.
+fn common_models(records: &[BenchmarkRecord]) -> Result<Vec<String>> {
+    let Some(first) = records.first() else {
+        bail!("the data files hold no records");
+    };
+    let models: Vec<String> = first
+        .scores
+        .keys()
+        .filter(|m| records.iter().all(|r| r.scores.contains_key(*m)))
+        .cloned()
+        .collect();
+    if models.len() < 2 {
+        bail!(
+            "fewer than two models are scored on every record ({models:?}): evaluation compares \
+             models on the same prompts; check that the files come from one benchmark"
+        );
+    }
+    Ok(models)
+}
+
+/// The default strong model: the best on average, the dearer among equals.
+fn best_model(outcomes: &ModelOutcomes) -> usize {
+    let by_cost = outcomes.models_by_cost();
+    by_cost
+        .iter()
+        .copied()
+        .max_by(|&a, &b| {
+            outcomes
+                .single_model(a)
+                .quality
+                .total_cmp(&outcomes.single_model(b).quality)
+        })
+        .unwrap_or(by_cost[by_cost.len() - 1])
+}
+
+fn pick(models: &[String], name: Option<&str>, default: impl FnOnce() -> usize) -> Result<usize> {
+    match name {
+        None => Ok(default()),
+        Some(name) => models.iter().position(|m| m == name).with_context(|| {
+            format!("model {name:?} is not scored on every record; choose one of {models:?}")
+        }),
+    }
+}
+
+/// The price catalog to use: the one given, else `models.json` beside the first data file.
+pub fn load_prices(explicit: Option<&Path>, first_data: &Path) -> Result<Option<PriceCatalog>> {
+    if let Some(path) = explicit {
+        return Ok(Some(PriceCatalog::load(path)?));
+    }
+    let beside = first_data.with_file_name("models.json");
+    if beside.is_file() {
+        return Ok(Some(PriceCatalog::load(&beside)?));
+    }
+    Ok(None)
+}

@@ -1,0 +1,52 @@
+//! The learned router: features of the user's query (TF-IDF word 1-2 grams and query
+//! descriptors), one calibrated logistic head per candidate model, the decision rule "cheapest
+//! model whose acceptability clears the threshold", threshold calibration, and the policy that
+//! plugs it into the [`crate::router::Router`].
+//!
+//! Everything here is pure; reading and writing model files happens in the CLI.
+
+pub mod fitter;
+pub mod logistic;
+pub mod model;
+pub mod policy;
+pub mod query;
+pub mod sparse;
+pub mod tfidf;
+pub mod threshold;
+pub mod train;
+
+#[cfg(test)]
+mod tests;
+
+pub use fitter::{LearnedFitter, LearnedPredictor, fit_records};
+pub use model::{FORMAT_VERSION, LearnedChoice, LearnedModel, MODEL_FORMAT};
+pub use policy::LearnedPolicy;
+pub use threshold::{CalibrationPoint, CalibrationTarget, Operating, calibrate};
+pub use train::{Candidate, Example, Progress, TrainConfig, train};
+
+use thiserror::Error;
+
+/// What went wrong while training, loading or calibrating a learned router.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LearnError {
+    #[error("no training examples: give at least two labelled prompts")]
+    NoExamples,
+    #[error(
+        "no term occurs in at least {min_df} of the {documents} training prompts: add data or lower min_df"
+    )]
+    EmptyVocabulary { documents: usize, min_df: usize },
+    #[error("inconsistent training data: {0}")]
+    Shape(String),
+    #[error("invalid learned-router setting: {0}")]
+    Config(String),
+    #[error("the optimiser failed: {0}")]
+    Optimiser(String),
+    #[error("not a valid routewise learned-router model: {0}; retrain it with `routewise train`")]
+    Corrupt(String),
+    #[error(
+        "model file format version {found} is not supported (this build reads {supported}); retrain with `routewise train`"
+    )]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("no threshold meets the target on this data: relax the target")]
+    TargetUnreachable,
+}

@@ -1,0 +1,295 @@
+//! The learned router's model: a versioned, self-describing, serialisable predictor of how likely
+//! each candidate model's answer is to be acceptable, and the decision rule built on it.
+//!
+//! Per candidate model a logistic head over `[TF-IDF of the user's query | scaled query
+//! features]` predicts P(score is high), Platt-calibrated on category-held-out predictions. A
+//! model's *acceptability* is the probability that its answer is no worse than the reference
+//! (the best model in training): `1 - (p_ref - p_m)`, clamped to [0, 1]. This is exact for 0/1
+//! scores when the reference is right whenever the cheaper model is, and it ranks prompts by the
+//! expected gain of the reference, which transfers to unseen categories far better than
+//! predicting the cheap model's correctness alone (hard prompts defeat both models).
+
+use super::LearnError;
+use super::logistic::sigmoid;
+use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, user_query};
+use super::tfidf::TfidfVectorizer;
+use serde::{Deserialize, Serialize};
+
+/// Written in every model file so other tools can recognise it.
+pub const MODEL_FORMAT: &str = "routewise-learned-router";
+/// Bumped on any change a reader of older files could misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything that turns a prompt into a feature row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    /// Drop few-shot examples before featurising (see [`user_query`]).
+    pub strip_few_shot: bool,
+    pub vectorizer: TfidfVectorizer,
+    /// Names of the dense query features appended after the TF-IDF columns.
+    pub query_features: Vec<String>,
+    pub query_mean: Vec<f64>,
+    pub query_scale: Vec<f64>,
+    /// Weight of the standardised query features relative to the unit-norm TF-IDF row.
+    pub query_weight: f64,
+}
+
+impl FeatureSpec {
+    pub fn n_features(&self) -> usize {
+        self.vectorizer.n_features() + self.query_features.len()
+    }
+
+    /// The feature row of one prompt: sorted (column, value) pairs.
+    pub fn row(&self, prompt: &str) -> Vec<(u32, f64)> {
+        let query = if self.strip_few_shot {
+            user_query(prompt)
+        } else {
+            prompt
+        };
+        self.row_of_query(query, &QueryFeatures::of(query).values)
+    }
+
+    /// The feature row of an already-reduced query whose dense features are known.
+    pub(crate) fn row_of_query(&self, query: &str, dense: &[f64]) -> Vec<(u32, f64)> {
+        let mut row = self.vectorizer.transform(query);
+        let base = self.vectorizer.n_features();
+        for (k, value) in dense.iter().enumerate() {
+            let (Some(mean), Some(scale)) = (self.query_mean.get(k), self.query_scale.get(k))
+            else {
+                continue;
+            };
+            let scaled = (value - mean) / scale * self.query_weight;
+            if scaled != 0.0 {
+                row.push(((base + k) as u32, scaled));
+            }
+        }
+        row
+    }
+}
+
+/// Platt scaling: `P = sigmoid(a * margin + b)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platt {
+    pub a: f64,
+    pub b: f64,
+}
+
+/// One candidate model's head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelHead {
+    pub name: String,
+    /// Mean cost per prompt in the training data (USD); orders the candidates.
+    pub mean_cost_usd: f64,
+    /// Mean score in the training data.
+    pub mean_score: f64,
+    pub bias: f64,
+    /// One weight per feature column; f32 keeps the file small at no accuracy cost.
+    pub weights: Vec<f32>,
+    pub platt: Platt,
+}
+
+impl ModelHead {
+    fn probability(&self, row: &[(u32, f64)]) -> f64 {
+        let margin = row
+            .iter()
+            .map(|&(c, v)| {
+                self.weights
+                    .get(c as usize)
+                    .map_or(0.0, |&w| f64::from(w) * v)
+            })
+            .sum::<f64>()
+            + self.bias;
+        sigmoid(self.platt.a * margin + self.platt.b)
+    }
+}
+
+/// Quality of one head's calibrated, category-held-out predictions at training time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadMetrics {
+    pub name: String,
+    /// Mean label (the accuracy of always predicting it is the baseline for the others).
+    pub base_rate: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    /// Brier score of always predicting the base rate, for comparison.
+    pub brier_baseline: f64,
+}
+
+/// Where a model came from and how good it looked when trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingInfo {
+    pub examples: usize,
+    pub categories: usize,
+    /// SHA-256 over every example's category, prompt and scores, in order.
+    pub data_sha256: String,
+    /// `category` (grouped folds) or `row` (when the data has a single category).
+    pub calibration_split: String,
+    pub calibration_folds: usize,
+    pub regularisation_c: f64,
+    /// Held-out metrics per head (same order as [`LearnedModel::models`]).
+    pub metrics: Vec<HeadMetrics>,
+}
+
+/// A fitted learned router. Candidates are ordered cheapest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnedModel {
+    pub format: String,
+    pub version: u32,
+    pub features: FeatureSpec,
+    pub models: Vec<ModelHead>,
+    /// Index into `models` of the quality reference (best mean score in training).
+    pub reference: usize,
+    pub training: TrainingInfo,
+}
+
+/// The decision for one prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedChoice {
+    /// Index into [`LearnedModel::models`].
+    pub model: usize,
+    /// Acceptability of every candidate, in model order.
+    pub acceptability: Vec<f64>,
+}
+
+impl LearnedModel {
+    /// Parses and validates a model file's JSON.
+    pub fn from_json(json: &str) -> Result<Self, LearnError> {
+        let model: Self =
+            serde_json::from_str(json).map_err(|e| LearnError::Corrupt(e.to_string()))?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// The model file's JSON.
+    pub fn to_json(&self) -> Result<String, LearnError> {
+        serde_json::to_string(self).map_err(|e| LearnError::Corrupt(e.to_string()))
+    }
+
+    fn validate(&self) -> Result<(), LearnError> {
+        if self.format != MODEL_FORMAT {
+            return Err(LearnError::Corrupt(format!(
+                "format is `{}`, expected `{MODEL_FORMAT}`",
+                self.format
+            )));
+        }
+        if self.version != FORMAT_VERSION {
+            return Err(LearnError::UnsupportedVersion {
+                found: self.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let spec = &self.features;
+        let dense = spec.query_features.len();
+        if spec
+            .query_features
+            .iter()
+            .map(String::as_str)
+            .ne(QUERY_FEATURE_NAMES)
+            || spec.query_mean.len() != dense
+            || spec.query_scale.len() != dense
+        {
+            return Err(LearnError::Corrupt(format!(
+                "the query features must be {QUERY_FEATURE_NAMES:?} with one mean and scale each"
+            )));
+        }
+        if self.models.is_empty() || self.reference >= self.models.len() {
+            return Err(LearnError::Corrupt(
+                "the model has no candidates or its reference is out of range".into(),
+            ));
+        }
+        let width = spec.n_features();
+        if let Some(head) = self.models.iter().find(|h| h.weights.len() != width) {
+            return Err(LearnError::Corrupt(format!(
+                "head `{}` has {} weights for {width} features",
+                head.name,
+                head.weights.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Candidate names, cheapest first.
+    pub fn model_names(&self) -> Vec<String> {
+        self.models.iter().map(|h| h.name.clone()).collect()
+    }
+
+    /// Calibrated P(score is high) per candidate, in model order.
+    pub fn predict_quality(&self, prompt: &str) -> Vec<f64> {
+        let row = self.features.row(prompt);
+        self.models.iter().map(|h| h.probability(&row)).collect()
+    }
+
+    /// P(answer no worse than the reference's) per candidate, each in [0, 1]; the reference's is 1.
+    pub fn predict(&self, prompt: &str) -> Vec<f64> {
+        acceptability(&self.predict_quality(prompt), self.reference)
+    }
+
+    /// The cheapest candidate whose acceptability clears `threshold` (the reference always does
+    /// for thresholds up to 1, and takes everything above).
+    pub fn decide(&self, prompt: &str, threshold: f64) -> LearnedChoice {
+        let acceptability = self.predict(prompt);
+        let model = choose(&acceptability, threshold, self.reference);
+        LearnedChoice {
+            model,
+            acceptability,
+        }
+    }
+}
+
+/// Acceptability from calibrated quality probabilities (see the module docs).
+pub fn acceptability(quality: &[f64], reference: usize) -> Vec<f64> {
+    let p_ref = quality.get(reference).copied().unwrap_or(1.0);
+    quality
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i == reference {
+                1.0
+            } else {
+                (1.0 - (p_ref - p)).clamp(0.0, 1.0)
+            }
+        })
+        .collect()
+}
+
+/// The decision rule: first (cheapest) candidate with acceptability >= threshold, else the
+/// reference.
+pub fn choose(acceptability: &[f64], threshold: f64, reference: usize) -> usize {
+    acceptability
+        .iter()
+        .position(|&a| a >= threshold)
+        .unwrap_or(reference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acceptability_is_relative_to_the_reference_and_bounded() {
+        let a = acceptability(&[0.6, 0.9, 0.3], 1);
+        assert!((a[0] - 0.7).abs() < 1e-12);
+        assert_eq!(a[1], 1.0);
+        assert!((a[2] - 0.4).abs() < 1e-12);
+        assert_eq!(acceptability(&[0.95, 0.5], 1), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn choose_takes_the_cheapest_model_that_clears_the_threshold() {
+        let a = [0.7, 0.8, 1.0];
+        assert_eq!(choose(&a, 0.0, 2), 0);
+        assert_eq!(choose(&a, 0.75, 2), 1);
+        assert_eq!(choose(&a, 0.9, 2), 2);
+        assert_eq!(
+            choose(&a, 1.5, 2),
+            2,
+            "above 1 everything goes to the reference"
+        );
+    }
+}

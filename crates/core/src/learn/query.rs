@@ -1,0 +1,162 @@
+//! The user's own query inside a prompt, and cheap numeric features of it.
+//!
+//! Benchmark prompts (and many production prompts) carry few-shot examples and answer-format
+//! boilerplate; features computed on the whole prompt then describe the template rather than the
+//! question. [`user_query`] drops solved examples, and [`QueryFeatures`] describes what is left:
+//! the features that, in held-out-category experiments, transfer to subjects never seen.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Names of [`QueryFeatures::values`], in order; written into model files.
+pub const QUERY_FEATURE_NAMES: [&str; 9] = [
+    "log_stem_words",
+    "log_stem_numbers",
+    "log_math_symbols",
+    "negation",
+    "log_option_words",
+    "numeric_options",
+    "paired_options",
+    "log_pipes",
+    "reasoning_keywords",
+];
+
+struct Patterns {
+    /// A few-shot block: a question followed by `Answer:` and its answer.
+    solved: Regex,
+    option: Regex,
+    word: Regex,
+    number: Regex,
+    math: Regex,
+    negation: Regex,
+    numeric_option: Regex,
+    reasoning: Regex,
+}
+
+static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
+    Some(Patterns {
+        solved: Regex::new(r"(?i)answer:\s*\S").ok()?,
+        option: Regex::new(r"^\(?[A-Ea-e][.):] ").ok()?,
+        word: Regex::new(r"\w+").ok()?,
+        number: Regex::new(r"\d+").ok()?,
+        math: Regex::new(r"[=+*/^<>]").ok()?,
+        negation: Regex::new(r"(?i)\b(not|except|least|false|incorrect)\b").ok()?,
+        numeric_option: Regex::new(r"^[\d.\-\s$%,/]+$").ok()?,
+        reasoning: Regex::new(r"(?i)\b(why|explain|compare|analy[sz]e)\b").ok()?,
+    })
+});
+
+/// The part of `prompt` the user is actually asking: the paragraphs after the last solved
+/// example (a paragraph containing `Answer:` followed by an answer). A prompt with no solved
+/// example is returned whole, so a long pasted passage stays part of the query.
+pub fn user_query(prompt: &str) -> &str {
+    let Some(p) = PATTERNS.as_ref() else {
+        return prompt;
+    };
+    let mut start = 0;
+    let mut offset = 0;
+    for paragraph in prompt.split("\n\n") {
+        let end = offset + paragraph.len();
+        if p.solved.is_match(paragraph) && end < prompt.len() {
+            start = (end + 2).min(prompt.len());
+        }
+        offset = end + 2;
+    }
+    let query = prompt[start..].trim();
+    if query.is_empty() { prompt } else { query }
+}
+
+/// Numeric descriptors of a query (see [`QUERY_FEATURE_NAMES`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryFeatures {
+    pub values: [f64; QUERY_FEATURE_NAMES.len()],
+}
+
+impl QueryFeatures {
+    /// Features of `query` (already reduced with [`user_query`]). Answer options (`A. ...`,
+    /// `B) ...`) are described separately from the question stem.
+    pub fn of(query: &str) -> Self {
+        let Some(p) = PATTERNS.as_ref() else {
+            return Self {
+                values: [0.0; QUERY_FEATURE_NAMES.len()],
+            };
+        };
+        let mut stem = String::with_capacity(query.len());
+        let mut options: Vec<&str> = Vec::new();
+        for line in query.lines() {
+            match p.option.find(line) {
+                Some(m) => options.push(line[m.end()..].trim()),
+                None => {
+                    stem.push_str(line);
+                    stem.push(' ');
+                }
+            }
+        }
+        let share = |f: &dyn Fn(&str) -> bool| {
+            if options.is_empty() {
+                0.0
+            } else {
+                options.iter().filter(|o| f(o)).count() as f64 / options.len() as f64
+            }
+        };
+        let option_words = if options.is_empty() {
+            0.0
+        } else {
+            options
+                .iter()
+                .map(|o| o.split_whitespace().count())
+                .sum::<usize>() as f64
+                / options.len() as f64
+        };
+        let ln1p = |x: usize| (x as f64).ln_1p();
+        Self {
+            values: [
+                ln1p(p.word.find_iter(&stem).count()),
+                ln1p(p.number.find_iter(&stem).count()),
+                ln1p(p.math.find_iter(query).count()),
+                f64::from(u8::from(p.negation.is_match(&stem))),
+                option_words.ln_1p(),
+                share(&|o| p.numeric_option.is_match(o)),
+                // Options that combine judgements ("True, False"; "Wrong, Not wrong").
+                share(&|o| o.contains(',') && o.split_whitespace().count() <= 4),
+                ln1p(stem.matches('|').count()),
+                f64::from(u8::from(p.reasoning.is_match(&stem))),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_shot_examples_are_stripped_and_plain_prompts_kept_whole() {
+        let few_shot = "Q: 1+1?\nA) 2\nB) 3\nAnswer:\nA\n\nQ: 2+2?\nA) 4\nB) 5\nAnswer: A\n\n\
+                        Please answer.\n\nQ: capital of France?\nA) Paris\nB) Rome\nAnswer:";
+        assert_eq!(
+            user_query(few_shot),
+            "Please answer.\n\nQ: capital of France?\nA) Paris\nB) Rome\nAnswer:"
+        );
+        let passage = "Read this.\n\nA long passage.\n\nWhat does it say?\nAnswer:";
+        assert_eq!(user_query(passage), passage);
+        assert_eq!(user_query("Answer: yes"), "Answer: yes");
+    }
+
+    #[test]
+    fn features_describe_stem_and_options_separately() {
+        let q = "Statement 1 | x = 2. Statement 2 | y is not 3.\nA. True, True\nB. False, False\n\
+                 C. True, False\nD. False, True\nAnswer:";
+        let f = QueryFeatures::of(q).values;
+        assert_eq!(f[3], 1.0, "negation in the stem");
+        assert_eq!(f[6], 1.0, "every option pairs two judgements");
+        assert_eq!(f[5], 0.0, "no numeric options");
+        assert!((f[7] - 2f64.ln_1p()).abs() < 1e-12, "two pipes");
+        let numeric = QueryFeatures::of("Compute 3*4.\nA. 12\nB. 7\nAnswer:").values;
+        assert_eq!(numeric[5], 1.0);
+        assert!(numeric[2] > 0.0);
+        let open = QueryFeatures::of("Explain why the sky is blue").values;
+        assert_eq!(open[8], 1.0);
+        assert_eq!(open[4], 0.0, "no options");
+    }
+}

@@ -1,0 +1,229 @@
+//! End-to-end tests of the learned router on synthetic labelled prompts whose difficulty is
+//! carried by words that appear in every category, so it must transfer to unseen categories.
+
+use super::threshold::operating_point;
+use super::*;
+
+/// A small deterministic generator (xorshift64*), so the tests need no randomness crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn pick<'a>(&mut self, words: &[&'a str]) -> &'a str {
+        words[((self.next() * words.len() as f64) as usize).min(words.len() - 1)]
+    }
+}
+
+struct Row {
+    prompt: String,
+    category: String,
+    scores: Vec<f64>,
+    hard: bool,
+}
+
+const HARD: [&str; 4] = ["integral", "prove", "derive", "theorem"];
+const EASY: [&str; 4] = ["name", "capital", "colour", "define"];
+
+/// Prompts of `categories`; a hard prompt defeats the cheap model far more often than the
+/// strong one. Each prompt carries one solved few-shot example that must be stripped.
+fn rows(categories: std::ops::Range<usize>, per_category: usize, seed: u64) -> Vec<Row> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    for c in categories {
+        let topic = [
+            format!("topic{c}a"),
+            format!("topic{c}b"),
+            format!("topic{c}c"),
+        ];
+        for _ in 0..per_category {
+            let hard = rng.next() < 0.4;
+            let cue = if hard {
+                rng.pick(&HARD)
+            } else {
+                rng.pick(&EASY)
+            };
+            let t = &topic[(rng.next() * 3.0) as usize % 3];
+            let prompt = format!(
+                "Example question about things?\nAnswer: yes\n\nPlease {cue} the {t} {} {}",
+                rng.pick(&["quickly", "now", "please", "carefully"]),
+                rng.pick(&["again", "here", "today"])
+            );
+            let (p_weak, p_strong) = if hard { (0.2, 0.85) } else { (0.85, 0.9) };
+            let weak = f64::from(u8::from(rng.next() < p_weak));
+            let strong = f64::from(u8::from(rng.next() < p_strong));
+            out.push(Row {
+                prompt,
+                category: format!("category{c}"),
+                scores: vec![strong, weak],
+                hard,
+            });
+        }
+    }
+    out
+}
+
+fn candidates() -> Vec<Candidate> {
+    // Deliberately listed strong first: training must reorder cheapest first.
+    vec![
+        Candidate {
+            name: "strong".into(),
+            mean_cost_usd: 0.01,
+        },
+        Candidate {
+            name: "weak".into(),
+            mean_cost_usd: 0.001,
+        },
+    ]
+}
+
+fn fit(rows: &[Row]) -> LearnedModel {
+    let examples: Vec<Example<'_>> = rows
+        .iter()
+        .map(|r| Example {
+            prompt: &r.prompt,
+            category: &r.category,
+            scores: &r.scores,
+        })
+        .collect();
+    let config = TrainConfig {
+        tfidf: tfidf::TfidfConfig {
+            min_df: 1,
+            ..Default::default()
+        },
+        ..TrainConfig::default()
+    };
+    let mut steps = Vec::new();
+    let model = train(&examples, &candidates(), &config, &mut |p| steps.push(p)).unwrap();
+    assert_eq!(steps.last().map(|p| (p.done, p.total)), Some((8, 8)));
+    model
+}
+
+#[test]
+fn training_orders_candidates_and_describes_itself() {
+    let model = fit(&rows(0..4, 60, 7));
+    assert_eq!(model.model_names(), ["weak", "strong"]);
+    assert_eq!(model.reference, 1);
+    assert_eq!(model.format, MODEL_FORMAT);
+    assert_eq!(model.training.examples, 240);
+    assert_eq!(model.training.categories, 4);
+    assert_eq!(model.training.calibration_split, "category");
+    assert_eq!(model.training.data_sha256.len(), 64);
+    let weak = &model.training.metrics[0];
+    assert!(
+        weak.brier < weak.brier_baseline,
+        "held-out predictions beat the base rate: {weak:?}"
+    );
+    assert!(
+        model
+            .features
+            .vectorizer
+            .term(0)
+            .is_some_and(|t| !t.contains("example")),
+        "few-shot examples were stripped before fitting the vocabulary"
+    );
+}
+
+#[test]
+fn difficulty_transfers_to_categories_never_seen() {
+    let model = fit(&rows(0..4, 60, 11));
+    let unseen = rows(10..12, 50, 12);
+    let mean_weak = |hard: bool| {
+        let picked: Vec<f64> = unseen
+            .iter()
+            .filter(|r| r.hard == hard)
+            .map(|r| model.predict(&r.prompt)[0])
+            .collect();
+        picked.iter().sum::<f64>() / picked.len() as f64
+    };
+    let (easy, hard) = (mean_weak(false), mean_weak(true));
+    assert!(
+        easy - hard > 0.3,
+        "weak acceptability easy {easy} vs hard {hard}"
+    );
+    for r in &unseen {
+        let p = model.predict(&r.prompt);
+        assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(p[1], 1.0, "the reference is always acceptable");
+    }
+}
+
+#[test]
+fn model_file_round_trips_and_rejects_other_versions() {
+    let model = fit(&rows(0..3, 40, 3));
+    let json = model.to_json().unwrap();
+    let back = LearnedModel::from_json(&json).unwrap();
+    assert_eq!(back, model);
+    let prompt = "Please prove the topic1a theorem carefully";
+    assert_eq!(back.predict(prompt), model.predict(prompt));
+
+    let mut newer: serde_json::Value = serde_json::from_str(&json).unwrap();
+    newer["version"] = serde_json::json!(FORMAT_VERSION + 1);
+    assert!(matches!(
+        LearnedModel::from_json(&newer.to_string()),
+        Err(LearnError::UnsupportedVersion { .. })
+    ));
+    let mut truncated: serde_json::Value = serde_json::from_str(&json).unwrap();
+    truncated["models"][0]["weights"] = serde_json::json!([0.5]);
+    assert!(matches!(
+        LearnedModel::from_json(&truncated.to_string()),
+        Err(LearnError::Corrupt(_))
+    ));
+    assert!(matches!(
+        LearnedModel::from_json("{\"format\": 1}"),
+        Err(LearnError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn calibrated_threshold_hits_its_target_on_held_out_data() {
+    let model = fit(&rows(0..4, 60, 21));
+    let points = |rows: &[Row]| -> Vec<CalibrationPoint> {
+        rows.iter()
+            .map(|r| CalibrationPoint {
+                acceptability: model.predict(&r.prompt),
+                // Model order is cheapest first: weak, strong.
+                scores: vec![r.scores[1], r.scores[0]],
+                costs: vec![0.001, 0.01],
+            })
+            .collect()
+    };
+    let calibration = points(&rows(20..24, 300, 22));
+    let held_out = points(&rows(30..34, 300, 23));
+
+    let op = calibrate(
+        &calibration,
+        model.reference,
+        CalibrationTarget::StrongShare(0.3),
+    )
+    .unwrap();
+    assert!(op.strong_share <= 0.3);
+    let check = operating_point(&held_out, model.reference, op.threshold);
+    assert!(
+        (check.strong_share - 0.3).abs() < 0.08,
+        "held-out strong share {} for target 0.3",
+        check.strong_share
+    );
+
+    let floor = calibrate(
+        &calibration,
+        model.reference,
+        CalibrationTarget::QualityFloor(0.95),
+    )
+    .unwrap();
+    let check = operating_point(&held_out, model.reference, floor.threshold);
+    assert!(
+        check.relative_quality > 0.95 - 0.05,
+        "held-out relative quality {} for floor 0.95 (calibration: {floor:?})",
+        check.relative_quality
+    );
+    assert!(
+        check.strong_share < 0.8,
+        "the floor is met without sending everything up"
+    );
+}

@@ -1,0 +1,342 @@
+//! Fitting a [`LearnedModel`] from labelled prompts: features, one logistic head per candidate,
+//! Platt calibration on category-held-out predictions, and the training-time metrics.
+
+use super::LearnError;
+use super::logistic::{LogisticConfig, LogisticModel, sigmoid};
+use super::model::{
+    FORMAT_VERSION, FeatureSpec, HeadMetrics, LearnedModel, MODEL_FORMAT, ModelHead, Platt,
+    TrainingInfo,
+};
+use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, user_query};
+use super::sparse::CsrMatrix;
+use super::tfidf::{TfidfConfig, TfidfVectorizer};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Training settings; the defaults are those that generalised best to held-out MMLU subjects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub tfidf: TfidfConfig,
+    pub logistic: LogisticConfig,
+    pub query_weight: f64,
+    pub strip_few_shot: bool,
+    /// Folds (grouped by category) whose held-out predictions calibrate the probabilities.
+    pub calibration_folds: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            tfidf: TfidfConfig::default(),
+            logistic: LogisticConfig::default(),
+            query_weight: 0.3,
+            strip_few_shot: true,
+            calibration_folds: 3,
+        }
+    }
+}
+
+/// One labelled prompt: `scores[m]` is candidate `m`'s quality in [0, 1].
+#[derive(Debug, Clone, Copy)]
+pub struct Example<'a> {
+    pub prompt: &'a str,
+    pub category: &'a str,
+    pub scores: &'a [f64],
+}
+
+/// A model the router may choose, with what a prompt costs on it on average.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub name: String,
+    pub mean_cost_usd: f64,
+}
+
+/// Training progress, reported in steps of one head fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Fits a learned router. `progress` is called after every head fit (for a progress bar).
+pub fn train(
+    examples: &[Example<'_>],
+    candidates: &[Candidate],
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<LearnedModel, LearnError> {
+    validate(examples, candidates)?;
+    let queries: Vec<&str> = examples
+        .iter()
+        .map(|e| {
+            if config.strip_few_shot {
+                user_query(e.prompt)
+            } else {
+                e.prompt
+            }
+        })
+        .collect();
+    let dense: Vec<[f64; QUERY_FEATURE_NAMES.len()]> = queries
+        .iter()
+        .map(|q| QueryFeatures::of(q).values)
+        .collect();
+    let (folds, split) = assign_folds(examples, config.calibration_folds.max(2));
+    let n_folds = folds.iter().copied().max().map_or(0, |m| m + 1);
+    let m = candidates.len();
+    let total = (n_folds + 1) * m;
+    let mut done = 0;
+    let labels: Vec<Vec<f64>> = (0..m)
+        .map(|k| examples.iter().map(|e| e.scores[k]).collect())
+        .collect();
+
+    // Held-out margins per head, for calibration and the training metrics.
+    let mut held_out = vec![vec![0.0; examples.len()]; m];
+    for fold in 0..n_folds {
+        let (train_rows, test_rows): (Vec<usize>, Vec<usize>) =
+            (0..examples.len()).partition(|&i| folds[i] != fold);
+        let spec = fit_features(&queries, &dense, &train_rows, config)?;
+        let x = matrix(&spec, &queries, &dense, &train_rows);
+        for (k, column) in labels.iter().enumerate() {
+            let y: Vec<f64> = train_rows.iter().map(|&i| column[i]).collect();
+            let head = LogisticModel::fit(&x, &y, config.logistic)?;
+            for &i in &test_rows {
+                held_out[k][i] = head.margin(&spec.row_of_query(queries[i], &dense[i]));
+            }
+            done += 1;
+            progress(Progress { done, total });
+        }
+    }
+
+    let all: Vec<usize> = (0..examples.len()).collect();
+    let spec = fit_features(&queries, &dense, &all, config)?;
+    let x = matrix(&spec, &queries, &dense, &all);
+    let mut heads = Vec::with_capacity(m);
+    let mut metrics = Vec::with_capacity(m);
+    for (k, candidate) in candidates.iter().enumerate() {
+        let platt = fit_platt(&held_out[k], &labels[k])?;
+        metrics.push(head_metrics(
+            &candidate.name,
+            &held_out[k],
+            &labels[k],
+            platt,
+        ));
+        let head = LogisticModel::fit(&x, &labels[k], config.logistic)?;
+        heads.push(ModelHead {
+            name: candidate.name.clone(),
+            mean_cost_usd: candidate.mean_cost_usd,
+            mean_score: mean(&labels[k]),
+            bias: head.bias,
+            weights: head.weights.iter().map(|&w| w as f32).collect(),
+            platt,
+        });
+        done += 1;
+        progress(Progress { done, total });
+    }
+
+    // Cheapest first, so the decision rule is a scan; metrics follow the same order.
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| {
+        heads[a]
+            .mean_cost_usd
+            .total_cmp(&heads[b].mean_cost_usd)
+            .then_with(|| heads[a].name.cmp(&heads[b].name))
+    });
+    let heads: Vec<ModelHead> = order.iter().map(|&i| heads[i].clone()).collect();
+    let metrics: Vec<HeadMetrics> = order.iter().map(|&i| metrics[i].clone()).collect();
+    let reference = heads
+        .iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| {
+            a.mean_score
+                .total_cmp(&b.mean_score)
+                .then_with(|| a.mean_cost_usd.total_cmp(&b.mean_cost_usd))
+        })
+        .map_or(0, |(i, _)| i);
+    let categories = examples
+        .iter()
+        .map(|e| e.category)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok(LearnedModel {
+        format: MODEL_FORMAT.to_owned(),
+        version: FORMAT_VERSION,
+        features: spec,
+        models: heads,
+        reference,
+        training: TrainingInfo {
+            examples: examples.len(),
+            categories,
+            data_sha256: data_hash(examples),
+            calibration_split: split.to_owned(),
+            calibration_folds: n_folds,
+            regularisation_c: config.logistic.c,
+            metrics,
+        },
+    })
+}
+
+fn validate(examples: &[Example<'_>], candidates: &[Candidate]) -> Result<(), LearnError> {
+    if examples.len() < 2 {
+        return Err(LearnError::NoExamples);
+    }
+    if candidates.is_empty() {
+        return Err(LearnError::Config(
+            "name at least one candidate model".into(),
+        ));
+    }
+    for (i, e) in examples.iter().enumerate() {
+        if e.scores.len() != candidates.len() {
+            return Err(LearnError::Shape(format!(
+                "example {i} has {} scores for {} candidate models",
+                e.scores.len(),
+                candidates.len()
+            )));
+        }
+        if let Some(bad) = e.scores.iter().find(|s| !(0.0..=1.0).contains(*s)) {
+            return Err(LearnError::Shape(format!(
+                "example {i} has score {bad}; scores must be in [0, 1]"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Grouped folds: whole categories, largest first onto the lightest fold (as scikit-learn's
+/// GroupKFold), so calibration sees predictions for categories the head never saw. With a
+/// single category, rows are dealt round-robin instead.
+fn assign_folds(examples: &[Example<'_>], k: usize) -> (Vec<usize>, &'static str) {
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in examples {
+        *sizes.entry(e.category).or_insert(0) += 1;
+    }
+    if sizes.len() < 2 {
+        let k = k.min(examples.len());
+        return ((0..examples.len()).map(|i| i % k).collect(), "row");
+    }
+    let k = k.min(sizes.len());
+    let mut by_size: Vec<(&str, usize)> = sizes.into_iter().collect();
+    by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut load = vec![0usize; k];
+    let mut fold_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (category, size) in by_size {
+        let lightest = (0..k).min_by_key(|&f| (load[f], f)).unwrap_or(0);
+        load[lightest] += size;
+        fold_of.insert(category, lightest);
+    }
+    let folds = examples
+        .iter()
+        .map(|e| fold_of.get(e.category).copied().unwrap_or(0))
+        .collect();
+    (folds, "category")
+}
+
+fn fit_features(
+    queries: &[&str],
+    dense: &[[f64; QUERY_FEATURE_NAMES.len()]],
+    rows: &[usize],
+    config: &TrainConfig,
+) -> Result<FeatureSpec, LearnError> {
+    let docs: Vec<&str> = rows.iter().map(|&i| queries[i]).collect();
+    let vectorizer = TfidfVectorizer::fit(&docs, config.tfidf.clone())?;
+    let n = rows.len().max(1) as f64;
+    let d = QUERY_FEATURE_NAMES.len();
+    let mut query_mean = vec![0.0; d];
+    let mut query_scale = vec![0.0; d];
+    for k in 0..d {
+        let mean = rows.iter().map(|&i| dense[i][k]).sum::<f64>() / n;
+        let var = rows
+            .iter()
+            .map(|&i| (dense[i][k] - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        query_mean[k] = mean;
+        // A constant feature carries nothing; scale 1 keeps it at zero instead of dividing by 0.
+        query_scale[k] = if var > 1e-12 { var.sqrt() } else { 1.0 };
+    }
+    Ok(FeatureSpec {
+        strip_few_shot: config.strip_few_shot,
+        vectorizer,
+        query_features: QUERY_FEATURE_NAMES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        query_mean,
+        query_scale,
+        query_weight: config.query_weight,
+    })
+}
+
+fn matrix(
+    spec: &FeatureSpec,
+    queries: &[&str],
+    dense: &[[f64; QUERY_FEATURE_NAMES.len()]],
+    rows: &[usize],
+) -> CsrMatrix {
+    let mut x = CsrMatrix::new(spec.n_features());
+    for &i in rows {
+        x.push_row(&spec.row_of_query(queries[i], &dense[i]));
+    }
+    x
+}
+
+/// Platt scaling is a one-feature logistic regression on the held-out margins; a weak penalty
+/// keeps it finite when the margins separate the labels perfectly.
+fn fit_platt(margins: &[f64], labels: &[f64]) -> Result<Platt, LearnError> {
+    let mut x = CsrMatrix::new(1);
+    for &m in margins {
+        x.push_row(&[(0, m)]);
+    }
+    let config = LogisticConfig {
+        c: 1e4,
+        max_iters: 100,
+    };
+    let fit = LogisticModel::fit(&x, labels, config)?;
+    Ok(Platt {
+        a: fit.weights.first().copied().unwrap_or(0.0),
+        b: fit.bias,
+    })
+}
+
+fn head_metrics(name: &str, margins: &[f64], labels: &[f64], platt: Platt) -> HeadMetrics {
+    let base_rate = mean(labels);
+    let eps = 1e-12;
+    let n = labels.len().max(1) as f64;
+    let (mut log_loss, mut brier, mut brier_baseline) = (0.0, 0.0, 0.0);
+    for (&m, &y) in margins.iter().zip(labels) {
+        let p = sigmoid(platt.a * m + platt.b).clamp(eps, 1.0 - eps);
+        log_loss -= y * p.ln() + (1.0 - y) * (1.0 - p).ln();
+        brier += (p - y).powi(2);
+        brier_baseline += (base_rate - y).powi(2);
+    }
+    HeadMetrics {
+        name: name.to_owned(),
+        base_rate,
+        log_loss: log_loss / n,
+        brier: brier / n,
+        brier_baseline: brier_baseline / n,
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+fn data_hash(examples: &[Example<'_>]) -> String {
+    let mut hasher = Sha256::new();
+    for e in examples {
+        hasher.update(e.category.as_bytes());
+        hasher.update([0]);
+        hasher.update(e.prompt.as_bytes());
+        hasher.update([0]);
+        for s in e.scores {
+            hasher.update(s.to_le_bytes());
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! The model price catalog (`models.json`): list prices in USD per million input and output
+//! tokens, used to cost prompts whose benchmark recorded no per-prompt cost.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::DataError;
+
+/// One model's list price. Other keys of the file (sources, dates) document the price and are
+/// ignored here.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelPrice {
+    pub name: String,
+    /// Other names the same model goes by in benchmark files.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub input_usd_per_1m: f64,
+    pub output_usd_per_1m: f64,
+}
+
+impl ModelPrice {
+    /// USD for one call with the given token counts.
+    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input_usd_per_1m
+            + output_tokens as f64 * self.output_usd_per_1m)
+            / 1_000_000.0
+    }
+}
+
+/// Every priced model, looked up by name or alias.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PriceCatalog {
+    models: Vec<ModelPrice>,
+}
+
+impl PriceCatalog {
+    /// Parses the JSON text of a catalog; `origin` names it in errors.
+    pub fn from_json(text: &str, origin: &Path) -> Result<Self, DataError> {
+        serde_json::from_str(text).map_err(|source| DataError::BadPrices {
+            path: origin.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a catalog file.
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// The price of a model by exact name, else by alias.
+    pub fn price(&self, model: &str) -> Option<&ModelPrice> {
+        self.models.iter().find(|p| p.name == model).or_else(|| {
+            self.models
+                .iter()
+                .find(|p| p.aliases.iter().any(|a| a == model))
+        })
+    }
+
+    pub fn models(&self) -> &[ModelPrice] {
+        &self.models
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOG: &str = r#"{"note": "x", "models": [
+        {"name": "gpt-4", "input_usd_per_1m": 10.0, "output_usd_per_1m": 30.0, "sources": ["a"]},
+        {"name": "mixtral", "aliases": ["mistralai/mixtral-8x7b-chat"], "input_usd_per_1m": 0.6,
+         "output_usd_per_1m": 0.6}]}"#;
+
+    #[test]
+    fn finds_models_by_name_and_alias_and_prices_tokens() {
+        let catalog = PriceCatalog::from_json(CATALOG, Path::new("models.json")).unwrap();
+        let gpt4 = catalog.price("gpt-4").unwrap();
+        assert!((gpt4.cost_usd(1_000, 100) - 0.013).abs() < 1e-12);
+        assert_eq!(
+            catalog.price("mistralai/mixtral-8x7b-chat").unwrap().name,
+            "mixtral"
+        );
+        assert!(catalog.price("unknown").is_none());
+    }
+
+    #[test]
+    fn rejects_a_file_without_prices() {
+        let err = PriceCatalog::from_json(r#"{"models": [{"name": "a"}]}"#, Path::new("p.json"));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .starts_with("p.json is not a price catalog")
+        );
+    }
+}
