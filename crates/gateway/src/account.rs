@@ -6,15 +6,62 @@ use crate::metrics;
 use routewise_core::{Decision, ModelSpec};
 use routewise_openai::Usage;
 use serde::Serialize;
+use std::io::Write;
+use std::sync::mpsc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The log target of the per-request JSON lines; `routewise serve` prints its events bare.
+/// The log target of the per-request JSON lines when they go through `tracing`.
 pub const REQUEST_LOG_TARGET: &str = "routewise::request";
+
+/// Where the per-request JSON lines go.
+#[derive(Debug, Clone)]
+pub enum RequestLog {
+    /// `tracing` events at [`REQUEST_LOG_TARGET`] (the library default, used by tests).
+    Tracing,
+    /// Stdout, written by a dedicated thread through a buffer that is flushed whenever the queue
+    /// runs dry. Formatting through `tracing` escaped every character and showed up in
+    /// profiles; this keeps the request path to one channel send.
+    Stdout(mpsc::Sender<String>),
+}
+
+impl RequestLog {
+    /// Starts the stdout writer thread.
+    pub fn stdout() -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::Builder::new()
+            .name("routewise-request-log".to_owned())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                // Ends when every sender (every gateway handle) is gone.
+                while let Ok(line) = rx.recv() {
+                    let mut next = Some(line);
+                    while let Some(line) = next {
+                        let _ = out.write_all(line.as_bytes());
+                        let _ = out.write_all(b"\n");
+                        next = rx.try_recv().ok();
+                    }
+                    let _ = out.flush();
+                }
+            })?;
+        Ok(Self::Stdout(tx))
+    }
+
+    fn write(&self, line: String) {
+        match self {
+            RequestLog::Tracing => tracing::info!(target: REQUEST_LOG_TARGET, "{line}"),
+            RequestLog::Stdout(tx) => {
+                // The writer thread only stops at process exit; a lost line then is harmless.
+                let _ = tx.send(line);
+            }
+        }
+    }
+}
 
 /// What is known about a request as it goes; finished exactly once.
 #[derive(Debug)]
 pub struct Ledger {
+    log: RequestLog,
     pub request_id: String,
     started: Instant,
     pub route: Option<String>,
@@ -64,8 +111,9 @@ struct Record<'a> {
 }
 
 impl Ledger {
-    pub fn new(request_id: String, started: Instant) -> Self {
+    pub fn new(request_id: String, started: Instant, log: RequestLog) -> Self {
         Self {
+            log,
             request_id,
             started,
             route: None,
@@ -81,6 +129,13 @@ impl Ledger {
             overhead: None,
             usage: None,
         }
+    }
+
+    /// Moves the ledger out (to finish it, or to hand it to a stream), leaving an empty one
+    /// that is never finished.
+    pub fn detach(&mut self) -> Ledger {
+        let empty = Ledger::new(String::new(), self.started, RequestLog::Tracing);
+        std::mem::replace(self, empty)
     }
 
     /// Marks the moment the response is handed to the client: everything until now that was
@@ -155,7 +210,7 @@ impl Ledger {
             error,
         };
         match serde_json::to_string(&record) {
-            Ok(line) => tracing::info!(target: REQUEST_LOG_TARGET, "{line}"),
+            Ok(line) => self.log.write(line),
             Err(err) => tracing::warn!("cannot serialise the request log record: {err}"),
         }
     }
@@ -180,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn costs_use_upstream_usage_for_model_and_baseline() {
-        let mut ledger = Ledger::new("r".into(), Instant::now());
+        let mut ledger = Ledger::new("r".into(), Instant::now(), RequestLog::Tracing);
         ledger.model = Some(spec("small", 1.0));
         ledger.baseline = Some(spec("large", 10.0));
         ledger.usage = Some(Usage::new(1_000_000, 500_000));
@@ -193,7 +248,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn overhead_excludes_upstream_time() {
-        let mut ledger = Ledger::new("r".into(), Instant::now());
+        let mut ledger = Ledger::new("r".into(), Instant::now(), RequestLog::Tracing);
         tokio::time::advance(Duration::from_millis(50)).await;
         ledger.upstream_time = Duration::from_millis(45);
         ledger.mark_ready();

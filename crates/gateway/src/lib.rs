@@ -25,6 +25,7 @@ pub use error::GatewayError;
 pub use runtime::{BuildError, Runtime};
 pub use serve::run;
 
+use account::RequestLog;
 use arc_swap::ArcSwap;
 use circuit::Circuits;
 use routewise_config::Config;
@@ -43,10 +44,16 @@ struct Shared {
     runtime: ArcSwap<Runtime>,
     circuits: Circuits,
     draining: AtomicBool,
+    request_log: RequestLog,
 }
 
 impl Gateway {
+    /// A gateway whose request records go to `tracing` (see [`Gateway::with_request_log`]).
     pub fn new(runtime: Runtime) -> Self {
+        Self::with_request_log(runtime, RequestLog::Tracing)
+    }
+
+    pub fn with_request_log(runtime: Runtime, request_log: RequestLog) -> Self {
         // Install the recorder before the first request records anything.
         let _ = metrics::handle();
         Self {
@@ -54,15 +61,19 @@ impl Gateway {
                 runtime: ArcSwap::from_pointee(runtime),
                 circuits: Circuits::default(),
                 draining: AtomicBool::new(false),
+                request_log,
             }),
         }
     }
 
     /// Builds a gateway for `config`, reading provider API keys from the process environment.
-    pub fn from_config(config: Config) -> Result<Self, BuildError> {
-        Ok(Self::new(Runtime::build(config, &|var| {
-            std::env::var(var).ok()
-        })?))
+    pub fn from_config(config: Config, request_log: RequestLog) -> Result<Self, BuildError> {
+        let runtime = Runtime::build(config, &|var| std::env::var(var).ok())?;
+        Ok(Self::with_request_log(runtime, request_log))
+    }
+
+    pub fn request_log(&self) -> &RequestLog {
+        &self.shared.request_log
     }
 
     /// The runtime in force; a request holds on to it for its whole life.

@@ -29,7 +29,7 @@ pub const CACHE: HeaderName = HeaderName::from_static("x-routewise-cache");
 pub async fn chat_completions(gateway: &Gateway, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::now_v7().to_string();
-    let mut ledger = Ledger::new(request_id.clone(), started);
+    let mut ledger = Ledger::new(request_id.clone(), started, gateway.request_log().clone());
     let runtime = gateway.runtime();
     let result = if gateway.is_draining() {
         Err(GatewayError::ShuttingDown)
@@ -162,8 +162,7 @@ async fn serve(
             let (cost, baseline) = ledger.costs();
             let mut response = json_response(body);
             decision_headers.apply(&mut response, &execution.model.name, cost, baseline);
-            let finished = std::mem::replace(ledger, Ledger::new(String::new(), Instant::now()));
-            finished.finish("ok", 200, None);
+            ledger.detach().finish("ok", 200, None);
             Ok(Outcome::Finished(response))
         }
         Served::Stream { first, rest } => {
@@ -172,8 +171,7 @@ async fn serve(
                 .decision
                 .as_ref()
                 .map_or((0.0, 0.0), |d| (d.estimated_cost_usd, d.baseline_cost_usd));
-            let detached = std::mem::replace(ledger, Ledger::new(String::new(), Instant::now()));
-            let body = sse_body(first, rest, include_usage, detached, caller.clone());
+            let body = sse_body(first, rest, include_usage, ledger.detach(), caller.clone());
             let mut response = Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "text/event-stream")
@@ -230,8 +228,7 @@ fn cached_response(hit: &CachedReply, ledger: &mut Ledger) -> Response {
     let (_, baseline) = ledger.costs();
     headers.apply(&mut response, &hit.model, 0.0, baseline);
     set(&mut response, CACHE, "hit");
-    let finished = std::mem::replace(ledger, Ledger::new(String::new(), Instant::now()));
-    finished.finish("cache_hit", 200, None);
+    ledger.detach().finish("cache_hit", 200, None);
     response
 }
 

@@ -25,15 +25,37 @@ pub async fn run(
         let _ = stop_rx.wait_for(|stop| *stop).await;
     });
     let mut server = tokio::spawn(async move { server.await });
+    // Histogram samples accumulate until folded in; without upkeep between scrapes, memory
+    // grows with traffic.
+    let upkeep = tokio::spawn(async {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if let Some(handle) = crate::metrics::handle() {
+                handle.run_upkeep();
+            }
+        }
+    });
+    let result = serve_until(&gateway, &mut server, stop_tx, shutdown).await;
+    upkeep.abort();
+    result
+}
+
+async fn serve_until(
+    gateway: &Gateway,
+    server: &mut tokio::task::JoinHandle<io::Result<()>>,
+    stop_tx: watch::Sender<bool>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     tokio::select! {
-        result = &mut server => return flatten(result),
+        result = &mut *server => return flatten(result),
         () = shutdown => {}
     }
     gateway.start_draining();
     let grace = gateway.runtime().config.server.shutdown_grace;
     tracing::info!("shutting down: draining in-flight requests for up to {grace:?}");
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(grace, &mut server).await {
+    match tokio::time::timeout(grace, &mut *server).await {
         Ok(result) => flatten(result),
         Err(_) => {
             tracing::warn!("drain deadline of {grace:?} passed; closing remaining connections");

@@ -188,3 +188,25 @@ async fn shutdown_drains_an_in_flight_stream_and_refuses_new_connections() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn editing_the_watched_file_reloads_it() {
+    let h = Harness::start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routewise.toml");
+    std::fs::write(&path, config_text(&h.mock, "")).unwrap();
+    routewise_gateway::reload::spawn(h.gateway.clone(), path.clone(), true).unwrap();
+    assert_eq!(h.chat(ask("fast", SIMPLE)).await.status(), 404);
+
+    let routed = config_text(&h.mock, "[[server.routes]]\nname = \"fast\"");
+    std::fs::write(&path, routed).unwrap();
+    // The watcher reacts to a filesystem event; poll for its effect rather than guess a delay.
+    let reloaded = async {
+        while h.chat(ask("fast", SIMPLE)).await.status() != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), reloaded)
+        .await
+        .expect("the edited config was not reloaded");
+}

@@ -24,13 +24,13 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub struct AnthropicProvider {
     settings: ProviderSettings,
     client: reqwest::Client,
-    endpoint: String,
+    endpoint: reqwest::Url,
 }
 
 impl AnthropicProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
         let client = transport::build_client(&settings)?;
-        let endpoint = format!("{}/messages", settings.base_url.trim_end_matches('/'));
+        let endpoint = transport::endpoint(&settings, "messages")?;
         Ok(Self {
             settings,
             client,
@@ -52,7 +52,7 @@ impl AnthropicProvider {
             })?;
         let mut builder = self
             .client
-            .post(&self.endpoint)
+            .post(self.endpoint.clone())
             .header("anthropic-version", ANTHROPIC_VERSION)
             .json(&body);
         if let Some(key) = &self.settings.api_key {

@@ -15,16 +15,13 @@ use tokio::time::Instant;
 pub struct OpenAiProvider {
     settings: ProviderSettings,
     client: reqwest::Client,
-    endpoint: String,
+    endpoint: reqwest::Url,
 }
 
 impl OpenAiProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
         let client = transport::build_client(&settings)?;
-        let endpoint = format!(
-            "{}/chat/completions",
-            settings.base_url.trim_end_matches('/')
-        );
+        let endpoint = transport::endpoint(&settings, "chat/completions")?;
         Ok(Self {
             settings,
             client,
@@ -46,7 +43,7 @@ impl OpenAiProvider {
                 .get_or_insert_with(StreamOptions::default)
                 .include_usage = Some(true);
         }
-        let mut builder = self.client.post(&self.endpoint).json(&request);
+        let mut builder = self.client.post(self.endpoint.clone()).json(&request);
         if let Some(key) = &self.settings.api_key {
             builder = builder.bearer_auth(key.expose());
         }

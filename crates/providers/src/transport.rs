@@ -27,6 +27,19 @@ pub(crate) fn build_client(settings: &ProviderSettings) -> Result<reqwest::Clien
         })
 }
 
+/// The URL of `path` under the provider's base URL, parsed once at construction: parsing (and
+/// IDNA-normalising) it on every request showed up in profiles.
+pub(crate) fn endpoint(
+    settings: &ProviderSettings,
+    path: &str,
+) -> Result<reqwest::Url, ProviderError> {
+    let text = format!("{}/{path}", settings.base_url.trim_end_matches('/'));
+    reqwest::Url::parse(&text).map_err(|err| ProviderError::Request {
+        provider: settings.name.clone(),
+        detail: format!("`{text}` is not a valid URL: {err}"),
+    })
+}
+
 /// Sends `request`, waiting at most `deadlines.first_byte` for the response headers, and turns
 /// any non-2xx answer into [`ProviderError::Status`].
 pub(crate) async fn send(

@@ -1,11 +1,11 @@
 //! `routewise serve`: run the OpenAI-compatible gateway until Ctrl-C or SIGTERM.
 //!
-//! Logs: one JSON line per request on stdout (target `routewise::request`), everything else as
-//! text on stderr, filtered by `RUST_LOG` (default `info`).
+//! Logs: one JSON line per request on stdout, everything else as text on stderr, filtered by
+//! `RUST_LOG` (default `info`).
 
 use anyhow::Context;
 use clap::Args;
-use routewise_gateway::account::REQUEST_LOG_TARGET;
+use routewise_gateway::account::{REQUEST_LOG_TARGET, RequestLog};
 use routewise_gateway::{Gateway, reload};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,7 +33,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let gateway = Gateway::from_config(config)?;
+        let request_log = RequestLog::stdout().context("cannot start the request log writer")?;
+        let gateway = Gateway::from_config(config, request_log)?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
