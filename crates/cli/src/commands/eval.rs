@@ -4,10 +4,10 @@
 //! models it also reports each policy's quality/cost frontier against every single model and
 //! the oracle. Output: a table, `--json`, and an optional PNG/SVG plot.
 
-mod dataset;
+pub(crate) mod dataset;
 mod plot;
 mod policies;
-mod progress;
+pub(crate) mod progress;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use report::Report;
 
 /// Completion tokens assumed per call when a benchmark records no per-prompt cost: benchmark
 /// answers (a letter, a short span) are short, so prompt tokens dominate the price.
-const DEFAULT_OUTPUT_TOKENS: u64 = 8;
+pub(crate) const DEFAULT_OUTPUT_TOKENS: u64 = 8;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {

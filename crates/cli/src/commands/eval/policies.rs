@@ -1,17 +1,31 @@
 //! The policies `routewise eval` can judge, by name, and how each becomes a curve: baselines
-//! (random over seeds, oracle), the foundation's policies (rules, complexity).
+//! (random over seeds, oracle), the foundation's policies (rules, complexity) and the learned
+//! router (trained in-run under grouped k-fold, or loaded from a model file).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::Result;
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
 use routewise_core::eval::frontier::oracle_sweep;
-use routewise_core::eval::scorers::{oracle_scores, policy_scores, random_scores};
-use routewise_core::eval::{CurvePoint, DeferralCurve, OperatingPoint, PairOutcome, PolicySummary};
+use routewise_core::eval::scorers::{
+    cross_validated_predictions, oracle_scores, policy_scores, predict_all, random_scores,
+    weak_doubt_scores,
+};
+use routewise_core::eval::{
+    CurvePoint, DeferralCurve, OperatingPoint, PairOutcome, PolicySummary, QualityPredictor,
+};
+use routewise_core::learn::{LearnedFitter, LearnedPredictor};
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
 
 use super::dataset::EvalData;
+use super::progress;
+use crate::commands::train::{candidates_cheapest_first, read_model};
+
+/// Folds of the in-run grouped k-fold for `learned`.
+const LEARNED_FOLDS: usize = 5;
 
 /// A policy named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,14 +34,19 @@ pub enum PolicyName {
     Rules,
     Complexity,
     Oracle,
+    /// Trained in-run under grouped k-fold by category.
+    Learned,
+    /// A saved model file from `routewise train`.
+    LearnedFile(PathBuf),
 }
 
 impl PolicyName {
     /// What `routewise eval` runs when no `--policy` is given.
-    pub const DEFAULTS: [PolicyName; 4] = [
+    pub const DEFAULTS: [PolicyName; 5] = [
         PolicyName::Random,
         PolicyName::Rules,
         PolicyName::Complexity,
+        PolicyName::Learned,
         PolicyName::Oracle,
     ];
 }
@@ -41,21 +60,28 @@ impl FromStr for PolicyName {
             "rules" => Ok(Self::Rules),
             "complexity" => Ok(Self::Complexity),
             "oracle" => Ok(Self::Oracle),
-            other => Err(format!(
-                "unknown policy {other:?}: choose random, rules, complexity or oracle"
-            )),
+            "learned" => Ok(Self::Learned),
+            other => match other.strip_prefix("learned:") {
+                Some(path) if !path.is_empty() => Ok(Self::LearnedFile(PathBuf::from(path))),
+                _ => Err(format!(
+                    "unknown policy {other:?}: choose random, rules, complexity, oracle, learned \
+                     or learned:PATH"
+                )),
+            },
         }
     }
 }
 
 impl fmt::Display for PolicyName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Random => "random",
-            Self::Rules => "rules",
-            Self::Complexity => "complexity",
-            Self::Oracle => "oracle",
-        })
+        match self {
+            Self::Random => f.write_str("random"),
+            Self::Rules => f.write_str("rules"),
+            Self::Complexity => f.write_str("complexity"),
+            Self::Oracle => f.write_str("oracle"),
+            Self::Learned => f.write_str("learned"),
+            Self::LearnedFile(path) => write!(f, "learned:{}", path.display()),
+        }
     }
 }
 
@@ -105,7 +131,76 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
             }
             Ok(result)
         }
+        PolicyName::Learned | PolicyName::LearnedFile(_) => learned(name, data, settings),
     }
+}
+
+/// The learned router: acceptability per candidate (cheapest first) for every prompt, out of
+/// fold when trained in-run; the pair curve ranks by the weak model's doubt, and the N-model
+/// points sweep the router's own threshold.
+fn learned(name: &PolicyName, data: &EvalData, settings: Settings) -> Result<PolicyResult> {
+    let label = name.to_string();
+    let (models, predictions) = match name {
+        PolicyName::LearnedFile(path) => {
+            let predictor = LearnedPredictor::new(Arc::new(read_model(path)?));
+            let prompts: Vec<&str> = data.records.iter().map(|r| r.prompt.as_str()).collect();
+            let models = predictor.models().to_vec();
+            (models, predict_all(&predictor, &prompts))
+        }
+        _ => {
+            let (models, mean_costs) = candidates_cheapest_first(data);
+            let bar = progress::bar("learned: k-fold", LEARNED_FOLDS);
+            let predictions = cross_validated_predictions(
+                &LearnedFitter::default(),
+                &data.records,
+                &models,
+                &mean_costs,
+                LEARNED_FOLDS,
+                &mut |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                },
+            )?;
+            bar.finish_and_clear();
+            (models, predictions)
+        }
+    };
+    let columns: Vec<usize> = models
+        .iter()
+        .map(|m| {
+            data.models.iter().position(|d| d == m).ok_or_else(|| {
+                anyhow::anyhow!("the learned model routes to {m:?}, which the data does not score")
+            })
+        })
+        .collect::<Result<_>>()?;
+    let weak = columns
+        .iter()
+        .position(|&c| c == data.weak)
+        .ok_or_else(|| anyhow::anyhow!("the learned model has no head for the weak model"))?;
+    let m = models.len();
+    let scores = weak_doubt_scores(&predictions, m, weak);
+    let curve = DeferralCurve::new(&scores, &data.pair_outcomes())?;
+    let mut result = from_curve(&label, &curve, settings.steps)?;
+    let n = data.outcomes.prompts().max(1) as f64;
+    result.points = (0..=settings.steps.max(1))
+        .map(|k| {
+            let threshold = k as f64 / settings.steps.max(1) as f64;
+            let (mut quality, mut cost) = (0.0, 0.0);
+            for (p, row) in predictions.chunks_exact(m).enumerate() {
+                let best = (0..m)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                let pick = row.iter().position(|&a| a >= threshold).unwrap_or(best);
+                quality += data.outcomes.quality(p, columns[pick]);
+                cost += data.outcomes.cost(p, columns[pick]);
+            }
+            OperatingPoint {
+                quality: quality / n,
+                cost: cost / n,
+            }
+        })
+        .collect();
+    Ok(result)
 }
 
 /// Random routing over several seeds: mean metrics with their spread, and the mean curve.
