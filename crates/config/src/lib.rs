@@ -11,7 +11,9 @@ pub mod error;
 pub mod interpolate;
 pub mod raw;
 
-pub use compile::{Config, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig};
+pub use compile::{
+    Config, LearnedSettings, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig,
+};
 pub use error::{ConfigError, FieldError};
 
 use std::path::Path;
