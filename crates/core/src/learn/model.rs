@@ -129,13 +129,14 @@ pub struct TrainingInfo {
     pub categories: usize,
     /// SHA-256 over every example's category, prompt and scores, in order.
     pub data_sha256: String,
-    /// `category` (grouped folds) or `row` (when the data has a single category).
+    /// `category` (grouped folds), `row` (when the data has a single category) or `none`
+    /// (trained without held-out folds: no metrics).
     pub calibration_split: String,
     pub calibration_folds: usize,
     pub regularisation_c: f64,
     /// Whether acceptability is Platt-scaled (see [`ModelHead::platt`]).
     pub platt: bool,
-    /// Held-out metrics per head (same order as [`LearnedModel::models`]).
+    /// Held-out metrics per head (same order as [`LearnedModel::models`]); empty without folds.
     pub metrics: Vec<HeadMetrics>,
 }
 

@@ -167,6 +167,36 @@ fn difficulty_transfers(platt: bool) {
 }
 
 #[test]
+fn training_without_folds_fits_once_per_head_and_platt_needs_folds() {
+    let rows = rows(0..3, 30, 5);
+    let examples: Vec<Example<'_>> = rows
+        .iter()
+        .map(|r| Example {
+            prompt: &r.prompt,
+            category: &r.category,
+            scores: &r.scores,
+        })
+        .collect();
+    let config = TrainConfig {
+        calibration_folds: 0,
+        ..TrainConfig::default()
+    };
+    let mut steps = 0;
+    let model = train(&examples, &candidates(), &config, &mut |p| steps = p.total).unwrap();
+    assert_eq!(steps, 2);
+    assert_eq!(model.training.calibration_split, "none");
+    assert!(model.training.metrics.is_empty());
+    let platt = TrainConfig {
+        platt: true,
+        ..config
+    };
+    assert!(matches!(
+        train(&examples, &candidates(), &platt, &mut |_| {}),
+        Err(LearnError::Config(_))
+    ));
+}
+
+#[test]
 fn model_file_round_trips_and_rejects_other_versions() {
     let model = fit(&rows(0..3, 40, 3));
     let json = model.to_json().unwrap();

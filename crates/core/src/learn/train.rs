@@ -88,8 +88,23 @@ pub fn train(
         .iter()
         .map(|q| QueryFeatures::of(q).values)
         .collect();
-    let (folds, split) = assign_folds(examples, config.calibration_folds.max(2));
-    let n_folds = folds.iter().copied().max().map_or(0, |m| m + 1);
+    if config.platt && config.calibration_folds < 2 {
+        return Err(LearnError::Config(
+            "Platt scaling needs held-out predictions: set calibration_folds to 2 or more".into(),
+        ));
+    }
+    // No held-out folds (calibration_folds < 2) skips the held-out metrics: one fit per head,
+    // for callers that measure the router themselves (evaluation's own k-fold).
+    let (folds, split) = if config.calibration_folds < 2 {
+        (vec![0; examples.len()], "none")
+    } else {
+        assign_folds(examples, config.calibration_folds)
+    };
+    let n_folds = if config.calibration_folds < 2 {
+        0
+    } else {
+        folds.iter().copied().max().map_or(0, |m| m + 1)
+    };
     let m = candidates.len();
     let total = (n_folds + 1) * m;
     let mut done = 0;
@@ -135,7 +150,9 @@ pub fn train(
     let mut metrics = Vec::with_capacity(m);
     for (k, candidate) in candidates.iter().enumerate() {
         let (platt, head_metrics) = if k == reference {
-            (None, reference_metrics(&candidate.name))
+            (None, Some(reference_metrics(&candidate.name)))
+        } else if n_folds == 0 {
+            (None, None)
         } else {
             let gaps: Vec<f64> = (0..examples.len())
                 .map(|i| quality_gap(held_out[reference][i], held_out[k][i]))
@@ -156,9 +173,11 @@ pub fn train(
                 None
             };
             let metrics = head_metrics(&candidate.name, &gaps, &accepted, platt);
-            (platt, metrics)
+            (platt, Some(metrics))
         };
-        metrics.push(head_metrics);
+        if let Some(head_metrics) = head_metrics {
+            metrics.push(head_metrics);
+        }
         let head = LogisticModel::fit(&x, &labels[k], config.logistic)?;
         heads.push(ModelHead {
             name: candidate.name.clone(),
@@ -182,7 +201,11 @@ pub fn train(
     });
     let reference = order.iter().position(|&i| i == reference).unwrap_or(0);
     let heads: Vec<ModelHead> = order.iter().map(|&i| heads[i].clone()).collect();
-    let metrics: Vec<HeadMetrics> = order.iter().map(|&i| metrics[i].clone()).collect();
+    let metrics: Vec<HeadMetrics> = if n_folds == 0 {
+        Vec::new()
+    } else {
+        order.iter().map(|&i| metrics[i].clone()).collect()
+    };
     let categories = examples
         .iter()
         .map(|e| e.category)
