@@ -76,7 +76,7 @@ fn json_lists_every_policy_with_the_stable_keys() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["random", "rules", "complexity", "oracle"]);
+    assert_eq!(names, ["random", "rules", "complexity", "learned", "oracle"]);
     for policy in policies {
         for key in ["apgr", "cpt50", "cpt80", "cpt95", "savings_at_95", "sweep"] {
             assert!(policy.get(key).is_some(), "{key} missing in {policy}");
@@ -89,7 +89,7 @@ fn json_lists_every_policy_with_the_stable_keys() {
     // Half the prompts are hard: along the oracle's curve quality is 0.5 + share. PGR 95% needs
     // quality 0.975 (share 0.475); 95% of strong quality is 0.95 (share 0.45), where a prompt
     // costs 0.001 + 0.009 * 0.45 = 0.00505 against 0.01 always-large: a 49.5% saving.
-    let oracle = &policies[3];
+    let oracle = &policies[4];
     assert!((oracle["cpt95"].as_f64().unwrap() - 0.475).abs() < 1e-6);
     assert!((oracle["savings_at_95"].as_f64().unwrap() - 0.495).abs() < 1e-6);
     assert!(policies[0]["spread"]["seeds"].as_u64().unwrap() == 10);
