@@ -76,7 +76,10 @@ fn json_lists_every_policy_with_the_stable_keys() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["random", "rules", "complexity", "learned", "oracle"]);
+    assert_eq!(
+        names,
+        ["random", "rules", "complexity", "learned", "oracle"]
+    );
     for policy in policies {
         for key in ["apgr", "cpt50", "cpt80", "cpt95", "savings_at_95", "sweep"] {
             assert!(policy.get(key).is_some(), "{key} missing in {policy}");
