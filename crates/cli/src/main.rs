@@ -21,6 +21,10 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Decide which model a prompt (or a chat request) should go to, and explain why.
     Route(commands::route::RouteArgs),
+    /// Fit a learned router on labelled benchmark data and save it as a model file.
+    Train(commands::train::TrainArgs),
+    /// Find the learned router's threshold for a strong-model share or a quality floor.
+    Calibrate(commands::calibrate::CalibrateArgs),
     /// Check config files: every error is reported with its field path.
     Validate(commands::validate::ValidateArgs),
     /// Run the OpenAI-compatible gateway: POST /v1/chat/completions with `model: "auto"`.
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
         Command::Route(args) => commands::route::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Calibrate(args) => commands::calibrate::run(args),
     };
     match result {
         Ok(code) => code,

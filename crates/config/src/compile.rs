@@ -62,6 +62,15 @@ pub struct RoutingConfig {
     pub rules: Arc<RulesPolicy>,
     pub complexity: Arc<ComplexityPolicy>,
     pub options: RouterOptions,
+    /// The learned router's settings, when the config names a model file.
+    pub learned: Option<LearnedSettings>,
+}
+
+/// Where the learned router's model lives and the threshold calibrated for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnedSettings {
+    pub model: String,
+    pub threshold: f64,
 }
 
 /// A validated config, ready to run.
@@ -382,11 +391,24 @@ fn compile_routing(raw: &RawRouting, catalog: &Catalog, errors: &mut Errors) -> 
     if options.limits.max_messages == 0 {
         errors.push("routing.limits.max_messages", "must be at least 1");
     }
+    let learned = raw.learned.as_ref().map(|l| {
+        if !(l.threshold.is_finite() && l.threshold >= 0.0) {
+            errors.push(
+                "routing.learned.threshold",
+                "must be a number >= 0 (find one with `routewise calibrate`)",
+            );
+        }
+        LearnedSettings {
+            model: l.model.clone(),
+            threshold: l.threshold,
+        }
+    });
     RoutingConfig {
         policy,
         rules: Arc::new(rules),
         complexity: Arc::new(complexity),
         options,
+        learned,
     }
 }
 

@@ -12,7 +12,9 @@ pub mod interpolate;
 pub mod raw;
 pub mod server;
 
-pub use compile::{Config, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig};
+pub use compile::{
+    Config, LearnedSettings, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig,
+};
 pub use error::{ConfigError, FieldError};
 
 use std::path::Path;

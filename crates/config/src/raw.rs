@@ -59,6 +59,18 @@ pub struct RawRouting {
     pub rules: Option<Vec<RawRule>>,
     pub complexity: Option<RawComplexity>,
     pub limits: Option<RawLimits>,
+    /// The learned router's model file and calibrated threshold (`routewise calibrate
+    /// --write-config` writes this table).
+    pub learned: Option<RawLearned>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLearned {
+    /// Path of a model file from `routewise train`.
+    pub model: String,
+    /// The cheapest model whose acceptability reaches this threshold serves the request.
+    pub threshold: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

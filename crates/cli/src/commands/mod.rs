@@ -1,8 +1,10 @@
 //! One module per `routewise` subcommand, plus the config loading they share.
 
+pub mod calibrate;
 pub mod eval;
 pub mod route;
 pub mod serve;
+pub mod train;
 pub mod validate;
 
 use anyhow::Context;

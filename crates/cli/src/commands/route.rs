@@ -1,15 +1,21 @@
 //! `routewise route`: the routing decision for one prompt or chat request, explained.
 
 use super::load_config;
+use super::train::read_model;
 use anyhow::{Context, bail};
 use clap::Args;
 use routewise_config::PolicyChoice;
-use routewise_core::{ChatInput, Decision, RequestContext};
+use routewise_core::learn::LearnedPolicy;
+use routewise_core::{ChatInput, Decision, RequestContext, Router};
 use routewise_openai::ChatCompletionRequest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The learned policy's threshold when neither the command line nor the config gives one.
+const DEFAULT_LEARNED_THRESHOLD: f64 = 0.8;
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
@@ -24,9 +30,15 @@ pub struct RouteArgs {
     /// The caller's tier (for example free, standard, premium).
     #[arg(long, default_value = "standard")]
     user_tier: String,
-    /// Override the configured policy: rules or complexity.
+    /// Override the configured policy: rules, complexity, or learned:PATH (a model file from
+    /// `routewise train`).
     #[arg(long)]
     policy: Option<String>,
+    /// Threshold of a learned policy: the cheapest model whose acceptability reaches it wins.
+    /// Default: `routing.learned.threshold` of the config (written by `routewise calibrate
+    /// --write-config`), else 0.8.
+    #[arg(long)]
+    threshold: Option<f64>,
     /// Hour of day (UTC, 0-23) to decide at; defaults to now. Makes decisions reproducible.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..24))]
     hour: Option<u8>,
@@ -39,10 +51,24 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let router = match args.policy.as_deref() {
         None => config.router()?,
+        Some(name) if name.starts_with("learned:") => {
+            let path = Path::new(&name["learned:".len()..]);
+            let model = Arc::new(read_model(path)?);
+            let threshold = args
+                .threshold
+                .or(config.routing.learned.as_ref().map(|l| l.threshold))
+                .unwrap_or(DEFAULT_LEARNED_THRESHOLD);
+            let policy = LearnedPolicy::new(model, threshold);
+            Router::new(
+                config.catalog.clone(),
+                Arc::new(policy),
+                config.routing.options,
+            )?
+        }
         Some(name) => {
             let Some(choice) = PolicyChoice::parse(name) else {
                 bail!(
-                    "unknown policy `{name}`; expected one of: {}",
+                    "unknown policy `{name}`; expected one of: {}, learned:PATH",
                     PolicyChoice::NAMES.join(", ")
                 );
             };

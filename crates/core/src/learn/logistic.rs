@@ -10,6 +10,7 @@ use argmin::core::{CostFunction, Error as ArgminError, Executor, Gradient, State
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// Regularisation and stopping settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -24,7 +25,7 @@ impl Default for LogisticConfig {
     fn default() -> Self {
         Self {
             c: 0.3,
-            max_iters: 200,
+            max_iters: 100,
         }
     }
 }
@@ -59,7 +60,13 @@ struct Problem<'a> {
     y: &'a [f64],
     /// `1 / (C n)`: the penalty weight after dividing the objective by n.
     alpha: f64,
+    /// L-BFGS asks for the cost and the gradient at the same point; one pass over the data
+    /// yields both, so the last point's pair is kept.
+    last: RefCell<Option<Evaluated>>,
 }
+
+/// A point with its objective and gradient.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
 
 impl Problem<'_> {
     fn n(&self) -> f64 {
@@ -71,25 +78,22 @@ impl Problem<'_> {
         self.x.dot_row(row, &p[..d]) + p[d]
     }
 
-    fn cost(&self, p: &[f64]) -> f64 {
-        let d = self.x.n_cols();
-        let loss: f64 = (0..self.x.n_rows())
-            .map(|i| {
-                let z = self.margin(i, p);
-                softplus(z) - self.y[i] * z
-            })
-            .sum();
-        let penalty: f64 = p[..d].iter().map(|w| w * w).sum();
-        loss / self.n() + 0.5 * self.alpha * penalty
-    }
-
-    fn gradient(&self, p: &[f64]) -> Vec<f64> {
+    /// Objective and gradient at `p`, in one pass over the rows.
+    fn evaluate(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((at, cost, gradient)) = self.last.borrow().as_ref()
+            && at.as_slice() == p
+        {
+            return (*cost, gradient.clone());
+        }
         let d = self.x.n_cols();
         let n = self.n();
         let mut g: Vec<f64> = p[..d].iter().map(|w| self.alpha * w).collect();
         let mut g_bias = 0.0;
+        let mut loss = 0.0;
         for i in 0..self.x.n_rows() {
-            let r = (sigmoid(self.margin(i, p)) - self.y[i]) / n;
+            let z = self.margin(i, p);
+            loss += softplus(z) - self.y[i] * z;
+            let r = (sigmoid(z) - self.y[i]) / n;
             let (columns, values) = self.x.row(i);
             for (&c, &v) in columns.iter().zip(values) {
                 g[c as usize] += r * v;
@@ -97,7 +101,18 @@ impl Problem<'_> {
             g_bias += r;
         }
         g.push(g_bias);
-        g
+        let penalty: f64 = p[..d].iter().map(|w| w * w).sum();
+        let cost = loss / n + 0.5 * self.alpha * penalty;
+        *self.last.borrow_mut() = Some((p.to_vec(), cost, g.clone()));
+        (cost, g)
+    }
+
+    fn cost(&self, p: &[f64]) -> f64 {
+        self.evaluate(p).0
+    }
+
+    fn gradient(&self, p: &[f64]) -> Vec<f64> {
+        self.evaluate(p).1
     }
 }
 
@@ -146,6 +161,7 @@ impl LogisticModel {
             x,
             y,
             alpha: 1.0 / (config.c * x.n_rows() as f64),
+            last: RefCell::new(None),
         };
         // Start from the base rate so that an all-zero row predicts the mean label.
         let mean = (y.iter().sum::<f64>() / y.len() as f64).clamp(1e-6, 1.0 - 1e-6);
@@ -206,6 +222,7 @@ mod tests {
             x: &x,
             y: &y,
             alpha: 0.2,
+            last: RefCell::new(None),
         };
         let p = vec![0.3, -0.7, 0.2, 0.1];
         let g = problem.gradient(&p);
@@ -236,6 +253,7 @@ mod tests {
             x: &x,
             y: &y,
             alpha: 1.0 / (config.c * 6.0),
+            last: RefCell::new(None),
         };
         let mut p = model.weights.clone();
         p.push(model.bias);

@@ -2,17 +2,19 @@
 //! each candidate model's answer is to be acceptable, and the decision rule built on it.
 //!
 //! Per candidate model a logistic head over `[TF-IDF of the user's query | scaled query
-//! features]` predicts P(score is high), Platt-calibrated on category-held-out predictions. A
-//! model's *acceptability* is the probability that its answer is no worse than the reference
-//! (the best model in training): `1 - (p_ref - p_m)`, clamped to [0, 1]. This is exact for 0/1
-//! scores when the reference is right whenever the cheaper model is, and it ranks prompts by the
-//! expected gain of the reference, which transfers to unseen categories far better than
-//! predicting the cheap model's correctness alone (hard prompts defeat both models).
+//! features]` predicts P(score is high). A model's *acceptability* is the probability that its
+//! answer is no worse than the reference's (the best model in training), estimated from the
+//! predicted quality gap `gap = sigmoid(margin_ref) - sigmoid(margin_m)` as `1 - gap` (exact
+//! for 0/1 scores when the reference is right whenever the candidate is), or Platt-scaled on
+//! category-held-out predictions when trained with `platt`. Ranking by the gap transfers to
+//! unseen categories far better than predicting the cheap model's correctness alone (hard
+//! prompts defeat both models). Held-out calibration metrics are stored in the model file.
 
 use super::LearnError;
 use super::logistic::sigmoid;
 use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, user_query};
 use super::tfidf::TfidfVectorizer;
+use super::train::{acceptability_from_gap, quality_gap};
 use serde::{Deserialize, Serialize};
 
 /// Written in every model file so other tools can recognise it.
@@ -68,7 +70,7 @@ impl FeatureSpec {
     }
 }
 
-/// Platt scaling: `P = sigmoid(a * margin + b)`.
+/// Platt scaling: `P(acceptable) = sigmoid(a * gap + b)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Platt {
@@ -88,30 +90,30 @@ pub struct ModelHead {
     pub bias: f64,
     /// One weight per feature column; f32 keeps the file small at no accuracy cost.
     pub weights: Vec<f32>,
-    pub platt: Platt,
+    /// Maps the quality gap to the reference onto P(acceptable) when trained with Platt
+    /// scaling; `None` means `1 - gap`. Unused for the reference.
+    pub platt: Option<Platt>,
 }
 
 impl ModelHead {
-    fn probability(&self, row: &[(u32, f64)]) -> f64 {
-        let margin = row
-            .iter()
+    fn margin(&self, row: &[(u32, f64)]) -> f64 {
+        row.iter()
             .map(|&(c, v)| {
                 self.weights
                     .get(c as usize)
                     .map_or(0.0, |&w| f64::from(w) * v)
             })
             .sum::<f64>()
-            + self.bias;
-        sigmoid(self.platt.a * margin + self.platt.b)
+            + self.bias
     }
 }
 
-/// Quality of one head's calibrated, category-held-out predictions at training time.
+/// Quality of one candidate's calibrated, category-held-out acceptability at training time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadMetrics {
     pub name: String,
-    /// Mean label (the accuracy of always predicting it is the baseline for the others).
+    /// Mean acceptability label (for the reference, 1 by definition).
     pub base_rate: f64,
     pub log_loss: f64,
     pub brier: f64,
@@ -127,11 +129,14 @@ pub struct TrainingInfo {
     pub categories: usize,
     /// SHA-256 over every example's category, prompt and scores, in order.
     pub data_sha256: String,
-    /// `category` (grouped folds) or `row` (when the data has a single category).
+    /// `category` (grouped folds), `row` (when the data has a single category) or `none`
+    /// (trained without held-out folds: no metrics).
     pub calibration_split: String,
     pub calibration_folds: usize,
     pub regularisation_c: f64,
-    /// Held-out metrics per head (same order as [`LearnedModel::models`]).
+    /// Whether acceptability is Platt-scaled (see [`ModelHead::platt`]).
+    pub platt: bool,
+    /// Held-out metrics per head (same order as [`LearnedModel::models`]); empty without folds.
     pub metrics: Vec<HeadMetrics>,
 }
 
@@ -219,15 +224,33 @@ impl LearnedModel {
         self.models.iter().map(|h| h.name.clone()).collect()
     }
 
-    /// Calibrated P(score is high) per candidate, in model order.
+    /// P(score is high) per candidate, in model order, as each head predicts it.
     pub fn predict_quality(&self, prompt: &str) -> Vec<f64> {
         let row = self.features.row(prompt);
-        self.models.iter().map(|h| h.probability(&row)).collect()
+        self.models
+            .iter()
+            .map(|h| sigmoid(h.margin(&row)))
+            .collect()
     }
 
-    /// P(answer no worse than the reference's) per candidate, each in [0, 1]; the reference's is 1.
+    /// Calibrated P(answer no worse than the reference's) per candidate, each in [0, 1]; the
+    /// reference's is 1.
     pub fn predict(&self, prompt: &str) -> Vec<f64> {
-        acceptability(&self.predict_quality(prompt), self.reference)
+        let row = self.features.row(prompt);
+        let margins: Vec<f64> = self.models.iter().map(|h| h.margin(&row)).collect();
+        let reference = margins.get(self.reference).copied().unwrap_or(0.0);
+        self.models
+            .iter()
+            .zip(&margins)
+            .enumerate()
+            .map(|(i, (h, &margin))| {
+                if i == self.reference {
+                    1.0
+                } else {
+                    acceptability_from_gap(quality_gap(reference, margin), h.platt)
+                }
+            })
+            .collect()
     }
 
     /// The cheapest candidate whose acceptability clears `threshold` (the reference always does
@@ -242,22 +265,6 @@ impl LearnedModel {
     }
 }
 
-/// Acceptability from calibrated quality probabilities (see the module docs).
-pub fn acceptability(quality: &[f64], reference: usize) -> Vec<f64> {
-    let p_ref = quality.get(reference).copied().unwrap_or(1.0);
-    quality
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            if i == reference {
-                1.0
-            } else {
-                (1.0 - (p_ref - p)).clamp(0.0, 1.0)
-            }
-        })
-        .collect()
-}
-
 /// The decision rule: first (cheapest) candidate with acceptability >= threshold, else the
 /// reference.
 pub fn choose(acceptability: &[f64], threshold: f64, reference: usize) -> usize {
@@ -270,15 +277,6 @@ pub fn choose(acceptability: &[f64], threshold: f64, reference: usize) -> usize 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn acceptability_is_relative_to_the_reference_and_bounded() {
-        let a = acceptability(&[0.6, 0.9, 0.3], 1);
-        assert!((a[0] - 0.7).abs() < 1e-12);
-        assert_eq!(a[1], 1.0);
-        assert!((a[2] - 0.4).abs() < 1e-12);
-        assert_eq!(acceptability(&[0.95, 0.5], 1), vec![1.0, 1.0]);
-    }
 
     #[test]
     fn choose_takes_the_cheapest_model_that_clears_the_threshold() {

@@ -83,6 +83,10 @@ fn candidates() -> Vec<Candidate> {
 }
 
 fn fit(rows: &[Row]) -> LearnedModel {
+    fit_with(rows, false)
+}
+
+fn fit_with(rows: &[Row], platt: bool) -> LearnedModel {
     let examples: Vec<Example<'_>> = rows
         .iter()
         .map(|r| Example {
@@ -96,6 +100,7 @@ fn fit(rows: &[Row]) -> LearnedModel {
             min_df: 1,
             ..Default::default()
         },
+        platt,
         ..TrainConfig::default()
     };
     let mut steps = Vec::new();
@@ -131,7 +136,15 @@ fn training_orders_candidates_and_describes_itself() {
 
 #[test]
 fn difficulty_transfers_to_categories_never_seen() {
-    let model = fit(&rows(0..4, 60, 11));
+    for platt in [false, true] {
+        difficulty_transfers(platt);
+    }
+}
+
+fn difficulty_transfers(platt: bool) {
+    let model = fit_with(&rows(0..4, 60, 11), platt);
+    assert_eq!(model.training.platt, platt);
+    assert_eq!(model.models[0].platt.is_some(), platt);
     let unseen = rows(10..12, 50, 12);
     let mean_weak = |hard: bool| {
         let picked: Vec<f64> = unseen
@@ -151,6 +164,36 @@ fn difficulty_transfers_to_categories_never_seen() {
         assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
         assert_eq!(p[1], 1.0, "the reference is always acceptable");
     }
+}
+
+#[test]
+fn training_without_folds_fits_once_per_head_and_platt_needs_folds() {
+    let rows = rows(0..3, 30, 5);
+    let examples: Vec<Example<'_>> = rows
+        .iter()
+        .map(|r| Example {
+            prompt: &r.prompt,
+            category: &r.category,
+            scores: &r.scores,
+        })
+        .collect();
+    let config = TrainConfig {
+        calibration_folds: 0,
+        ..TrainConfig::default()
+    };
+    let mut steps = 0;
+    let model = train(&examples, &candidates(), &config, &mut |p| steps = p.total).unwrap();
+    assert_eq!(steps, 2);
+    assert_eq!(model.training.calibration_split, "none");
+    assert!(model.training.metrics.is_empty());
+    let platt = TrainConfig {
+        platt: true,
+        ..config
+    };
+    assert!(matches!(
+        train(&examples, &candidates(), &platt, &mut |_| {}),
+        Err(LearnError::Config(_))
+    ));
 }
 
 #[test]

@@ -1,0 +1,150 @@
+//! `routewise train`: fit a learned router on labelled benchmark data and write its model file;
+//! also reads model files (plain or gzip JSON) for the other commands.
+
+use super::eval::dataset::{self, EvalData};
+use super::eval::progress;
+use anyhow::{Context, Result};
+use clap::Args;
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use routewise_core::learn::{LearnedModel, TrainConfig, fit_records};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Benchmark files (JSONL, plain or .gz); every record must score the same models.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Where to write the model (JSON; gzip-compressed when the name ends in .gz).
+    #[arg(long)]
+    out: PathBuf,
+    /// Price catalog for prompts without per-prompt costs (orders the candidates by cost).
+    /// Default: models.json beside the first data file.
+    #[arg(long)]
+    prices: Option<PathBuf>,
+    /// Completion tokens assumed per call when pricing from tokens.
+    #[arg(long, default_value_t = super::eval::DEFAULT_OUTPUT_TOKENS)]
+    output_tokens: u64,
+    /// Inverse regularisation strength of the logistic heads (larger fits the data harder).
+    #[arg(long, default_value_t = TrainConfig::default().logistic.c)]
+    c: f64,
+    /// Minimum number of training prompts a term must occur in.
+    #[arg(long, default_value_t = TrainConfig::default().tfidf.min_df)]
+    min_df: usize,
+    /// Platt-scale acceptability on category-held-out predictions (off by default: it cost
+    /// ranking quality on held-out subjects; see docs/EVALUATION.md).
+    #[arg(long)]
+    platt: bool,
+}
+
+pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let records = routewise_data::load_benchmarks(&args.data)?;
+    let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
+    let data = EvalData::build(records, prices.as_ref(), args.output_tokens, None, None)?;
+    let (models, mean_costs) = candidates_cheapest_first(&data);
+    let mut config = TrainConfig::default();
+    config.logistic.c = args.c;
+    config.tfidf.min_df = args.min_df;
+    config.platt = args.platt;
+
+    let refs: Vec<_> = data.records.iter().collect();
+    let bar = progress::bar("training heads", 1);
+    let model = fit_records(&config, &refs, &models, &mean_costs, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    bar.finish_and_clear();
+    write_model(&model, &args.out)?;
+
+    let t = &model.training;
+    println!(
+        "trained on {} prompts in {} categories in {:.1}s; {} features; wrote {}",
+        t.examples,
+        t.categories,
+        started.elapsed().as_secs_f64(),
+        model.features.n_features(),
+        args.out.display()
+    );
+    println!(
+        "acceptability on held-out folds ({} folds by {}, {}):",
+        t.calibration_folds,
+        t.calibration_split,
+        if t.platt {
+            "Platt-scaled"
+        } else {
+            "1 - predicted gap"
+        }
+    );
+    println!(
+        "  {:<40} {:>12} {:>9} {:>9} {:>14}",
+        "model (cheapest first)", "usd/prompt", "accepted", "brier", "brier(const)"
+    );
+    for (head, m) in model.models.iter().zip(&t.metrics) {
+        let mark = if head.name == model.models[model.reference].name {
+            " (reference)"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<40} {:>12.6} {:>9.3} {:>9.4} {:>14.4}{mark}",
+            head.name, head.mean_cost_usd, m.base_rate, m.brier, m.brier_baseline
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The data's models ordered by mean cost per prompt, with those costs.
+pub fn candidates_cheapest_first(data: &EvalData) -> (Vec<String>, Vec<f64>) {
+    let n = data.outcomes.prompts().max(1) as f64;
+    data.outcomes
+        .models_by_cost()
+        .into_iter()
+        .map(|m| {
+            let cost = (0..data.outcomes.prompts())
+                .map(|p| data.outcomes.cost(p, m))
+                .sum::<f64>()
+                / n;
+            (data.models[m].clone(), cost)
+        })
+        .unzip()
+}
+
+/// Reads a model file written by `routewise train` (gzip is detected from its magic bytes).
+pub fn read_model(path: &Path) -> Result<LearnedModel> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read model file {}", path.display()))?;
+    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        GzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut text)
+            .with_context(|| format!("{} is not valid gzip", path.display()))?;
+        text
+    } else {
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?
+    };
+    LearnedModel::from_json(&text).with_context(|| format!("in model file {}", path.display()))
+}
+
+fn write_model(model: &LearnedModel, path: &Path) -> Result<()> {
+    let json = model.to_json()?;
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = GzEncoder::new(out, Compression::default());
+        gz.write_all(json.as_bytes())?;
+        gz.finish()?.flush()?;
+    } else {
+        out.write_all(json.as_bytes())?;
+        out.flush()?;
+    }
+    Ok(())
+}

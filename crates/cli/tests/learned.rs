@@ -1,0 +1,153 @@
+//! `routewise train`, `routewise calibrate` and `routewise route --policy learned:PATH` end to
+//! end, on a small labelled file whose difficulty words recur across categories.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn routewise() -> Command {
+    let mut command = Command::cargo_bin("routewise").unwrap();
+    command.env_remove("ROUTEWISE_CONFIG");
+    command
+}
+
+/// Six categories; "prove"/"derive" prompts defeat the cheap model, "name"/"define" do not.
+fn data_file(dir: &Path, name: &str, first_category: usize) -> PathBuf {
+    let path = dir.join(name);
+    let mut file = std::fs::File::create(&path).unwrap();
+    for c in first_category..first_category + 6 {
+        for i in 0..40 {
+            let hard = i % 3 == 0;
+            let verb = if hard {
+                ["prove", "derive"][i % 2]
+            } else {
+                ["name", "define"][i % 2]
+            };
+            let weak = if hard {
+                f64::from(u8::from(i % 9 == 0))
+            } else {
+                1.0
+            };
+            let record = json!({
+                "id": format!("{name}/{c}/{i}"),
+                "benchmark": "synthetic",
+                "category": format!("topic{c}"),
+                "prompt": format!("Please {verb} the topic{c} item number {i}"),
+                "scores": {"gpt-4o-mini": weak, "gpt-4o": 1.0},
+                "costs": {"gpt-4o-mini": 0.0001, "gpt-4o": 0.002},
+            });
+            writeln!(file, "{record}").unwrap();
+        }
+    }
+    path
+}
+
+fn stdout_json(command: &mut Command) -> Value {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn train_calibrate_and_route_with_a_learned_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = data_file(dir.path(), "train.jsonl", 0);
+    let held_out = data_file(dir.path(), "held_out.jsonl", 10);
+    let model = dir.path().join("router.json.gz");
+
+    routewise()
+        .args(["train", "--data"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let policy = format!("learned:{}", model.display());
+
+    let calibration = stdout_json(
+        routewise()
+            .args([
+                "calibrate",
+                "--json",
+                "--strong-share",
+                "0.4",
+                "--policy",
+                &policy,
+            ])
+            .arg("--data")
+            .arg(&held_out),
+    );
+    assert_eq!(calibration["reference_model"], "gpt-4o");
+    let share = calibration["strong_share"].as_f64().unwrap();
+    assert!(share <= 0.4, "{calibration}");
+    assert!(
+        calibration["relative_quality"].as_f64().unwrap() > 0.95,
+        "hard prompts go to the strong model: {calibration}"
+    );
+
+    let config = dir.path().join("routewise.toml");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/examples/openai-two-tiers.toml");
+    std::fs::copy(example, &config).unwrap();
+    routewise()
+        .args(["calibrate", "--quality-floor", "0.99", "--policy", &policy])
+        .arg("--data")
+        .arg(&held_out)
+        .arg("--write-config")
+        .arg(&config)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("[routing.learned]"), "{written}");
+    routewise()
+        .arg("validate")
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .success();
+
+    let route = |prompt: &str| {
+        stdout_json(
+            routewise()
+                .args(["route", "--json", "--hour", "12", "--policy", &policy])
+                .arg("--config")
+                .arg(&config)
+                .arg(prompt),
+        )
+    };
+    let easy = route("Please name the topic42 item number 7");
+    let hard = route("Please prove the topic42 item number 7");
+    assert_eq!(easy["model"], "gpt-4o-mini", "{easy}");
+    assert_eq!(hard["model"], "gpt-4o", "{hard}");
+    assert_eq!(easy["policy"], "learned");
+    assert!(easy["reason"].as_str().unwrap().starts_with("learned:"));
+}
+
+#[test]
+fn calibrate_rejects_policies_without_a_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), "d.jsonl", 0);
+    let output = routewise()
+        .args([
+            "calibrate",
+            "--policy",
+            "rules",
+            "--strong-share",
+            "0.3",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("learned:PATH"));
+}
