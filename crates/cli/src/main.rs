@@ -1,6 +1,8 @@
 //! The `routewise` binary: a thin command-line shell over the routing core, config and gateway.
 //! Each command lives in its own file under `commands/`.
 
+#[macro_use]
+mod output;
 mod commands;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

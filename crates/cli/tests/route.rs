@@ -220,3 +220,36 @@ fn a_config_routes_with_its_own_catalog() {
     assert_eq!(decision["model"], "gpt-4o-mini");
     assert_eq!(decision["reason"], "rule:simple-task");
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_output_quietly() {
+    // `true` exits without reading long before routewise (which loads its tokenizer) writes, so
+    // the write meets a closed pipe; routewise used to panic there.
+    let binary = assert_cmd::cargo::cargo_bin("routewise");
+    for command in [
+        "route \"What's the capital of France?\"",
+        "validate --config",
+    ] {
+        let script = if command.starts_with("validate") {
+            format!(
+                "set -o pipefail; \"$0\" {command} {} | true",
+                examples_dir().join("local.toml").display()
+            )
+        } else {
+            format!("set -o pipefail; \"$0\" {command} | true")
+        };
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .arg(&binary)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+        assert!(
+            output.status.success(),
+            "{command}: {:?} {stderr}",
+            output.status
+        );
+    }
+}

@@ -94,9 +94,9 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
             "reference_model": reference,
             "prompts": points.len(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
-        println!(
+        outln!(
             "threshold {} on {} prompts: {:.1}% to {reference}, quality {:.4} ({:.1}% of {reference}), ${:.6} per prompt",
             show_threshold(op.threshold),
             points.len(),
@@ -104,7 +104,7 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
             op.mean_quality,
             100.0 * op.relative_quality,
             op.mean_cost_usd
-        );
+        )?;
     }
     if let Some(config) = &args.write_config {
         write_threshold(config, path, op.threshold)?;

@@ -90,14 +90,14 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let files = args.data.iter().map(|p| p.display().to_string()).collect();
     let report = Report::new(files, &data, args.output_tokens, results)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.render());
+        out!("{}", report.render())?;
     }
     if let Some(path) = &args.plot {
         plot::write(&report, path)?;
         if !args.json {
-            println!("plot written to {}", path.display());
+            outln!("plot written to {}", path.display())?;
         }
     }
     Ok(ExitCode::SUCCESS)

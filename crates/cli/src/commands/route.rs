@@ -82,9 +82,9 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
     };
     let decision = router.decide(&input, &context)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&decision)?);
+        outln!("{}", serde_json::to_string_pretty(&decision)?)?;
     } else {
-        print_explanation(&decision, router.catalog());
+        print_explanation(&decision, router.catalog())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -123,7 +123,10 @@ fn current_utc_hour() -> u8 {
     u8::try_from((seconds / 3600) % 24).unwrap_or(0)
 }
 
-fn print_explanation(decision: &Decision, catalog: &routewise_core::Catalog) {
+fn print_explanation(
+    decision: &Decision,
+    catalog: &routewise_core::Catalog,
+) -> std::io::Result<()> {
     let model = catalog.model(&decision.model);
     let tier = model
         .and_then(|m| catalog.tiers().get(m.tier))
@@ -137,16 +140,16 @@ fn print_explanation(decision: &Decision, catalog: &routewise_core::Catalog) {
             items.join(", ")
         }
     };
-    println!(
+    outln!(
         "model     {} (tier {tier}, provider {provider})",
         decision.model
-    );
-    println!("policy    {} ({})", decision.policy, decision.reason);
-    println!("why       {}", decision.detail);
+    )?;
+    outln!("policy    {} ({})", decision.policy, decision.reason)?;
+    outln!("why       {}", decision.detail)?;
     if let (Some(score), Some(threshold)) = (decision.score, decision.threshold) {
-        println!("score     {score:.3} against threshold {threshold:.3}");
+        outln!("score     {score:.3} against threshold {threshold:.3}")?;
     }
-    println!(
+    outln!(
         "signals   {} prompt tokens ({} from the user), {} turn(s), task {}, reasoning cues: {}, domains: {}, code: {}, images: {}, caller tier {}",
         s.prompt_tokens,
         s.user_tokens,
@@ -162,17 +165,17 @@ fn print_explanation(decision: &Decision, catalog: &routewise_core::Catalog) {
         if s.has_code { "yes" } else { "no" },
         s.image_parts,
         s.user_tier,
-    );
+    )?;
     let saving = if decision.baseline_cost_usd > 0.0 {
         100.0 * decision.estimated_saving_usd() / decision.baseline_cost_usd
     } else {
         0.0
     };
-    println!(
+    outln!(
         "cost      ${:.6} estimated ({} output tokens assumed) vs ${:.6} on {} (always-large): {saving:.1}% saved",
         decision.estimated_cost_usd,
         decision.estimated_output_tokens,
         decision.baseline_cost_usd,
         decision.baseline_model,
-    );
+    )
 }

@@ -64,15 +64,15 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     write_model(&model, &args.out)?;
 
     let t = &model.training;
-    println!(
+    outln!(
         "trained on {} prompts in {} categories in {:.1}s; {} features; wrote {}",
         t.examples,
         t.categories,
         started.elapsed().as_secs_f64(),
         model.features.n_features(),
         args.out.display()
-    );
-    println!(
+    )?;
+    outln!(
         "acceptability on held-out folds ({} folds by {}, {}):",
         t.calibration_folds,
         t.calibration_split,
@@ -81,21 +81,29 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         } else {
             "1 - predicted gap"
         }
-    );
-    println!(
+    )?;
+    outln!(
         "  {:<40} {:>12} {:>9} {:>9} {:>14}",
-        "model (cheapest first)", "usd/prompt", "accepted", "brier", "brier(const)"
-    );
+        "model (cheapest first)",
+        "usd/prompt",
+        "accepted",
+        "brier",
+        "brier(const)"
+    )?;
     for (head, m) in model.models.iter().zip(&t.metrics) {
         let mark = if head.name == model.models[model.reference].name {
             " (reference)"
         } else {
             ""
         };
-        println!(
+        outln!(
             "  {:<40} {:>12.6} {:>9.3} {:>9.4} {:>14.4}{mark}",
-            head.name, head.mean_cost_usd, m.base_rate, m.brier, m.brier_baseline
-        );
+            head.name,
+            head.mean_cost_usd,
+            m.base_rate,
+            m.brier,
+            m.brier_baseline
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,14 +15,14 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for path in &args.configs {
         match routewise_config::load_file(path) {
-            Ok(config) => println!(
+            Ok(config) => outln!(
                 "ok: {} ({} models in {} tiers, {} providers, policy {})",
                 path.display(),
                 config.catalog.models().len(),
                 config.catalog.tiers().len(),
                 config.providers.len(),
                 config.routing.policy.as_str()
-            ),
+            )?,
             Err(error) => {
                 failed = true;
                 eprintln!("invalid: {error}");
