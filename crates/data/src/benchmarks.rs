@@ -21,6 +21,11 @@ pub fn read_benchmark_file(path: &Path) -> Result<Vec<BenchmarkRecord>, DataErro
 
 /// Records with their 1-based line numbers, so later checks can point at the line too.
 fn read_numbered(path: &Path) -> Result<Vec<(usize, BenchmarkRecord)>, DataError> {
+    parse_lines(path, open_maybe_gzip(path)?)
+}
+
+/// Opens a file for buffered reading, decompressing it when it starts with the gzip magic bytes.
+fn open_maybe_gzip(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
     let io_error = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -31,9 +36,9 @@ fn read_numbered(path: &Path) -> Result<Vec<(usize, BenchmarkRecord)>, DataError
         .map_err(io_error)?
         .starts_with(&GZIP_MAGIC);
     if compressed {
-        parse_lines(path, BufReader::new(MultiGzDecoder::new(reader)))
+        Ok(Box::new(BufReader::new(MultiGzDecoder::new(reader))))
     } else {
-        parse_lines(path, reader)
+        Ok(Box::new(reader))
     }
 }
 
@@ -68,22 +73,13 @@ fn parse_lines(
 /// Reads a whole text file, plain or gzip-compressed (recognised by its magic bytes): model
 /// files and catalogs may be shipped either way.
 pub fn read_text_file(path: &Path) -> Result<String, DataError> {
-    let io_error = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
-    let compressed = reader
-        .fill_buf()
-        .map_err(io_error)?
-        .starts_with(&GZIP_MAGIC);
     let mut text = String::new();
-    if compressed {
-        MultiGzDecoder::new(reader).read_to_string(&mut text)
-    } else {
-        reader.read_to_string(&mut text)
-    }
-    .map_err(io_error)?;
+    open_maybe_gzip(path)?
+        .read_to_string(&mut text)
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(text)
 }
 

@@ -6,11 +6,10 @@ use super::eval::progress;
 use anyhow::{Context, Result};
 use clap::Args;
 use flate2::Compression;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use routewise_core::learn::{LearnedModel, TrainConfig, fit_records};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -126,19 +125,8 @@ pub fn candidates_cheapest_first(data: &EvalData) -> (Vec<String>, Vec<f64>) {
 
 /// Reads a model file written by `routewise train` (gzip is detected from its magic bytes).
 pub fn read_model(path: &Path) -> Result<LearnedModel> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
+    let text = routewise_data::read_text_file(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?;
-    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut text = String::new();
-        GzDecoder::new(bytes.as_slice())
-            .read_to_string(&mut text)
-            .with_context(|| format!("{} is not valid gzip", path.display()))?;
-        text
-    } else {
-        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?
-    };
     LearnedModel::from_json(&text).with_context(|| format!("in model file {}", path.display()))
 }
 
