@@ -130,6 +130,37 @@ fn train_calibrate_and_route_with_a_learned_model() {
     assert_eq!(hard["model"], "gpt-4o", "{hard}");
     assert_eq!(easy["policy"], "learned");
     assert!(easy["reason"].as_str().unwrap().starts_with("learned:"));
+
+    // The config names the model relative to itself, so `policy = "learned"` finds it from any
+    // working directory.
+    assert!(written.contains("model = \"router.json.gz\""), "{written}");
+    let mut doc: toml_edit::DocumentMut = written.parse().unwrap();
+    doc["routing"]["policy"] = toml_edit::value("learned");
+    std::fs::write(&config, doc.to_string()).unwrap();
+    let configured = |extra: &[&str], prompt: &str| {
+        stdout_json(
+            routewise()
+                .current_dir(std::env::temp_dir())
+                .args(["route", "--json", "--hour", "12"])
+                .args(extra)
+                .arg("--config")
+                .arg(&config)
+                .arg(prompt),
+        )
+    };
+    let hard = configured(&[], "Please prove the topic42 item number 7");
+    assert_eq!(
+        (&hard["model"], &hard["policy"]),
+        (&json!("gpt-4o"), &json!("learned"))
+    );
+    let forced = configured(
+        &["--threshold", "0"],
+        "Please prove the topic42 item number 7",
+    );
+    assert_eq!(
+        forced["model"], "gpt-4o-mini",
+        "threshold 0 accepts the cheapest: {forced}"
+    );
 }
 
 #[test]

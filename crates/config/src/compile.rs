@@ -2,8 +2,9 @@
 //! field path instead of stopping at the first.
 
 use crate::error::{ConfigError, FieldError};
-use crate::raw::{RawCondition, RawConfig, RawModel, RawProvider, RawRouting, RawRule};
+use crate::raw::{RawCondition, RawConfig, RawLearned, RawModel, RawProvider, RawRouting, RawRule};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
+use routewise_core::learn::{LearnedModel, LearnedPolicy};
 use routewise_core::policy::{
     ComplexityPolicy, ComplexityWeights, Condition, Policy, Rule, RulesPolicy, TARGET_ALIASES,
     Target, resolve_target_name,
@@ -35,15 +36,18 @@ pub struct ProviderConfig {
 pub enum PolicyChoice {
     Rules,
     Complexity,
+    /// The model file of `[routing.learned]`, at its calibrated threshold.
+    Learned,
 }
 
 impl PolicyChoice {
-    pub const NAMES: [&str; 2] = ["rules", "complexity"];
+    pub const NAMES: [&str; 3] = ["rules", "complexity", "learned"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyChoice::Rules => "rules",
             PolicyChoice::Complexity => "complexity",
+            PolicyChoice::Learned => "learned",
         }
     }
 
@@ -51,6 +55,7 @@ impl PolicyChoice {
         match name {
             "rules" => Some(PolicyChoice::Rules),
             "complexity" => Some(PolicyChoice::Complexity),
+            "learned" => Some(PolicyChoice::Learned),
             _ => None,
         }
     }
@@ -66,12 +71,18 @@ pub struct RoutingConfig {
     pub learned: Option<LearnedSettings>,
 }
 
-/// Where the learned router's model lives and the threshold calibrated for it.
-#[derive(Debug, Clone, PartialEq)]
+/// The learned router of `[routing.learned]`: its model file, loaded and checked against the
+/// catalog when the config was compiled, at the threshold calibrated for it.
+#[derive(Debug, Clone)]
 pub struct LearnedSettings {
+    /// The model file as the config names it.
     pub model: String,
     pub threshold: f64,
+    pub policy: Arc<LearnedPolicy>,
 }
+
+/// Reads the model file a config names (`[routing.learned] model`); the error says why not.
+pub type ModelLoader<'a> = &'a dyn Fn(&str) -> Result<LearnedModel, String>;
 
 /// A validated config, ready to run.
 #[derive(Debug, Clone)]
@@ -83,12 +94,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// The policy object for a choice.
-    pub fn policy(&self, choice: PolicyChoice) -> Arc<dyn Policy> {
-        match choice {
+    /// The policy object for a choice. `learned` exists only when the config has a
+    /// `[routing.learned]` section (compiling a config that uses it without one fails).
+    pub fn policy(&self, choice: PolicyChoice) -> Result<Arc<dyn Policy>, RouteError> {
+        Ok(match choice {
             PolicyChoice::Rules => self.routing.rules.clone(),
             PolicyChoice::Complexity => self.routing.complexity.clone(),
-        }
+            PolicyChoice::Learned => match &self.routing.learned {
+                Some(learned) => learned.policy.clone(),
+                None => {
+                    return Err(RouteError::PolicyUnavailable {
+                        policy: choice.as_str().to_owned(),
+                        why: LEARNED_NEEDS_SECTION.to_owned(),
+                    });
+                }
+            },
+        })
     }
 
     /// A router with the configured policy.
@@ -100,7 +121,7 @@ impl Config {
     pub fn router_with(&self, choice: PolicyChoice) -> Result<Router, RouteError> {
         Router::new(
             self.catalog.clone(),
-            self.policy(choice),
+            self.policy(choice)?,
             self.routing.options,
         )
     }
@@ -120,7 +141,10 @@ impl Errors {
     }
 }
 
-pub fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
+const LEARNED_NEEDS_SECTION: &str = "it needs a [routing.learned] section with `model` (a file from `routewise train`) and `threshold` (from `routewise calibrate`)";
+
+/// Compiles a parsed config; `load_model` reads the learned router's model file, if one is named.
+pub fn compile(raw: RawConfig, load_model: ModelLoader<'_>) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
     let tiers = check_tiers(&raw.tiers, &mut errors);
     let providers = compile_providers(&raw.providers, &mut errors);
@@ -144,9 +168,25 @@ pub fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             return Err(invalid(errors));
         }
     };
-    let routing = compile_routing(&raw.routing, &catalog, &mut errors);
+    let routing = compile_routing(&raw.routing, &catalog, load_model, &mut errors);
     let server =
         crate::server::compile_server(&raw.server, routing.policy, &catalog, &mut errors.0);
+    if raw.routing.learned.is_none() {
+        if routing.policy == PolicyChoice::Learned {
+            errors.push(
+                "routing.policy",
+                format!("policy `learned`: {LEARNED_NEEDS_SECTION}"),
+            );
+        }
+        for (i, route) in raw.server.routes.iter().enumerate() {
+            if route.policy.as_deref() == Some(PolicyChoice::Learned.as_str()) {
+                errors.push(
+                    format!("server.routes[{i}].policy"),
+                    format!("policy `learned`: {LEARNED_NEEDS_SECTION}"),
+                );
+            }
+        }
+    }
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -355,7 +395,12 @@ fn unknown_policy(policy: &str) -> String {
     )
 }
 
-fn compile_routing(raw: &RawRouting, catalog: &Catalog, errors: &mut Errors) -> RoutingConfig {
+fn compile_routing(
+    raw: &RawRouting,
+    catalog: &Catalog,
+    load_model: ModelLoader<'_>,
+    errors: &mut Errors,
+) -> RoutingConfig {
     let policy = match raw.policy.as_deref() {
         None => PolicyChoice::Rules,
         Some(name) => PolicyChoice::parse(name).unwrap_or_else(|| {
@@ -391,18 +436,10 @@ fn compile_routing(raw: &RawRouting, catalog: &Catalog, errors: &mut Errors) -> 
     if options.limits.max_messages == 0 {
         errors.push("routing.limits.max_messages", "must be at least 1");
     }
-    let learned = raw.learned.as_ref().map(|l| {
-        if !(l.threshold.is_finite() && l.threshold >= 0.0) {
-            errors.push(
-                "routing.learned.threshold",
-                "must be a number >= 0 (find one with `routewise calibrate`)",
-            );
-        }
-        LearnedSettings {
-            model: l.model.clone(),
-            threshold: l.threshold,
-        }
-    });
+    let learned = raw
+        .learned
+        .as_ref()
+        .and_then(|l| compile_learned(l, catalog, load_model, errors));
     RoutingConfig {
         policy,
         rules: Arc::new(rules),
@@ -410,6 +447,55 @@ fn compile_routing(raw: &RawRouting, catalog: &Catalog, errors: &mut Errors) -> 
         options,
         learned,
     }
+}
+
+/// Loads `[routing.learned]`'s model file and checks that it can route over this catalog.
+fn compile_learned(
+    raw: &RawLearned,
+    catalog: &Catalog,
+    load_model: ModelLoader<'_>,
+    errors: &mut Errors,
+) -> Option<LearnedSettings> {
+    if !(raw.threshold.is_finite() && raw.threshold >= 0.0) {
+        errors.push(
+            "routing.learned.threshold",
+            "must be a number >= 0 (find one with `routewise calibrate`)",
+        );
+    }
+    if raw.model.trim().is_empty() {
+        errors.push(
+            "routing.learned.model",
+            "must name a model file from `routewise train`",
+        );
+        return None;
+    }
+    let model = match load_model(&raw.model) {
+        Ok(model) => model,
+        Err(why) => {
+            errors.push("routing.learned.model", why);
+            return None;
+        }
+    };
+    let names = model.model_names();
+    if !names.iter().any(|name| catalog.model(name).is_some()) {
+        errors.push(
+            "routing.learned.model",
+            format!(
+                "the model file predicts for {}, none of which is in the catalog: train it on data labelled with your catalog's model names",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        return None;
+    }
+    Some(LearnedSettings {
+        model: raw.model.clone(),
+        threshold: raw.threshold,
+        policy: Arc::new(LearnedPolicy::new(Arc::new(model), raw.threshold)),
+    })
 }
 
 fn target(catalog: &Catalog, path: &str, name: &str, errors: &mut Errors) -> Target {

@@ -13,20 +13,36 @@ pub mod raw;
 pub mod server;
 
 pub use compile::{
-    Config, LearnedSettings, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig,
+    Config, LearnedSettings, ModelLoader, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig,
 };
 pub use error::{ConfigError, FieldError};
 
-use std::path::Path;
+use routewise_core::learn::LearnedModel;
+use std::path::{Path, PathBuf};
 
 /// The built-in example config used when no `--config` is given: a small and a large OpenAI
 /// model plus a vision-less local model, with the default rules. See `config/examples/`.
 pub const BUILTIN_TOML: &str = include_str!("builtin.toml");
 
-/// Parses and compiles config text, looking variables up with `env`.
+/// Parses and compiles config text, looking variables up with `env`. A relative learned-model
+/// path resolves against the working directory.
 pub fn from_str_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    compile_text(text, env, &|model| read_learned_model(Path::new(model)))
+}
+
+/// Reads a learned model file (JSON, gzip when it ends in `.gz`), saying why it cannot.
+pub fn read_learned_model(path: &Path) -> Result<LearnedModel, String> {
+    let text = routewise_data::read_text_file(path).map_err(|e| e.to_string())?;
+    LearnedModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn compile_text(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    load_model: ModelLoader<'_>,
 ) -> Result<Config, ConfigError> {
     let expanded = interpolate::expand(text, env)?;
     let raw: raw::RawConfig = toml::from_str(&expanded).map_err(|e| ConfigError::Parse {
@@ -36,7 +52,7 @@ pub fn from_str_with_env(
             .map(|span| error::line_and_column(&expanded, span.start)),
         file: None,
     })?;
-    compile::compile(raw)
+    compile::compile(raw, load_model)
 }
 
 /// Parses and compiles config text, looking variables up in the process environment.
@@ -44,13 +60,32 @@ pub fn from_str(text: &str) -> Result<Config, ConfigError> {
     from_str_with_env(text, &|name| std::env::var(name).ok())
 }
 
-/// Reads, parses and compiles a config file.
+/// Reads, parses and compiles a config file. A relative learned-model path resolves against
+/// the config file's directory, so a config and its model can move together.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         message: source.to_string(),
     })?;
-    from_str(&text).map_err(|e| e.in_file(path))
+    compile_text(&text, &|name| std::env::var(name).ok(), &|model| {
+        read_learned_model(&relative_to(path, model))
+    })
+    .map_err(|e| e.in_file(path))
+}
+
+/// The files a config loaded from `path` is made of: the config itself and the learned model
+/// file it names. A server reloads when one of them changes.
+pub fn source_files(path: &Path, config: &Config) -> Vec<PathBuf> {
+    let mut files = vec![path.to_owned()];
+    if let Some(learned) = &config.routing.learned {
+        files.push(relative_to(path, &learned.model));
+    }
+    files
+}
+
+/// `name` as a path, relative to the directory of the config file at `config_path`.
+fn relative_to(config_path: &Path, name: &str) -> PathBuf {
+    config_path.parent().unwrap_or(Path::new("")).join(name)
 }
 
 /// The built-in config.

@@ -66,6 +66,8 @@ pub enum RouteError {
     NoEligibleModel { why: String },
     #[error(transparent)]
     Setup(#[from] ScanError),
+    #[error("policy `{policy}` is not available: {why}")]
+    PolicyUnavailable { policy: String, why: String },
 }
 
 impl RouteError {
@@ -80,6 +82,7 @@ impl RouteError {
             RouteError::ModelCannotServe { .. } => "model_cannot_serve",
             RouteError::NoEligibleModel { .. } => "no_eligible_model",
             RouteError::Setup(_) => "setup",
+            RouteError::PolicyUnavailable { .. } => "policy_unavailable",
         }
     }
 }

@@ -63,7 +63,9 @@ impl GatewayError {
             GatewayError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            GatewayError::Route(RouteError::Setup(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Route(RouteError::Setup(_) | RouteError::PolicyUnavailable { .. }) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             GatewayError::Route(_) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,6 +1,6 @@
-//! Hot reload: on a change to the config file or on SIGHUP, the file is read and compiled on a
-//! blocking thread (off the request path) and the new runtime swapped in atomically. An invalid
-//! file is reported and the running config stays.
+//! Hot reload: on a change to the config file or to the learned model file it names, or on
+//! SIGHUP, the config is read and compiled on a blocking thread (off the request path) and the
+//! new runtime swapped in atomically. An invalid file is reported and the running config stays.
 
 use crate::{BuildError, Gateway, Runtime, metrics};
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -21,28 +21,38 @@ pub enum ReloadError {
     Task(String),
 }
 
-/// Reads, compiles and swaps in `path`.
-pub async fn reload(gateway: &Gateway, path: &Path) -> Result<(), ReloadError> {
+/// Reads, compiles and swaps in `path`; returns the files the new config is made of.
+pub async fn reload(gateway: &Gateway, path: &Path) -> Result<Vec<PathBuf>, ReloadError> {
     let path = path.to_owned();
-    let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, ReloadError> {
-        let config = routewise_config::load_file(&path)?;
-        Ok(Runtime::build(config, &|var| std::env::var(var).ok())?)
-    })
-    .await
-    .map_err(|err| ReloadError::Task(err.to_string()))??;
+    let (runtime, files) =
+        tokio::task::spawn_blocking(move || -> Result<(Runtime, Vec<PathBuf>), ReloadError> {
+            let config = routewise_config::load_file(&path)?;
+            let files = routewise_config::source_files(&path, &config);
+            Ok((
+                Runtime::build(config, &|var| std::env::var(var).ok())?,
+                files,
+            ))
+        })
+        .await
+        .map_err(|err| ReloadError::Task(err.to_string()))??;
     gateway.swap(runtime);
-    Ok(())
+    Ok(files)
 }
 
-/// Reloads on file changes (when `watch` is set) and on SIGHUP until the gateway is dropped.
-/// Bursts of file events (editors write several) are coalesced over 200 ms.
-pub fn spawn(gateway: Gateway, path: PathBuf, watch: bool) -> std::io::Result<()> {
+/// Reloads on changes to `files` (when `watch` is set; the config file first, then what it
+/// names) and on SIGHUP until the gateway is dropped. Bursts of file events (editors write
+/// several) are coalesced over 200 ms. After a reload the watch follows the new config's files.
+pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Result<()> {
+    let Some(path) = files.first().cloned() else {
+        return Err(std::io::Error::other("no config file to reload from"));
+    };
     let (tx, mut rx) = mpsc::channel::<&'static str>(8);
-    let watcher = if watch {
-        Some(watch_file(&path, tx.clone())?)
+    let mut watcher = if watch {
+        Some(watch_files(&files, tx.clone())?)
     } else {
         None
     };
+    let file_events = tx.clone();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let signals = tx;
     tokio::spawn(async move {
@@ -54,14 +64,25 @@ pub fn spawn(gateway: Gateway, path: PathBuf, watch: bool) -> std::io::Result<()
     });
     tokio::spawn(async move {
         // The watcher stops when dropped; it lives as long as this task.
-        let _watcher = watcher;
+        let mut watched = files;
         while let Some(cause) = rx.recv().await {
             tokio::time::sleep(Duration::from_millis(200)).await;
             while rx.try_recv().is_ok() {}
             match reload(&gateway, &path).await {
-                Ok(()) => {
+                Ok(files) => {
                     metrics::reload("ok");
                     tracing::info!("config reloaded from {} ({cause})", path.display());
+                    if watcher.is_some() && files != watched {
+                        match watch_files(&files, file_events.clone()) {
+                            Ok(new) => {
+                                watcher = Some(new);
+                                watched = files;
+                            }
+                            Err(err) => tracing::error!(
+                                "cannot watch the new config's files, keeping the old watch: {err}"
+                            ),
+                        }
+                    }
                 }
                 Err(err) => {
                     metrics::reload("rejected");
@@ -73,30 +94,36 @@ pub fn spawn(gateway: Gateway, path: PathBuf, watch: bool) -> std::io::Result<()
     Ok(())
 }
 
-/// Watches the file's directory (editors replace files by renaming, which a watch on the file
-/// itself would miss) and forwards events that concern the file.
-fn watch_file(
-    path: &Path,
+/// Watches the files' directories (editors replace files by renaming, which a watch on the
+/// file itself would miss) and forwards events that concern one of the files.
+fn watch_files(
+    files: &[PathBuf],
     tx: mpsc::Sender<&'static str>,
 ) -> std::io::Result<notify::RecommendedWatcher> {
-    let name = path.file_name().map(ToOwned::to_owned);
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let targets: Vec<PathBuf> = files.iter().map(|f| absolute(f)).collect();
+    let matching = targets.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         let relevant = matches!(
             event.kind,
             EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-        ) && event.paths.iter().any(|p| p.file_name() == name.as_deref());
+        ) && event.paths.iter().any(|p| matching.contains(&absolute(p)));
         if relevant {
             let _ = tx.try_send("file change");
         }
     })
     .map_err(std::io::Error::other)?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(std::io::Error::other)?;
+    let mut dirs: Vec<PathBuf> = targets
+        .iter()
+        .filter_map(|t| t.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(std::io::Error::other)?;
+    }
     Ok(watcher)
 }

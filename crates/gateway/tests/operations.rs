@@ -156,9 +156,10 @@ async fn reload_swaps_a_valid_config_and_keeps_the_old_one_when_invalid() {
         "[[server.routes]]\nname = \"fast\"\npolicy = \"complexity\"",
     );
     std::fs::write(&path, routed).unwrap();
-    routewise_gateway::reload::reload(&h.gateway, &path)
+    let files = routewise_gateway::reload::reload(&h.gateway, &path)
         .await
         .unwrap();
+    assert_eq!(files, std::slice::from_ref(&path));
     let response = h.chat(ask("fast", SIMPLE)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-routewise-policy"), "complexity");
@@ -195,7 +196,7 @@ async fn editing_the_watched_file_reloads_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routewise.toml");
     std::fs::write(&path, config_text(&h.mock, "")).unwrap();
-    routewise_gateway::reload::spawn(h.gateway.clone(), path.clone(), true).unwrap();
+    routewise_gateway::reload::spawn(h.gateway.clone(), vec![path.clone()], true).unwrap();
     assert_eq!(h.chat(ask("fast", SIMPLE)).await.status(), 404);
 
     let routed = config_text(&h.mock, "[[server.routes]]\nname = \"fast\"");
@@ -209,4 +210,36 @@ async fn editing_the_watched_file_reloads_it() {
     tokio::time::timeout(Duration::from_secs(30), reloaded)
         .await
         .expect("the edited config was not reloaded");
+}
+
+#[tokio::test]
+async fn replacing_the_learned_model_file_reloads_it() {
+    let h = Harness::start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routewise.toml");
+    let model = dir.path().join("router.json");
+    common::write_learned_model(&model, "prove");
+    let learned = "[routing.learned]\nmodel = \"router.json\"\nthreshold = 0.5\n\
+                   [[server.routes]]\nname = \"smart\"\npolicy = \"learned\"";
+    std::fs::write(&path, config_text(&h.mock, learned)).unwrap();
+    let files = routewise_gateway::reload::reload(&h.gateway, &path)
+        .await
+        .unwrap();
+    assert_eq!(files, [path.clone(), dir.path().join("router.json")]);
+    routewise_gateway::reload::spawn(h.gateway.clone(), files, true).unwrap();
+    let prove = || h.chat(ask("smart", "Please prove the fact number 7 of topic12"));
+    assert_eq!(header(&prove().await, "x-routewise-model"), "large");
+
+    // A model in which "prove" prompts are easy: the route must follow it without a restart.
+    let staged = dir.path().join("staged.json");
+    common::write_learned_model(&staged, "name");
+    std::fs::rename(&staged, &model).unwrap();
+    let reloaded = async {
+        while header(&prove().await, "x-routewise-model") != "small" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), reloaded)
+        .await
+        .expect("the replaced model file was not reloaded");
 }

@@ -34,6 +34,33 @@ async fn auto_routes_simple_and_hard_prompts_to_different_tiers() {
 }
 
 #[tokio::test]
+async fn a_route_with_the_learned_policy_routes_by_the_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("router.json");
+    common::write_learned_model(&model, "prove");
+    let h = Harness::start(&format!(
+        "[routing.learned]\nmodel = {model:?}\nthreshold = 0.5\n\
+         [[server.routes]]\nname = \"smart\"\npolicy = \"learned\"\n",
+        model = model.display().to_string()
+    ))
+    .await;
+    let easy = h
+        .chat(ask("smart", "Please name the fact number 7 of topic12"))
+        .await;
+    assert_eq!(easy.status(), 200);
+    assert_eq!(header(&easy, "x-routewise-policy"), "learned");
+    assert_eq!(header(&easy, "x-routewise-model"), "small");
+    assert_eq!(header(&easy, "x-routewise-reason"), "learned:small");
+    let hard = h
+        .chat(ask("smart", "Please prove the fact number 7 of topic12"))
+        .await;
+    assert_eq!(header(&hard, "x-routewise-model"), "large");
+    // `auto` keeps the configured rules.
+    let auto = h.chat(ask("auto", SIMPLE)).await;
+    assert_eq!(header(&auto, "x-routewise-policy"), "rules");
+}
+
+#[tokio::test]
 async fn unknown_fields_reach_the_upstream_untouched() {
     let h = Harness::start("").await;
     let mut request = ask("auto", SIMPLE);

@@ -130,6 +130,21 @@ fn finite_or_null(t: f64) -> serde_json::Value {
     }
 }
 
+/// The model path as the config should name it: relative paths in a config resolve against the
+/// config's directory, so the model is named relative to it when it lies below it, else
+/// absolutely.
+fn model_path_for(config: &std::path::Path, model: &str) -> Result<String> {
+    let model = std::path::absolute(model)
+        .with_context(|| format!("cannot resolve the model path {model}"))?;
+    let config_dir = std::path::absolute(config)
+        .with_context(|| format!("cannot resolve the config path {}", config.display()))?
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let named = model.strip_prefix(&config_dir).unwrap_or(&model);
+    Ok(named.display().to_string())
+}
+
 /// Sets `[routing.learned] model` and `threshold`, keeping the rest of the file (and its
 /// comments) as it was.
 fn write_threshold(config: &std::path::Path, model: &str, threshold: f64) -> Result<()> {
@@ -148,7 +163,7 @@ fn write_threshold(config: &std::path::Path, model: &str, threshold: f64) -> Res
         .or_insert(toml_edit::table())
         .as_table_mut()
         .context("`routing.learned` in the config is not a table")?;
-    learned["model"] = toml_edit::value(model);
+    learned["model"] = toml_edit::value(model_path_for(config, model)?);
     // Above 1 routes everything to the reference model; 1.0 + epsilon says so in a finite number.
     let stored = if threshold.is_finite() {
         threshold

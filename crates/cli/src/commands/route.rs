@@ -4,8 +4,8 @@ use super::load_config;
 use super::train::read_model;
 use anyhow::{Context, bail};
 use clap::Args;
-use routewise_config::PolicyChoice;
-use routewise_core::learn::LearnedPolicy;
+use routewise_config::{Config, PolicyChoice};
+use routewise_core::learn::{LearnedModel, LearnedPolicy};
 use routewise_core::{ChatInput, Decision, RequestContext, Router};
 use routewise_openai::ChatCompletionRequest;
 use std::io::Read;
@@ -30,8 +30,8 @@ pub struct RouteArgs {
     /// The caller's tier (for example free, standard, premium).
     #[arg(long, default_value = "standard")]
     user_tier: String,
-    /// Override the configured policy: rules, complexity, or learned:PATH (a model file from
-    /// `routewise train`).
+    /// Override the configured policy: rules, complexity, learned (the config's
+    /// `[routing.learned]`), or learned:PATH (a model file from `routewise train`).
     #[arg(long)]
     policy: Option<String>,
     /// Threshold of a learned policy: the cheapest model whose acceptability reaches it wins.
@@ -50,20 +50,17 @@ pub struct RouteArgs {
 pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let router = match args.policy.as_deref() {
-        None => config.router()?,
+        None if args.threshold.is_none() => config.router()?,
+        None if config.routing.policy == PolicyChoice::Learned => {
+            learned_router(&config, config_model(&config)?, args.threshold)?
+        }
+        None => bail!(
+            "--threshold applies to a learned policy, and the configured policy is `{}`: add --policy learned or --policy learned:PATH",
+            config.routing.policy.as_str()
+        ),
         Some(name) if name.starts_with("learned:") => {
             let path = Path::new(&name["learned:".len()..]);
-            let model = Arc::new(read_model(path)?);
-            let threshold = args
-                .threshold
-                .or(config.routing.learned.as_ref().map(|l| l.threshold))
-                .unwrap_or(DEFAULT_LEARNED_THRESHOLD);
-            let policy = LearnedPolicy::new(model, threshold);
-            Router::new(
-                config.catalog.clone(),
-                Arc::new(policy),
-                config.routing.options,
-            )?
+            learned_router(&config, Arc::new(read_model(path)?), args.threshold)?
         }
         Some(name) => {
             let Some(choice) = PolicyChoice::parse(name) else {
@@ -72,7 +69,12 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
                     PolicyChoice::NAMES.join(", ")
                 );
             };
-            config.router_with(choice)?
+            match choice {
+                PolicyChoice::Learned if args.threshold.is_some() => {
+                    learned_router(&config, config_model(&config)?, args.threshold)?
+                }
+                _ => config.router_with(choice)?,
+            }
         }
     };
     let input = read_input(&args)?;
@@ -87,6 +89,34 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         print_explanation(&decision, router.catalog())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The model of the config's `[routing.learned]`, for `--threshold` without `learned:PATH`.
+fn config_model(config: &Config) -> anyhow::Result<Arc<LearnedModel>> {
+    match &config.routing.learned {
+        Some(learned) => Ok(learned.policy.shared_model()),
+        None => bail!(
+            "the config has no [routing.learned] model: give --policy learned:PATH, or add one with `routewise calibrate --write-config`"
+        ),
+    }
+}
+
+/// A router whose policy is `model` at the given threshold, else the configured one, else
+/// the default.
+fn learned_router(
+    config: &Config,
+    model: Arc<LearnedModel>,
+    threshold: Option<f64>,
+) -> anyhow::Result<Router> {
+    let threshold = threshold
+        .or(config.routing.learned.as_ref().map(|l| l.threshold))
+        .unwrap_or(DEFAULT_LEARNED_THRESHOLD);
+    let policy = LearnedPolicy::new(model, threshold);
+    Ok(Router::new(
+        config.catalog.clone(),
+        Arc::new(policy),
+        config.routing.options,
+    )?)
 }
 
 fn read_input(args: &RouteArgs) -> anyhow::Result<ChatInput> {

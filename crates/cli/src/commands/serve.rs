@@ -28,6 +28,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = routewise_config::load_file(&args.config)?;
     let listen = args.listen.unwrap_or(config.server.listen);
     let watch = config.server.watch_config;
+    let files = routewise_config::source_files(&args.config, &config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,7 +40,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
-        reload::spawn(gateway.clone(), args.config.clone(), watch)
+        reload::spawn(gateway.clone(), files, watch)
             .context("cannot watch the config file for reloads")?;
         tracing::info!(
             "routewise listening on http://{address} (config {})",

@@ -22,6 +22,11 @@ impl LearnedPolicy {
         &self.model
     }
 
+    /// The model, shared (to run it at another threshold).
+    pub fn shared_model(&self) -> Arc<LearnedModel> {
+        self.model.clone()
+    }
+
     pub fn threshold(&self) -> f64 {
         self.threshold
     }

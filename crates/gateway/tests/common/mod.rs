@@ -158,3 +158,35 @@ pub fn streamed_text(events: &[String]) -> String {
         })
         .collect()
 }
+
+/// Writes a learned model over `small` and `large` in which prompts with `hard_verb` ("prove"
+/// or "name") defeat `small` and the others do not, whatever the topic.
+pub fn write_learned_model(path: &std::path::Path, hard_verb: &str) {
+    use routewise_core::learn::{Candidate, Example, TrainConfig, train};
+    let mut prompts = Vec::new();
+    for category in 0..4 {
+        for i in 0..30 {
+            let verb = if i % 2 == 0 { "prove" } else { "name" };
+            let hard = verb == hard_verb;
+            prompts.push((
+                format!("Please {verb} the fact number {i} of topic{category}"),
+                format!("topic{category}"),
+                [if hard { 0.0 } else { 1.0 }, 1.0],
+            ));
+        }
+    }
+    let examples: Vec<Example<'_>> = prompts
+        .iter()
+        .map(|(prompt, category, scores)| Example {
+            prompt,
+            category,
+            scores,
+        })
+        .collect();
+    let candidates = [("small", 0.0001), ("large", 0.002)].map(|(name, cost)| Candidate {
+        name: name.to_owned(),
+        mean_cost_usd: cost,
+    });
+    let model = train(&examples, &candidates, &TrainConfig::default(), &mut |_| {}).unwrap();
+    std::fs::write(path, model.to_json().unwrap()).unwrap();
+}
