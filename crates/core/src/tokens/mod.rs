@@ -10,7 +10,8 @@
 mod pretokenize;
 
 use bpe_openai::Tokenizer;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cell::RefCell;
 use std::sync::LazyLock;
 
 /// Every o200k_base token whose bytes are ASCII. A piece equal to a token encodes to exactly
@@ -22,6 +23,16 @@ static ASCII_TOKENS: LazyLock<FxHashSet<&'static [u8]>> = LazyLock::new(|| {
         .filter(|bytes| bytes.is_ascii())
         .collect()
 });
+
+/// Pieces this thread has run BPE on, with their counts. Prompts repeat their words (and
+/// traffic repeats its prompts), so a piece that is not a single token is encoded once per
+/// thread rather than once per occurrence. Per thread so that lookups take no lock; bounded
+/// by clearing, which costs only re-encoding.
+const PIECE_CACHE_CAPACITY: usize = 16_384;
+
+thread_local! {
+    static PIECE_COUNTS: RefCell<FxHashMap<Box<[u8]>, u32>> = RefCell::new(FxHashMap::default());
+}
 
 /// Tokens OpenAI's chat format adds per message (role and separators) and once per reply.
 const PER_MESSAGE_OVERHEAD: u32 = 3;
@@ -68,10 +79,23 @@ impl TokenCounter {
 
     fn count_piece(&self, piece: &[u8]) -> usize {
         if self.ascii_tokens.contains(piece) {
-            1
-        } else {
-            self.tokenizer.bpe.count(piece)
+            return 1;
         }
+        PIECE_COUNTS.with_borrow_mut(|cache| {
+            if let Some(&count) = cache.get(piece) {
+                return count as usize;
+            }
+            let count = self.tokenizer.bpe.count(piece);
+            if cache.len() >= PIECE_CACHE_CAPACITY {
+                cache.clear();
+            }
+            // A piece's count fits u32 (callers saturate the total); one that does not is
+            // simply not cached.
+            if let Ok(small) = u32::try_from(count) {
+                cache.insert(piece.into(), small);
+            }
+            count
+        })
     }
 
     /// Tokens a chat prompt costs, given each message's text token count: the message tokens
@@ -113,6 +137,42 @@ mod tests {
             answer well -- e.g. gpt-4o-mini vs. gpt-4o -- and explains why.\n\n  fn main() {}\r\n";
         let expected = bpe_openai::o200k_base().count(prose);
         assert_eq!(TokenCounter::o200k().count(prose) as usize, expected);
+    }
+
+    #[test]
+    fn repeated_multi_token_pieces_count_the_same_from_the_cache() {
+        let counter = TokenCounter::o200k();
+        // " ingests" and "-series" are not single tokens, so they go through BPE and the cache.
+        let text = "It ingests time-series readings. ".repeat(3);
+        let expected = bpe_openai::o200k_base().count(text.as_str());
+        for _ in 0..3 {
+            assert_eq!(counter.count(&text) as usize, expected);
+        }
+        // Past the capacity the cache starts over and counts stay exact: distinct made-up
+        // words, each one piece that BPE splits.
+        let word = |mut i: usize| {
+            let mut w = String::from(" qzx");
+            loop {
+                w.push(char::from(b'a' + (i % 26) as u8));
+                i /= 26;
+                if i == 0 {
+                    break w;
+                }
+            }
+        };
+        let many: String = (0..PIECE_CACHE_CAPACITY + 10).map(word).collect();
+        PIECE_COUNTS.with_borrow_mut(FxHashMap::clear);
+        assert_eq!(
+            counter.count(&many) as usize,
+            bpe_openai::o200k_base().count(many.as_str())
+        );
+        let cached = PIECE_COUNTS.with_borrow(FxHashMap::len);
+        assert!((1..PIECE_CACHE_CAPACITY).contains(&cached), "{cached}");
+        assert_eq!(
+            counter.count(&many) as usize,
+            bpe_openai::o200k_base().count(many.as_str())
+        );
+        assert_eq!(counter.count(&text) as usize, expected);
     }
 
     #[test]
