@@ -35,7 +35,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let request_log = RequestLog::stdout().context("cannot start the request log writer")?;
-        let gateway = Gateway::from_config(config, request_log)?;
+        let gateway = Gateway::from_config(config, request_log.clone())?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -46,7 +46,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "routewise listening on http://{address} (config {})",
             args.config.display()
         );
-        routewise_gateway::run(listener, gateway, shutdown_signal()).await?;
+        let served = routewise_gateway::run(listener, gateway, shutdown_signal()).await;
+        // The writer thread flushes on a timer; the last lines must not die with the process.
+        request_log.flush();
+        served?;
         tracing::info!("routewise stopped");
         anyhow::Ok(ExitCode::SUCCESS)
     })
