@@ -44,6 +44,7 @@
 #   closed     64    | 2330/22100 us    | 13080/53110 us    | 10750/31010 us    | 22,281/4,361
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 SECTIONS=${SECTIONS:-"closed open"}
 CONNECTIONS=${CONNECTIONS:-"1 16 64"}
@@ -115,7 +116,6 @@ ROUTED="http://$ROUTEWISE_ADDR/v1/chat/completions"
 curl -fs -o /dev/null -H 'Content-Type: application/json' -d "$BODY" "$ROUTED" \
   || die "routewise does not answer the bench request"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v k="$2" '{ print $k }' "$1" | median; }
 
 # Prints one table row from two files of "p50_us p99_us req_per_s" lines (direct, routed).
@@ -136,14 +136,7 @@ header() {
 wrk_run() {
   local url=$1 connections=$2 threads=$(( $2 < 2 ? 1 : 2 ))
   "${LOAD_PIN[@]}" timeout $(( closed_secs + 30 )) \
-    wrk -t "$threads" -c "$connections" -d "$DURATION" --latency -s bench/chat.lua "$url" | awk '
-    function us(v) {
-      if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000;
-      if (v ~ /s$/) return v * 1000000; return v + 0 }
-    $1 == "50%" { p50 = us($2) } $1 == "99%" { p99 = us($2) }
-    $1 == "Requests/sec:" { rps = $2 }
-    $0 ~ /Non-2xx/ { bad = 1 }
-    END { if (bad) print "error: non-2xx responses" > "/dev/stderr"; printf "%.1f %.1f %.0f\n", p50, p99, rps }'
+    wrk -t "$threads" -c "$connections" -d "$DURATION" --latency -s bench/chat.lua "$url" | wrk_stats
 }
 
 # Open loop: prints "p50_us p99_us requests_per_second" for one oha run at RATE req/s.
