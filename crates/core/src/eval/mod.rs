@@ -14,7 +14,7 @@ pub mod summary;
 pub use curve::{CurvePoint, DeferralCurve, PairOutcome, Savings};
 pub use error::EvalError;
 pub use frontier::{ModelOutcomes, OperatingPoint};
-pub use kfold::grouped_folds;
+pub use kfold::{grouped_folds, grouped_folds_seeded};
 pub use predictor::{FitError, Fitter, QualityPredictor};
 pub use scorers::CrossValidationError;
 pub use summary::{PolicySummary, SAVINGS_QUALITY_FRACTION};

@@ -5,8 +5,9 @@
 
 use super::LearnError;
 use regex::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 // The pattern is a literal checked by the tests; should it ever fail to compile, the fallback
@@ -44,7 +45,9 @@ pub struct TfidfVectorizer {
     config: TfidfConfig,
     terms: Vec<String>,
     idf: Vec<f64>,
-    index: HashMap<String, u32>,
+    /// Term -> column. FxHash: the vocabulary is fixed at training time and lookups are most of
+    /// a decision's cost, so a fast non-DoS-resistant hash is the right trade.
+    index: FxHashMap<String, u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,8 +89,8 @@ impl From<TfidfVectorizer> for TfidfFile {
     }
 }
 
-fn index_terms(terms: &[String]) -> Result<HashMap<String, u32>, LearnError> {
-    let mut index = HashMap::with_capacity(terms.len());
+fn index_terms(terms: &[String]) -> Result<FxHashMap<String, u32>, LearnError> {
+    let mut index = FxHashMap::with_capacity_and_hasher(terms.len(), Default::default());
     for (i, term) in terms.iter().enumerate() {
         let column = u32::try_from(i)
             .map_err(|_| LearnError::Corrupt("the vocabulary exceeds 2^32 terms".into()))?;
@@ -96,20 +99,64 @@ fn index_terms(terms: &[String]) -> Result<HashMap<String, u32>, LearnError> {
     Ok(index)
 }
 
+/// The words of `doc` as scikit-learn's default analyser sees them: lowercased, token regex
+/// `(?u)\b\w\w+\b`. ASCII text (nearly all of it) takes a hand-written scan that yields the same
+/// tokens without the regex engine, whose Unicode word boundaries are slow.
+fn words(doc: &str, lower: &mut String, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    lower.clear();
+    if doc.is_ascii() {
+        lower.push_str(doc);
+        lower.make_ascii_lowercase();
+        // For ASCII, `\w` is `[0-9A-Za-z_]` and `\b\w\w+\b` matches maximal runs of two or more.
+        let bytes = lower.as_bytes();
+        let mut start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            let word = b.is_ascii_alphanumeric() || b == b'_';
+            match (word, start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    if i - s >= 2 {
+                        out.push((s, i));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start
+            && bytes.len() - s >= 2
+        {
+            out.push((s, bytes.len()));
+        }
+        return;
+    }
+    lower.push_str(&doc.to_lowercase());
+    if let Some(token) = TOKEN.as_ref() {
+        out.extend(token.find_iter(lower).map(|m| (m.start(), m.end())));
+    }
+}
+
 /// Calls `emit` with every n-gram of `doc` (n = 1..=ngram_max), in document order per n.
+/// Unigrams are slices of the lowercased document; longer n-grams are joined by one space in a
+/// reused buffer, so no n-gram allocates.
 fn for_each_ngram(doc: &str, ngram_max: usize, mut emit: impl FnMut(&str)) {
-    let lower = doc.to_lowercase();
-    let Some(token) = TOKEN.as_ref() else { return };
-    let words: Vec<&str> = token.find_iter(&lower).map(|m| m.as_str()).collect();
+    let mut lower = String::new();
+    let mut spans = Vec::new();
+    words(doc, &mut lower, &mut spans);
     let mut gram = String::new();
     for n in 1..=ngram_max.max(1) {
-        for window in words.windows(n) {
+        for window in spans.windows(n) {
+            if let [(start, end)] = window {
+                emit(&lower[*start..*end]);
+                continue;
+            }
             gram.clear();
-            for (i, w) in window.iter().enumerate() {
+            for (i, &(start, end)) in window.iter().enumerate() {
                 if i > 0 {
                     gram.push(' ');
                 }
-                gram.push_str(w);
+                gram.push_str(&lower[start..end]);
             }
             emit(&gram);
         }
@@ -120,15 +167,15 @@ impl TfidfVectorizer {
     /// Learns the vocabulary and idf from `docs`.
     pub fn fit<S: AsRef<str>>(docs: &[S], config: TfidfConfig) -> Result<Self, LearnError> {
         let mut df: BTreeMap<String, usize> = BTreeMap::new();
-        let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut seen: FxHashSet<String> = FxHashSet::default();
         for doc in docs {
             seen.clear();
             for_each_ngram(doc.as_ref(), config.ngram_max, |g| {
-                if !seen.contains_key(g) {
-                    seen.insert(g.to_owned(), ());
+                if !seen.contains(g) {
+                    seen.insert(g.to_owned());
                 }
             });
-            for g in seen.keys() {
+            for g in &seen {
                 *df.entry(g.clone()).or_insert(0) += 1;
             }
         }
@@ -173,24 +220,26 @@ impl TfidfVectorizer {
     /// One document's row: (column, weight) sorted by column, unit l2 norm (empty if no term of
     /// the document is in the vocabulary).
     pub fn transform(&self, doc: &str) -> Vec<(u32, f64)> {
-        let mut counts: HashMap<u32, f64> = HashMap::new();
+        // Columns of every known n-gram, then sorted: equal columns become adjacent and their
+        // run length is the term frequency (cheaper than a map from column to count).
+        let mut columns: Vec<u32> = Vec::new();
         for_each_ngram(doc, self.config.ngram_max, |g| {
             if let Some(&c) = self.index.get(g) {
-                *counts.entry(c).or_insert(0.0) += 1.0;
+                columns.push(c);
             }
         });
-        let mut row: Vec<(u32, f64)> = counts
-            .into_iter()
-            .map(|(c, tf)| {
-                let tf = if self.config.sublinear_tf {
-                    1.0 + tf.ln()
-                } else {
-                    tf
-                };
-                (c, tf * self.idf[c as usize])
-            })
-            .collect();
-        row.sort_unstable_by_key(|&(c, _)| c);
+        columns.sort_unstable();
+        let mut row: Vec<(u32, f64)> = Vec::with_capacity(columns.len());
+        for run in columns.chunk_by(|a, b| a == b) {
+            let c = run[0];
+            let tf = run.len() as f64;
+            let tf = if self.config.sublinear_tf {
+                1.0 + tf.ln()
+            } else {
+                tf
+            };
+            row.push((c, tf * self.idf.get(c as usize).copied().unwrap_or(0.0)));
+        }
         let norm = row.iter().map(|(_, v)| v * v).sum::<f64>().sqrt();
         if norm > 0.0 {
             for (_, v) in &mut row {
@@ -313,6 +362,45 @@ mod tests {
         assert_eq!(terms, ["cat", "dog", "the", "the cat", "the dog"]);
         let err = TfidfVectorizer::fit(&["a b c"], config).unwrap_err();
         assert!(matches!(err, LearnError::EmptyVocabulary { .. }), "{err}");
+    }
+
+    fn regex_words(doc: &str) -> Vec<String> {
+        let lower = doc.to_lowercase();
+        TOKEN
+            .as_ref()
+            .unwrap()
+            .find_iter(&lower)
+            .map(|m| m.as_str().to_owned())
+            .collect()
+    }
+
+    fn scanned_words(doc: &str) -> Vec<String> {
+        let (mut lower, mut spans) = (String::new(), Vec::new());
+        words(doc, &mut lower, &mut spans);
+        spans.iter().map(|&(s, e)| lower[s..e].to_owned()).collect()
+    }
+
+    #[test]
+    fn the_ascii_scan_matches_the_token_regex_on_fixed_cases() {
+        for doc in [
+            "",
+            "a",
+            "ab",
+            "A b_c D9 x",
+            "Don't stop: e=mc^2, x_1 (y2)!",
+            "__ _a 12 3",
+            "end with word",
+            "caf\u{e9} na\u{ef}ve \u{c9}cole ok",
+        ] {
+            assert_eq!(scanned_words(doc), regex_words(doc), "{doc:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_scan_matches_the_token_regex(doc in "[ -~\n\t]{0,80}") {
+            proptest::prop_assert_eq!(scanned_words(&doc), regex_words(&doc));
+        }
     }
 
     #[test]

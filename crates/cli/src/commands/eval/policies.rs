@@ -98,6 +98,8 @@ pub struct Settings {
     pub steps: usize,
     /// Folds of the grouped k-fold for in-run training.
     pub folds: usize,
+    /// Seed of the grouped fold assignment (`None`: largest category first).
+    pub fold_seed: Option<u64>,
 }
 
 pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Result<PolicyResult> {
@@ -112,7 +114,7 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
             Ok(result)
         }
         PolicyName::Learned => {
-            let probabilities = cross_validate(&LearnedFitter::default(), data, settings.folds)?;
+            let probabilities = cross_validate(&LearnedFitter::default(), data, settings)?;
             from_predictions(&label, data, &probabilities, settings.steps)
         }
         PolicyName::LearnedFile(path) => {
@@ -148,7 +150,8 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
 }
 
 /// Out-of-fold probabilities of a fitter, per prompt and model in `data.models` order.
-fn cross_validate(fitter: &dyn Fitter, data: &EvalData, folds: usize) -> Result<Vec<f64>> {
+fn cross_validate(fitter: &dyn Fitter, data: &EvalData, settings: Settings) -> Result<Vec<f64>> {
+    let folds = settings.folds;
     // Fitters get the candidates cheapest first, with their mean cost.
     let by_cost = data.outcomes.models_by_cost();
     let names: Vec<String> = by_cost.iter().map(|&m| data.models[m].clone()).collect();
@@ -165,6 +168,7 @@ fn cross_validate(fitter: &dyn Fitter, data: &EvalData, folds: usize) -> Result<
         &names,
         &costs,
         folds,
+        settings.fold_seed,
         workers,
         &|done, total| {
             bar.set_length(total as u64);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use super::{EvalError, Fitter, PairOutcome, QualityPredictor, grouped_folds};
+use super::{EvalError, Fitter, PairOutcome, QualityPredictor, grouped_folds_seeded};
 use crate::bench::BenchmarkRecord;
 use crate::catalog::Catalog;
 use crate::policy::{Policy, PolicyInput, Target};
@@ -81,17 +81,23 @@ pub fn predict_all(predictor: &dyn QualityPredictor, prompts: &[&str]) -> Vec<f6
 ///
 /// Folds are independent, so up to `workers` of them are fitted at once on scoped threads; the
 /// result does not depend on `workers`. `progress(done, total)` is called as folds finish.
+/// `fold_seed` picks another grouped assignment (see [`grouped_folds_seeded`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each argument is one independent knob of the cross-validation"
+)]
 pub fn cross_validated_predictions(
     fitter: &dyn Fitter,
     records: &[BenchmarkRecord],
     models: &[String],
     mean_costs: &[f64],
     folds: usize,
+    fold_seed: Option<u64>,
     workers: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<f64>, CrossValidationError> {
     let categories: Vec<&str> = records.iter().map(|r| r.category.as_str()).collect();
-    let (fold_of, folds) = grouped_folds(&categories, folds)?;
+    let (fold_of, folds) = grouped_folds_seeded(&categories, folds, fold_seed)?;
     let m = models.len();
     let done = AtomicUsize::new(0);
     let predict_fold = |fold: usize| -> Result<FoldRows, CrossValidationError> {

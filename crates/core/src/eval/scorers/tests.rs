@@ -84,6 +84,7 @@ fn cross_validation_never_trains_on_the_tested_category() {
         &models,
         &[0.1, 1.0],
         3,
+        None,
         2,
         &|done, total| folds_done.lock().unwrap().push((done, total)),
     )
@@ -98,6 +99,7 @@ fn cross_validation_never_trains_on_the_tested_category() {
         &models,
         &[0.1, 1.0],
         3,
+        None,
         1,
         &|_, _| {},
     )
@@ -151,8 +153,16 @@ fn a_fitter_that_drops_a_model_is_reported() {
     }
     let records = vec![record(0, "a", "x", 0.0, 1.0), record(1, "b", "y", 1.0, 1.0)];
     let models = vec!["weak".to_string(), "strong".to_string()];
-    let err =
-        cross_validated_predictions(&Forgetful, &records, &models, &[0.1, 1.0], 2, 2, &|_, _| {});
+    let err = cross_validated_predictions(
+        &Forgetful,
+        &records,
+        &models,
+        &[0.1, 1.0],
+        2,
+        None,
+        2,
+        &|_, _| {},
+    );
     assert!(matches!(
         err,
         Err(CrossValidationError::MissingModel { .. })
