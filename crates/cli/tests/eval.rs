@@ -254,6 +254,7 @@ fn a_saved_model_file_is_evaluated_plain_or_gzipped() {
         &train,
         &models,
         &[0.001, 0.01],
+        2,
         &mut |_| {},
     )
     .unwrap();

@@ -39,6 +39,7 @@ fn fit(records: &[BenchmarkRecord]) -> LearnedModel {
         &refs,
         &models,
         &[0.6, 10.0],
+        1,
         &mut |_| {},
     )
     .expect("training succeeds")

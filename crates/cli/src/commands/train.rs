@@ -54,7 +54,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
 
     let refs: Vec<_> = data.records.iter().collect();
     let bar = progress::bar("training heads", 1);
-    let model = fit_records(&config, &refs, &models, &mean_costs, &mut |p| {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = fit_records(&config, &refs, &models, &mean_costs, workers, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
     })

@@ -2,7 +2,7 @@
 //! records and [`LearnedPredictor`] answers for a fitted or loaded [`LearnedModel`].
 
 use super::model::LearnedModel;
-use super::train::{Candidate, Example, TrainConfig, train};
+use super::train::{Candidate, Example, TrainConfig, train_parallel};
 use crate::bench::BenchmarkRecord;
 use crate::eval::{FitError, Fitter, QualityPredictor};
 use std::sync::Arc;
@@ -52,17 +52,26 @@ impl Fitter for LearnedFitter {
         models: &[String],
         mean_costs: &[f64],
     ) -> Result<Box<dyn QualityPredictor>, FitError> {
-        let model = fit_records(&self.config, train_records, models, mean_costs, &mut |_| {})?;
+        // Evaluation already fits its folds in parallel: one thread per fit here.
+        let model = fit_records(
+            &self.config,
+            train_records,
+            models,
+            mean_costs,
+            1,
+            &mut |_| {},
+        )?;
         Ok(Box::new(LearnedPredictor::new(Arc::new(model))))
     }
 }
 
-/// Fits a model on records; `progress` as in [`train`].
+/// Fits a model on records with up to `workers` fits at once; `progress` as in [`super::train()`].
 pub fn fit_records(
     config: &TrainConfig,
     records: &[&BenchmarkRecord],
     models: &[String],
     mean_costs: &[f64],
+    workers: usize,
     progress: &mut dyn FnMut(super::train::Progress),
 ) -> Result<LearnedModel, FitError> {
     let scores = score_table(records, models)?;
@@ -84,7 +93,13 @@ pub fn fit_records(
             mean_cost_usd: cost,
         })
         .collect();
-    Ok(train(&examples, &candidates, config, progress)?)
+    Ok(train_parallel(
+        &examples,
+        &candidates,
+        config,
+        workers,
+        progress,
+    )?)
 }
 
 /// A [`LearnedModel`] as a [`QualityPredictor`]: acceptability per candidate, cheapest first.

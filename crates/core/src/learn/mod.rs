@@ -22,7 +22,7 @@ pub use fitter::{LearnedFitter, LearnedPredictor, fit_records};
 pub use model::{FORMAT_VERSION, LearnedChoice, LearnedModel, MODEL_FORMAT};
 pub use policy::LearnedPolicy;
 pub use threshold::{CalibrationPoint, CalibrationTarget, Operating, calibrate};
-pub use train::{Candidate, Example, Progress, TrainConfig, train};
+pub use train::{Candidate, Example, Progress, TrainConfig, train, train_parallel};
 
 use thiserror::Error;
 

@@ -270,3 +270,37 @@ fn calibrated_threshold_hits_its_target_on_held_out_data() {
         "the floor is met without sending everything up"
     );
 }
+
+#[test]
+fn training_on_several_threads_gives_the_same_model() {
+    let records = rows(0..4, 40, 11);
+    let examples: Vec<Example<'_>> = records
+        .iter()
+        .map(|r| Example {
+            prompt: &r.prompt,
+            category: &r.category,
+            scores: &r.scores,
+        })
+        .collect();
+    let config = TrainConfig {
+        tfidf: tfidf::TfidfConfig {
+            min_df: 1,
+            ..Default::default()
+        },
+        ..TrainConfig::default()
+    };
+    let one = train(&examples, &candidates(), &config, &mut |_| {}).unwrap();
+    for workers in [2, 3, 8] {
+        let mut last = None;
+        let many = train_parallel(&examples, &candidates(), &config, workers, &mut |p| {
+            last = Some((p.done, p.total));
+        })
+        .unwrap();
+        assert_eq!(
+            many.to_json().unwrap(),
+            one.to_json().unwrap(),
+            "{workers} workers"
+        );
+        assert_eq!(last, Some((8, 8)));
+    }
+}

@@ -66,11 +66,32 @@ pub struct Progress {
     pub total: usize,
 }
 
-/// Fits a learned router. `progress` is called after every head fit (for a progress bar).
+/// One fit on some training rows: the feature spec, a head per candidate, and the margins of
+/// the held-out rows (record index, one margin per head).
+struct FitOutput {
+    spec: FeatureSpec,
+    heads: Vec<LogisticModel>,
+    margins: Vec<(usize, Vec<f64>)>,
+}
+
+/// Fits a learned router on one thread. `progress` is called as head fits finish (for a
+/// progress bar).
 pub fn train(
     examples: &[Example<'_>],
     candidates: &[Candidate],
     config: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<LearnedModel, LearnError> {
+    train_parallel(examples, candidates, config, 1, progress)
+}
+
+/// Fits a learned router with up to `workers` fits at once: the calibration folds and the final
+/// fit are independent, so they run on scoped threads. The model does not depend on `workers`.
+pub fn train_parallel(
+    examples: &[Example<'_>],
+    candidates: &[Candidate],
+    config: &TrainConfig,
+    workers: usize,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<LearnedModel, LearnError> {
     validate(examples, candidates)?;
@@ -112,23 +133,72 @@ pub fn train(
         .map(|k| examples.iter().map(|e| e.scores[k]).collect())
         .collect();
 
-    // Held-out margins per head, for calibration and the training metrics.
-    let mut held_out = vec![vec![0.0; examples.len()]; m];
-    for fold in 0..n_folds {
-        let (train_rows, test_rows): (Vec<usize>, Vec<usize>) =
-            (0..examples.len()).partition(|&i| folds[i] != fold);
+    // Every fold's held-out margins and the final fit, up to `workers` at a time.
+    let fit_job = |job: Option<usize>| -> Result<FitOutput, LearnError> {
+        let (train_rows, test_rows): (Vec<usize>, Vec<usize>) = match job {
+            Some(fold) => (0..examples.len()).partition(|&i| folds[i] != fold),
+            None => ((0..examples.len()).collect(), Vec::new()),
+        };
         let spec = fit_features(&queries, &dense, &train_rows, config)?;
         let x = matrix(&spec, &queries, &dense, &train_rows);
-        for (k, column) in labels.iter().enumerate() {
+        let mut heads = Vec::with_capacity(m);
+        for column in &labels {
             let y: Vec<f64> = train_rows.iter().map(|&i| column[i]).collect();
-            let head = LogisticModel::fit(&x, &y, config.logistic)?;
-            for &i in &test_rows {
-                held_out[k][i] = head.margin(&spec.row_of_query(queries[i], &dense[i]));
+            heads.push(LogisticModel::fit(&x, &y, config.logistic)?);
+        }
+        let margins = test_rows
+            .iter()
+            .map(|&i| {
+                let row = spec.row_of_query(queries[i], &dense[i]);
+                (i, heads.iter().map(|h| h.margin(&row)).collect())
+            })
+            .collect();
+        Ok(FitOutput {
+            spec,
+            heads,
+            margins,
+        })
+    };
+    let jobs: Vec<Option<usize>> = (0..n_folds).map(Some).chain([None]).collect();
+    let mut held_out = vec![vec![0.0; examples.len()]; m];
+    let mut final_fit = None;
+    for batch in jobs.chunks(workers.max(1)) {
+        let outputs: Vec<Result<FitOutput, LearnError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&job| scope.spawn(move || fit_job(job)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        Err(LearnError::Optimiser("a training thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for (&job, output) in batch.iter().zip(outputs) {
+            let output = output?;
+            for (i, margins) in &output.margins {
+                for (k, &margin) in margins.iter().enumerate() {
+                    held_out[k][*i] = margin;
+                }
             }
-            done += 1;
+            if job.is_none() {
+                final_fit = Some(output);
+            }
+            done += m;
             progress(Progress { done, total });
         }
     }
+    let Some(FitOutput {
+        spec,
+        heads: final_heads,
+        ..
+    }) = final_fit
+    else {
+        return Err(LearnError::Shape("the final fit did not run".into()));
+    };
 
     // The reference is the best model on average; every other candidate's acceptability is
     // judged against it.
@@ -143,12 +213,9 @@ pub fn train(
         })
         .unwrap_or(0);
 
-    let all: Vec<usize> = (0..examples.len()).collect();
-    let spec = fit_features(&queries, &dense, &all, config)?;
-    let x = matrix(&spec, &queries, &dense, &all);
     let mut heads = Vec::with_capacity(m);
     let mut metrics = Vec::with_capacity(m);
-    for (k, candidate) in candidates.iter().enumerate() {
+    for ((k, candidate), head) in candidates.iter().enumerate().zip(final_heads) {
         let (platt, head_metrics) = if k == reference {
             (None, Some(reference_metrics(&candidate.name)))
         } else if n_folds == 0 {
@@ -178,7 +245,6 @@ pub fn train(
         if let Some(head_metrics) = head_metrics {
             metrics.push(head_metrics);
         }
-        let head = LogisticModel::fit(&x, &labels[k], config.logistic)?;
         heads.push(ModelHead {
             name: candidate.name.clone(),
             mean_cost_usd: candidate.mean_cost_usd,
@@ -187,8 +253,6 @@ pub fn train(
             weights: head.weights.iter().map(|&w| w as f32).collect(),
             platt,
         });
-        done += 1;
-        progress(Progress { done, total });
     }
 
     // Cheapest first, so the decision rule is a scan; metrics follow the same order.
