@@ -82,19 +82,22 @@ fn candidates() -> Vec<Candidate> {
     ]
 }
 
-fn fit(rows: &[Row]) -> LearnedModel {
-    fit_with(rows, false)
-}
-
-fn fit_with(rows: &[Row], platt: bool) -> LearnedModel {
-    let examples: Vec<Example<'_>> = rows
-        .iter()
+fn examples_of(rows: &[Row]) -> Vec<Example<'_>> {
+    rows.iter()
         .map(|r| Example {
             prompt: &r.prompt,
             category: &r.category,
             scores: &r.scores,
         })
-        .collect();
+        .collect()
+}
+
+fn fit(rows: &[Row]) -> LearnedModel {
+    fit_with(rows, false)
+}
+
+fn fit_with(rows: &[Row], platt: bool) -> LearnedModel {
+    let examples = examples_of(rows);
     let config = TrainConfig {
         tfidf: tfidf::TfidfConfig {
             min_df: 1,
@@ -169,14 +172,7 @@ fn difficulty_transfers(platt: bool) {
 #[test]
 fn training_without_folds_fits_once_per_head_and_platt_needs_folds() {
     let rows = rows(0..3, 30, 5);
-    let examples: Vec<Example<'_>> = rows
-        .iter()
-        .map(|r| Example {
-            prompt: &r.prompt,
-            category: &r.category,
-            scores: &r.scores,
-        })
-        .collect();
+    let examples = examples_of(&rows);
     let config = TrainConfig {
         calibration_folds: 0,
         ..TrainConfig::default()
@@ -274,14 +270,7 @@ fn calibrated_threshold_hits_its_target_on_held_out_data() {
 #[test]
 fn training_on_several_threads_gives_the_same_model() {
     let records = rows(0..4, 40, 11);
-    let examples: Vec<Example<'_>> = records
-        .iter()
-        .map(|r| Example {
-            prompt: &r.prompt,
-            category: &r.category,
-            scores: &r.scores,
-        })
-        .collect();
+    let examples = examples_of(&records);
     let config = TrainConfig {
         tfidf: tfidf::TfidfConfig {
             min_df: 1,
