@@ -13,8 +13,10 @@ mod report;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::learn_args::LearnArgs;
 use anyhow::Result;
 use clap::Args;
+use routewise_core::learn::LearnedFitter;
 
 use dataset::EvalData;
 use policies::{PolicyName, Settings};
@@ -57,6 +59,8 @@ pub struct EvalArgs {
     /// few seeds before comparing routers: the assignment alone moves them by about 0.01-0.02.
     #[arg(long)]
     fold_seed: Option<u64>,
+    #[command(flatten)]
+    learn: LearnArgs,
     /// Points of the threshold sweep, evenly spaced in share of strong calls.
     #[arg(long, default_value_t = 100)]
     steps: usize,
@@ -88,10 +92,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         steps: args.steps,
         folds: args.folds,
         fold_seed: args.fold_seed,
+        train: args.learn.apply(LearnedFitter::default().config),
     };
     let results = names
         .iter()
-        .map(|name| policies::evaluate(name, &data, settings))
+        .map(|name| policies::evaluate(name, &data, &settings))
         .collect::<Result<Vec<_>>>()?;
     let files = args.data.iter().map(|p| p.display().to_string()).collect();
     let report = Report::new(files, &data, args.output_tokens, results)?;

@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod eval;
+pub mod learn_args;
 pub mod route;
 pub mod serve;
 pub mod train;

@@ -3,6 +3,7 @@
 
 use super::eval::dataset::{self, EvalData};
 use super::eval::progress;
+use super::learn_args::LearnArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use flate2::Compression;
@@ -29,12 +30,8 @@ pub struct TrainArgs {
     /// Completion tokens assumed per call when pricing from tokens.
     #[arg(long, default_value_t = super::eval::DEFAULT_OUTPUT_TOKENS)]
     output_tokens: u64,
-    /// Inverse regularisation strength of the logistic heads (larger fits the data harder).
-    #[arg(long, default_value_t = TrainConfig::default().logistic.c)]
-    c: f64,
-    /// Minimum number of training prompts a term must occur in.
-    #[arg(long, default_value_t = TrainConfig::default().tfidf.min_df)]
-    min_df: usize,
+    #[command(flatten)]
+    learn: LearnArgs,
     /// Platt-scale acceptability on category-held-out predictions (off by default: it cost
     /// ranking quality on held-out subjects; see docs/EVALUATION.md).
     #[arg(long)]
@@ -47,9 +44,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
     let data = EvalData::build(records, prices.as_ref(), args.output_tokens, None, None)?;
     let (models, mean_costs) = candidates_cheapest_first(&data);
-    let mut config = TrainConfig::default();
-    config.logistic.c = args.c;
-    config.tfidf.min_df = args.min_df;
+    let mut config = args.learn.apply(TrainConfig::default());
     config.platt = args.platt;
 
     let refs: Vec<_> = data.records.iter().collect();

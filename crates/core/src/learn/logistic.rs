@@ -58,6 +58,8 @@ fn softplus(z: f64) -> f64 {
 struct Problem<'a> {
     x: &'a CsrMatrix,
     y: &'a [f64],
+    /// Per-row weights with mean 1, or `None` for all ones.
+    weights: Option<&'a [f64]>,
     /// `1 / (C n)`: the penalty weight after dividing the objective by n.
     alpha: f64,
     /// L-BFGS asks for the cost and the gradient at the same point; one pass over the data
@@ -92,8 +94,9 @@ impl Problem<'_> {
         let mut loss = 0.0;
         for i in 0..self.x.n_rows() {
             let z = self.margin(i, p);
-            loss += softplus(z) - self.y[i] * z;
-            let r = (sigmoid(z) - self.y[i]) / n;
+            let weight = self.weights.map_or(1.0, |w| w[i]);
+            loss += weight * (softplus(z) - self.y[i] * z);
+            let r = weight * (sigmoid(z) - self.y[i]) / n;
             let (columns, values) = self.x.row(i);
             for (&c, &v) in columns.iter().zip(values) {
                 g[c as usize] += r * v;
@@ -137,11 +140,23 @@ impl Gradient for Problem<'_> {
 impl LogisticModel {
     /// Fits the model to rows `x` and labels `y` (each in [0, 1]).
     pub fn fit(x: &CsrMatrix, y: &[f64], config: LogisticConfig) -> Result<Self, LearnError> {
-        if x.n_rows() != y.len() {
+        Self::fit_weighted(x, y, None, config)
+    }
+
+    /// Fits with a weight per row (positive; rescaled to mean 1, so `C` means the same as
+    /// unweighted).
+    pub fn fit_weighted(
+        x: &CsrMatrix,
+        y: &[f64],
+        weights: Option<&[f64]>,
+        config: LogisticConfig,
+    ) -> Result<Self, LearnError> {
+        if x.n_rows() != y.len() || weights.is_some_and(|w| w.len() != y.len()) {
             return Err(LearnError::Shape(format!(
-                "{} feature rows but {} labels",
+                "{} feature rows, {} labels and {} row weights",
                 x.n_rows(),
-                y.len()
+                y.len(),
+                weights.map_or(y.len(), <[f64]>::len)
             )));
         }
         if x.n_rows() == 0 {
@@ -156,10 +171,23 @@ impl LogisticModel {
                 config.c
             )));
         }
+        let weights = match weights {
+            Some(w) if w.iter().any(|v| !(v.is_finite() && *v > 0.0)) => {
+                return Err(LearnError::Shape(
+                    "row weights must be positive numbers".into(),
+                ));
+            }
+            Some(w) => {
+                let mean = w.iter().sum::<f64>() / w.len() as f64;
+                Some(w.iter().map(|v| v / mean).collect::<Vec<f64>>())
+            }
+            None => None,
+        };
         let d = x.n_cols();
         let problem = Problem {
             x,
             y,
+            weights: weights.as_deref(),
             alpha: 1.0 / (config.c * x.n_rows() as f64),
             last: RefCell::new(None),
         };
@@ -218,9 +246,17 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let (x, y) = toy();
+        let weights = [0.5, 1.5, 1.0, 0.7, 1.3, 1.0];
+        for weights in [None, Some(&weights[..])] {
+            check_gradient(&x, &y, weights);
+        }
+    }
+
+    fn check_gradient(x: &CsrMatrix, y: &[f64], weights: Option<&[f64]>) {
         let problem = Problem {
-            x: &x,
-            y: &y,
+            x,
+            y,
+            weights,
             alpha: 0.2,
             last: RefCell::new(None),
         };
@@ -252,6 +288,7 @@ mod tests {
         let problem = Problem {
             x: &x,
             y: &y,
+            weights: None,
             alpha: 1.0 / (config.c * 6.0),
             last: RefCell::new(None),
         };
@@ -266,6 +303,65 @@ mod tests {
         assert!(grad_norm < 1e-4, "gradient norm {grad_norm}");
         assert!(sigmoid(model.margin(&[(0, 1.0)])) > 0.7);
         assert!(sigmoid(model.margin(&[(1, 1.0)])) < 0.3);
+    }
+
+    #[test]
+    fn a_row_weighted_twice_counts_as_two_copies_of_it() {
+        let (x, y) = toy();
+        let mut doubled = CsrMatrix::new(3);
+        let mut doubled_y = y.clone();
+        for i in 0..x.n_rows() {
+            let (columns, values) = x.row(i);
+            let row: Vec<(u32, f64)> = columns
+                .iter()
+                .copied()
+                .zip(values.iter().copied())
+                .collect();
+            doubled.push_row(&row);
+        }
+        let (columns, values) = x.row(0);
+        let first: Vec<(u32, f64)> = columns
+            .iter()
+            .copied()
+            .zip(values.iter().copied())
+            .collect();
+        doubled.push_row(&first);
+        doubled_y.push(y[0]);
+        let config = LogisticConfig {
+            c: 1.0,
+            max_iters: 500,
+        };
+        // Seven rows with one counted twice; weights are rescaled to mean 1, so C matches the
+        // seven-row fit when expressed over the same total weight.
+        let weights = [2.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let weighted = LogisticModel::fit_weighted(
+            &x,
+            &y,
+            Some(&weights),
+            LogisticConfig {
+                c: config.c * 7.0 / 6.0,
+                ..config
+            },
+        )
+        .unwrap();
+        let copied = LogisticModel::fit(&doubled, &doubled_y, config).unwrap();
+        for (a, b) in weighted.weights.iter().zip(&copied.weights) {
+            assert!(
+                (a - b).abs() < 1e-4,
+                "{:?} vs {:?}",
+                weighted.weights,
+                copied.weights
+            );
+        }
+        assert!((weighted.bias - copied.bias).abs() < 1e-4);
+        assert!(matches!(
+            LogisticModel::fit_weighted(&x, &y, Some(&[1.0; 5]), config),
+            Err(LearnError::Shape(_))
+        ));
+        assert!(matches!(
+            LogisticModel::fit_weighted(&x, &y, Some(&[1.0, 1.0, 1.0, 1.0, 1.0, 0.0]), config),
+            Err(LearnError::Shape(_))
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The learned router: features of the user's query (TF-IDF word 1-2 grams and query
-//! descriptors), one calibrated logistic head per candidate model, the decision rule "cheapest
+//! descriptors, word rarity among them), one calibrated logistic head per candidate model, the decision rule "cheapest
 //! model whose acceptability clears the threshold", threshold calibration, and the policy that
 //! plugs it into the [`crate::router::Router`].
 //!
@@ -10,6 +10,7 @@ pub mod logistic;
 pub mod model;
 pub mod policy;
 pub mod query;
+pub mod rarity;
 pub mod sparse;
 pub mod tfidf;
 pub mod threshold;

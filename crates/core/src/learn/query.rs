@@ -5,11 +5,12 @@
 //! question. [`user_query`] drops solved examples, and [`QueryFeatures`] describes what is left:
 //! the features that, in held-out-category experiments, transfer to subjects never seen.
 
+use super::rarity::WordRarity;
 use regex::Regex;
 use std::sync::LazyLock;
 
 /// Names of [`QueryFeatures::values`], in order; written into model files.
-pub const QUERY_FEATURE_NAMES: [&str; 9] = [
+pub const QUERY_FEATURE_NAMES: [&str; 11] = [
     "log_stem_words",
     "log_stem_numbers",
     "log_math_symbols",
@@ -19,6 +20,8 @@ pub const QUERY_FEATURE_NAMES: [&str; 9] = [
     "paired_options",
     "log_pipes",
     "reasoning_keywords",
+    "option_mean_zipf",
+    "option_rare_share",
 ];
 
 struct Patterns {
@@ -122,6 +125,7 @@ impl QueryFeatures {
         };
         // The maths symbols are ASCII bytes, which never occur inside a multi-byte character.
         let math = query.bytes().filter(|b| b"=+*/^<>".contains(b)).count();
+        let option_rarity = WordRarity::of(options.iter().copied());
         Self {
             values: [
                 ln1p(words),
@@ -134,6 +138,8 @@ impl QueryFeatures {
                 share(&|o| o.contains(',') && o.split_whitespace().count() <= 4),
                 ln1p(stem.matches('|').count()),
                 f64::from(u8::from(p.reasoning.is_match(&stem))),
+                option_rarity.mean_zipf,
+                option_rarity.rare_share,
             ],
         }
     }
@@ -204,5 +210,16 @@ mod tests {
         let open = QueryFeatures::of("Explain why the sky is blue").values;
         assert_eq!(open[8], 1.0);
         assert_eq!(open[4], 0.0, "no options");
+        assert_eq!(
+            (open[9], open[10]),
+            (0.0, 0.0),
+            "no options, no option rarity"
+        );
+        let specialist =
+            QueryFeatures::of("Which enzyme?\nA. helicase\nB. topoisomerase\nC. the one").values;
+        assert!(
+            specialist[10] > 0.0,
+            "specialist options are rare: {specialist:?}"
+        );
     }
 }

@@ -293,3 +293,60 @@ fn training_on_several_threads_gives_the_same_model() {
         assert_eq!(last, Some((8, 8)));
     }
 }
+
+#[test]
+fn category_balance_keeps_a_big_category_from_outvoting_a_small_one() {
+    // The same question in a big category where the cheap model is right and a small one
+    // where it is wrong.
+    let big: Vec<Row> = (0..90)
+        .map(|_| Row {
+            prompt: "explain the alpha beta step".to_owned(),
+            category: "big".to_owned(),
+            scores: vec![1.0, 1.0],
+            hard: false,
+        })
+        .collect();
+    let small = (0..10).map(|_| Row {
+        prompt: "explain the alpha beta step".to_owned(),
+        category: "small".to_owned(),
+        scores: vec![1.0, 0.0],
+        hard: true,
+    });
+    let rows: Vec<Row> = big.into_iter().chain(small).collect();
+    let examples = examples_of(&rows);
+    let cheap_right = |balance: f64| {
+        let config = TrainConfig {
+            tfidf: tfidf::TfidfConfig {
+                min_df: 1,
+                ..Default::default()
+            },
+            calibration_folds: 0,
+            category_balance: balance,
+            ..TrainConfig::default()
+        };
+        let model = train(&examples, &candidates(), &config, &mut |_| {}).unwrap();
+        let weak = model
+            .model_names()
+            .iter()
+            .position(|m| m == "weak")
+            .unwrap();
+        model.predict_quality("explain the alpha beta step")[weak]
+    };
+    let by_prompt = cheap_right(0.0);
+    let by_category = cheap_right(1.0);
+    assert!(by_prompt > 0.8, "prompts counted: {by_prompt}");
+    assert!(
+        (by_category - 0.5).abs() < 0.1,
+        "categories counted equally: {by_category}"
+    );
+    let halfway = cheap_right(0.5);
+    assert!(by_category < halfway && halfway < by_prompt);
+    let bad = TrainConfig {
+        category_balance: -1.0,
+        ..TrainConfig::default()
+    };
+    assert!(matches!(
+        train(&examples, &candidates(), &bad, &mut |_| {}),
+        Err(LearnError::Config(_))
+    ));
+}

@@ -21,6 +21,11 @@ pub struct TrainConfig {
     pub tfidf: TfidfConfig,
     pub logistic: LogisticConfig,
     pub query_weight: f64,
+    /// How much each category counts regardless of its size: every prompt is weighted by
+    /// `(1 / prompts in its category)^category_balance`. 0 counts prompts (a big category
+    /// dominates), 1 counts categories equally. In between keeps one big category from
+    /// deciding what the router learns about all the others.
+    pub category_balance: f64,
     pub strip_few_shot: bool,
     /// Folds (grouped by category) whose held-out predictions measure (and, with `platt`,
     /// calibrate) the acceptability.
@@ -37,6 +42,7 @@ impl Default for TrainConfig {
             tfidf: TfidfConfig::default(),
             logistic: LogisticConfig::default(),
             query_weight: 0.3,
+            category_balance: 0.5,
             strip_few_shot: true,
             calibration_folds: 3,
             platt: false,
@@ -109,6 +115,12 @@ pub fn train_parallel(
         .iter()
         .map(|q| QueryFeatures::of(q).values)
         .collect();
+    if !(config.category_balance.is_finite() && config.category_balance >= 0.0) {
+        return Err(LearnError::Config(format!(
+            "category_balance must be a number >= 0 (0 counts prompts, 1 categories), got {}",
+            config.category_balance
+        )));
+    }
     if config.platt && config.calibration_folds < 2 {
         return Err(LearnError::Config(
             "Platt scaling needs held-out predictions: set calibration_folds to 2 or more".into(),
@@ -141,10 +153,16 @@ pub fn train_parallel(
         };
         let spec = fit_features(&queries, &dense, &train_rows, config)?;
         let x = matrix(&spec, &queries, &dense, &train_rows);
+        let weights = category_weights(examples, &train_rows, config.category_balance);
         let mut heads = Vec::with_capacity(m);
         for column in &labels {
             let y: Vec<f64> = train_rows.iter().map(|&i| column[i]).collect();
-            heads.push(LogisticModel::fit(&x, &y, config.logistic)?);
+            heads.push(LogisticModel::fit_weighted(
+                &x,
+                &y,
+                weights.as_deref(),
+                config.logistic,
+            )?);
         }
         let margins = test_rows
             .iter()
@@ -357,21 +375,7 @@ fn fit_features(
 ) -> Result<FeatureSpec, LearnError> {
     let docs: Vec<&str> = rows.iter().map(|&i| queries[i]).collect();
     let vectorizer = TfidfVectorizer::fit(&docs, config.tfidf.clone())?;
-    let n = rows.len().max(1) as f64;
-    let d = QUERY_FEATURE_NAMES.len();
-    let mut query_mean = vec![0.0; d];
-    let mut query_scale = vec![0.0; d];
-    for k in 0..d {
-        let mean = rows.iter().map(|&i| dense[i][k]).sum::<f64>() / n;
-        let var = rows
-            .iter()
-            .map(|&i| (dense[i][k] - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        query_mean[k] = mean;
-        // A constant feature carries nothing; scale 1 keeps it at zero instead of dividing by 0.
-        query_scale[k] = if var > 1e-12 { var.sqrt() } else { 1.0 };
-    }
+    let (query_mean, query_scale) = standardisation(rows.iter().map(|&i| &dense[i][..]));
     Ok(FeatureSpec {
         strip_few_shot: config.strip_few_shot,
         vectorizer,
@@ -383,6 +387,49 @@ fn fit_features(
         query_scale,
         query_weight: config.query_weight,
     })
+}
+
+/// Column means and standard deviations of dense rows of equal width.
+fn standardisation<'a>(rows: impl Iterator<Item = &'a [f64]> + Clone) -> (Vec<f64>, Vec<f64>) {
+    let width = rows.clone().next().map_or(0, <[f64]>::len);
+    let n = rows.clone().count().max(1) as f64;
+    let mut mean = vec![0.0; width];
+    for row in rows.clone() {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / n;
+        }
+    }
+    let mut var = vec![0.0; width];
+    for row in rows {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m).powi(2) / n;
+        }
+    }
+    // A constant feature carries nothing; scale 1 keeps it at zero instead of dividing by 0.
+    let scale = var
+        .into_iter()
+        .map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 })
+        .collect();
+    (mean, scale)
+}
+
+/// Row weights `(1 / size of the row's category)^balance`; `None` when they are all equal.
+fn category_weights(examples: &[Example<'_>], rows: &[usize], balance: f64) -> Option<Vec<f64>> {
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for &i in rows {
+        *sizes.entry(examples[i].category).or_insert(0) += 1;
+    }
+    if balance == 0.0 || sizes.len() < 2 {
+        return None;
+    }
+    Some(
+        rows.iter()
+            .map(|&i| {
+                let size = sizes.get(examples[i].category).copied().unwrap_or(1) as f64;
+                size.powf(-balance)
+            })
+            .collect(),
+    )
 }
 
 fn matrix(

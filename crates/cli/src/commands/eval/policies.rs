@@ -17,7 +17,7 @@ use routewise_core::eval::scorers::{
 use routewise_core::eval::{
     CurvePoint, DeferralCurve, Fitter, OperatingPoint, PairOutcome, PolicySummary, QualityPredictor,
 };
-use routewise_core::learn::{LearnedFitter, LearnedModel, LearnedPredictor};
+use routewise_core::learn::{LearnedFitter, LearnedModel, LearnedPredictor, TrainConfig};
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
 
 use super::dataset::EvalData;
@@ -92,7 +92,7 @@ pub struct PolicyResult {
 }
 
 /// Settings shared by every policy's evaluation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub seeds: u64,
     pub steps: usize,
@@ -100,9 +100,11 @@ pub struct Settings {
     pub folds: usize,
     /// Seed of the grouped fold assignment (`None`: largest category first).
     pub fold_seed: Option<u64>,
+    /// How `learned` is trained in-run.
+    pub train: TrainConfig,
 }
 
-pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Result<PolicyResult> {
+pub fn evaluate(name: &PolicyName, data: &EvalData, settings: &Settings) -> Result<PolicyResult> {
     let pair = data.pair_outcomes();
     let label = name.to_string();
     match name {
@@ -114,7 +116,13 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
             Ok(result)
         }
         PolicyName::Learned => {
-            let probabilities = cross_validate(&LearnedFitter::default(), data, settings)?;
+            let probabilities = cross_validate(
+                &LearnedFitter {
+                    config: settings.train.clone(),
+                },
+                data,
+                settings,
+            )?;
             from_predictions(&label, data, &probabilities, settings.steps)
         }
         PolicyName::LearnedFile(path) => {
@@ -150,7 +158,7 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: Settings) -> Resul
 }
 
 /// Out-of-fold probabilities of a fitter, per prompt and model in `data.models` order.
-fn cross_validate(fitter: &dyn Fitter, data: &EvalData, settings: Settings) -> Result<Vec<f64>> {
+fn cross_validate(fitter: &dyn Fitter, data: &EvalData, settings: &Settings) -> Result<Vec<f64>> {
     let folds = settings.folds;
     // Fitters get the candidates cheapest first, with their mean cost.
     let by_cost = data.outcomes.models_by_cost();
@@ -256,7 +264,7 @@ fn from_predictions(
 }
 
 /// Random routing over several seeds: mean metrics with their spread, and the mean curve.
-fn random(label: &str, pair: &[PairOutcome], settings: Settings) -> Result<PolicyResult> {
+fn random(label: &str, pair: &[PairOutcome], settings: &Settings) -> Result<PolicyResult> {
     let seeds = settings.seeds.max(1);
     let mut summaries = Vec::new();
     let mut sweep: Vec<CurvePoint> = Vec::new();
