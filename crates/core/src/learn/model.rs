@@ -12,7 +12,7 @@
 
 use super::LearnError;
 use super::logistic::sigmoid;
-use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, user_query};
+use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, tfidf_text, user_query};
 use super::tfidf::TfidfVectorizer;
 use super::train::{acceptability_from_gap, quality_gap};
 use serde::{Deserialize, Serialize};
@@ -49,12 +49,12 @@ impl FeatureSpec {
         } else {
             prompt
         };
-        self.row_of_query(query, &QueryFeatures::of(query).values)
+        self.row_of_query(&tfidf_text(query), &QueryFeatures::of(query).values)
     }
 
-    /// The feature row of an already-reduced query whose dense features are known.
-    pub(crate) fn row_of_query(&self, query: &str, dense: &[f64]) -> Vec<(u32, f64)> {
-        let mut row = self.vectorizer.transform(query);
+    /// The feature row of a query given its TF-IDF text ([`tfidf_text`]) and dense features.
+    pub(crate) fn row_of_query(&self, text: &str, dense: &[f64]) -> Vec<(u32, f64)> {
+        let mut row = self.vectorizer.transform(text);
         let base = self.vectorizer.n_features();
         for (k, value) in dense.iter().enumerate() {
             let (Some(mean), Some(scale)) = (self.query_mean.get(k), self.query_scale.get(k))

@@ -7,6 +7,7 @@
 
 use super::rarity::WordRarity;
 use regex::Regex;
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// Names of [`QueryFeatures::values`], in order; written into model files.
@@ -33,6 +34,8 @@ struct Patterns {
     negation: Regex,
     numeric_option: Regex,
     reasoning: Regex,
+    /// A TF-IDF token: two or more word characters.
+    term: Regex,
 }
 
 static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
@@ -44,6 +47,7 @@ static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
         negation: Regex::new(r"(?i)\b(not|except|least|false|incorrect)\b").ok()?,
         numeric_option: Regex::new(r"^[\d.\-\s$%,/]+$").ok()?,
         reasoning: Regex::new(r"(?i)\b(why|explain|compare|analy[sz]e)\b").ok()?,
+        term: Regex::new(r"\w\w+").ok()?,
     })
 });
 
@@ -65,6 +69,40 @@ pub fn user_query(prompt: &str) -> &str {
     }
     let query = prompt[start..].trim();
     if query.is_empty() { prompt } else { query }
+}
+
+/// The text the TF-IDF columns see: the query with the words of its answer options marked
+/// `o_word`, so that a word in an option is a different term from the same word in the
+/// question. Which *answers* are on offer says more about a question's difficulty than its
+/// topic does, and the mark lets the heads weigh the two apart (on MMLU with subjects held out,
+/// +0.006 APGR on average and on four fold assignments of five; docs/LEARNED.md). Option
+/// labels (`A.`) are dropped; a query without options is returned as it is.
+pub fn tfidf_text(query: &str) -> Cow<'_, str> {
+    let Some(p) = PATTERNS.as_ref() else {
+        return Cow::Borrowed(query);
+    };
+    if !query.split('\n').any(|line| p.option.is_match(line)) {
+        return Cow::Borrowed(query);
+    }
+    let mut text = String::with_capacity(query.len() + query.len() / 2);
+    for (i, line) in query.split('\n').enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        match p.option.find(line) {
+            Some(label) => {
+                for (k, term) in p.term.find_iter(&line[label.end()..]).enumerate() {
+                    if k > 0 {
+                        text.push(' ');
+                    }
+                    text.push_str("o_");
+                    text.push_str(term.as_str());
+                }
+            }
+            None => text.push_str(line),
+        }
+    }
+    Cow::Owned(text)
 }
 
 /// Numeric descriptors of a query (see [`QUERY_FEATURE_NAMES`]).
@@ -193,6 +231,17 @@ mod tests {
                 Regex::new(r"[=+*/^<>]").unwrap().find_iter(&text).count()
             );
         }
+    }
+
+    #[test]
+    fn option_words_are_marked_for_tfidf() {
+        let q = "Which enzyme unwinds DNA?\nA. helicase\nB) DNA ligase, I think\nAnswer:";
+        assert_eq!(
+            tfidf_text(q),
+            "Which enzyme unwinds DNA?\no_helicase\no_DNA o_ligase o_think\nAnswer:"
+        );
+        let open = "Explain why the sky is blue";
+        assert!(matches!(tfidf_text(open), Cow::Borrowed(text) if text == open));
     }
 
     #[test]

@@ -69,31 +69,19 @@ impl WordRarity {
 /// long to be in the list.
 fn for_each_word(text: &str, mut visit: impl FnMut(Option<&str>)) {
     let mut buffer = [0u8; LONGEST_WORD];
-    let mut len = 0;
-    let mut too_long = false;
-    let mut flush = |len: &mut usize, too_long: &mut bool, buffer: &[u8; LONGEST_WORD]| {
-        if *too_long {
+    for run in text.split(|c: char| !c.is_ascii_alphabetic()) {
+        if run.is_empty() {
+            continue;
+        }
+        let Some(lower) = buffer.get_mut(..run.len()) else {
             visit(None);
-        } else if *len > 0 {
-            // Only ASCII letters were written, so the bytes are valid UTF-8.
-            visit(std::str::from_utf8(&buffer[..*len]).ok());
-        }
-        *len = 0;
-        *too_long = false;
-    };
-    for byte in text.bytes() {
-        if byte.is_ascii_alphabetic() {
-            if len < LONGEST_WORD {
-                buffer[len] = byte.to_ascii_lowercase();
-                len += 1;
-            } else {
-                too_long = true;
-            }
-        } else {
-            flush(&mut len, &mut too_long, &buffer);
-        }
+            continue;
+        };
+        lower.copy_from_slice(run.as_bytes());
+        lower.make_ascii_lowercase();
+        // Only ASCII letters were copied, so the bytes are valid UTF-8.
+        visit(std::str::from_utf8(lower).ok());
     }
-    flush(&mut len, &mut too_long, &buffer);
 }
 
 #[cfg(test)]

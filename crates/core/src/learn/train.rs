@@ -7,7 +7,7 @@ use super::model::{
     FORMAT_VERSION, FeatureSpec, HeadMetrics, LearnedModel, MODEL_FORMAT, ModelHead, Platt,
     TrainingInfo,
 };
-use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, user_query};
+use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, tfidf_text, user_query};
 use super::sparse::CsrMatrix;
 use super::tfidf::{TfidfConfig, TfidfVectorizer};
 use serde::{Deserialize, Serialize};
@@ -115,6 +115,9 @@ pub fn train_parallel(
         .iter()
         .map(|q| QueryFeatures::of(q).values)
         .collect();
+    let tfidf_texts: Vec<std::borrow::Cow<'_, str>> =
+        queries.iter().map(|q| tfidf_text(q)).collect();
+    let texts: Vec<&str> = tfidf_texts.iter().map(AsRef::as_ref).collect();
     if !(config.category_balance.is_finite() && config.category_balance >= 0.0) {
         return Err(LearnError::Config(format!(
             "category_balance must be a number >= 0 (0 counts prompts, 1 categories), got {}",
@@ -151,8 +154,8 @@ pub fn train_parallel(
             Some(fold) => (0..examples.len()).partition(|&i| folds[i] != fold),
             None => ((0..examples.len()).collect(), Vec::new()),
         };
-        let spec = fit_features(&queries, &dense, &train_rows, config)?;
-        let x = matrix(&spec, &queries, &dense, &train_rows);
+        let spec = fit_features(&texts, &dense, &train_rows, config)?;
+        let x = matrix(&spec, &texts, &dense, &train_rows);
         let weights = category_weights(examples, &train_rows, config.category_balance);
         let mut heads = Vec::with_capacity(m);
         for column in &labels {
@@ -167,7 +170,7 @@ pub fn train_parallel(
         let margins = test_rows
             .iter()
             .map(|&i| {
-                let row = spec.row_of_query(queries[i], &dense[i]);
+                let row = spec.row_of_query(texts[i], &dense[i]);
                 (i, heads.iter().map(|h| h.margin(&row)).collect())
             })
             .collect();
@@ -368,14 +371,28 @@ fn assign_folds(examples: &[Example<'_>], k: usize) -> (Vec<usize>, &'static str
 }
 
 fn fit_features(
-    queries: &[&str],
+    texts: &[&str],
     dense: &[[f64; QUERY_FEATURE_NAMES.len()]],
     rows: &[usize],
     config: &TrainConfig,
 ) -> Result<FeatureSpec, LearnError> {
-    let docs: Vec<&str> = rows.iter().map(|&i| queries[i]).collect();
+    let docs: Vec<&str> = rows.iter().map(|&i| texts[i]).collect();
     let vectorizer = TfidfVectorizer::fit(&docs, config.tfidf.clone())?;
-    let (query_mean, query_scale) = standardisation(rows.iter().map(|&i| &dense[i][..]));
+    let n = rows.len().max(1) as f64;
+    let d = QUERY_FEATURE_NAMES.len();
+    let mut query_mean = vec![0.0; d];
+    let mut query_scale = vec![0.0; d];
+    for k in 0..d {
+        let mean = rows.iter().map(|&i| dense[i][k]).sum::<f64>() / n;
+        let var = rows
+            .iter()
+            .map(|&i| (dense[i][k] - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        query_mean[k] = mean;
+        // A constant feature carries nothing; scale 1 keeps it at zero instead of dividing by 0.
+        query_scale[k] = if var > 1e-12 { var.sqrt() } else { 1.0 };
+    }
     Ok(FeatureSpec {
         strip_few_shot: config.strip_few_shot,
         vectorizer,
@@ -387,30 +404,6 @@ fn fit_features(
         query_scale,
         query_weight: config.query_weight,
     })
-}
-
-/// Column means and standard deviations of dense rows of equal width.
-fn standardisation<'a>(rows: impl Iterator<Item = &'a [f64]> + Clone) -> (Vec<f64>, Vec<f64>) {
-    let width = rows.clone().next().map_or(0, <[f64]>::len);
-    let n = rows.clone().count().max(1) as f64;
-    let mut mean = vec![0.0; width];
-    for row in rows.clone() {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += v / n;
-        }
-    }
-    let mut var = vec![0.0; width];
-    for row in rows {
-        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
-            *s += (v - m).powi(2) / n;
-        }
-    }
-    // A constant feature carries nothing; scale 1 keeps it at zero instead of dividing by 0.
-    let scale = var
-        .into_iter()
-        .map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 })
-        .collect();
-    (mean, scale)
 }
 
 /// Row weights `(1 / size of the row's category)^balance`; `None` when they are all equal.
@@ -434,13 +427,13 @@ fn category_weights(examples: &[Example<'_>], rows: &[usize], balance: f64) -> O
 
 fn matrix(
     spec: &FeatureSpec,
-    queries: &[&str],
+    texts: &[&str],
     dense: &[[f64; QUERY_FEATURE_NAMES.len()]],
     rows: &[usize],
 ) -> CsrMatrix {
     let mut x = CsrMatrix::new(spec.n_features());
     for &i in rows {
-        x.push_row(&spec.row_of_query(queries[i], &dense[i]));
+        x.push_row(&spec.row_of_query(texts[i], &dense[i]));
     }
     x
 }
