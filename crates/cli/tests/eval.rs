@@ -10,22 +10,29 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
+/// One benchmark line of a two-model file: a hard prompt asks "why" and only the large model
+/// gets it right; an easy one both get right.
+fn pair_line(benchmark: &str, i: usize, category: &str, hard: bool) -> String {
+    let prompt = if hard {
+        format!("Explain why and compare case {i} step by step")
+    } else {
+        format!("Translate word {i} to French")
+    };
+    let weak = if hard { 0.0 } else { 1.0 };
+    format!(
+        "{{\"id\": \"{benchmark}/{i}\", \"benchmark\": \"{benchmark}\", \"category\": \"{category}\", \"prompt\": \"{prompt}\", \
+         \"scores\": {{\"small\": {weak}, \"large\": 1.0}}, \"costs\": {{\"small\": 0.001, \"large\": 0.01}}}}\n"
+    )
+}
+
 /// Two categories, two models; the strong model fixes the hard prompts (the ones asking "why").
 fn two_model_file(dir: &Path) -> PathBuf {
-    let mut lines = String::new();
-    for i in 0..40 {
-        let (category, hard) = (if i % 2 == 0 { "physics" } else { "history" }, i % 4 < 2);
-        let prompt = if hard {
-            format!("Explain why and compare case {i} step by step")
-        } else {
-            format!("Translate word {i} to French")
-        };
-        let weak = if hard { 0.0 } else { 1.0 };
-        lines.push_str(&format!(
-            "{{\"id\": \"t/{i}\", \"benchmark\": \"t\", \"category\": \"{category}\", \"prompt\": \"{prompt}\", \
-             \"scores\": {{\"small\": {weak}, \"large\": 1.0}}, \"costs\": {{\"small\": 0.001, \"large\": 0.01}}}}\n"
-        ));
-    }
+    let lines: String = (0..40)
+        .map(|i| {
+            let category = if i % 2 == 0 { "physics" } else { "history" };
+            pair_line("t", i, category, i % 4 < 2)
+        })
+        .collect();
     let path = dir.join("pair.jsonl");
     std::fs::write(&path, lines).unwrap();
     path
@@ -114,21 +121,12 @@ fn a_fold_seed_changes_the_grouping_not_the_protocol() {
     // Four categories of the same two kinds of prompt: any grouped assignment keeps every
     // category out of its own training folds, so the learned router still ranks like the oracle.
     let dir = tempfile::tempdir().unwrap();
-    let mut lines = String::new();
-    for i in 0..48 {
-        let category = ["physics", "history", "law", "art"][i % 4];
-        let hard = (i / 4) % 2 == 0;
-        let prompt = if hard {
-            format!("Explain why and compare case {i} step by step")
-        } else {
-            format!("Translate word {i} to French")
-        };
-        let weak = if hard { 0.0 } else { 1.0 };
-        lines.push_str(&format!(
-            "{{\"id\": \"f/{i}\", \"benchmark\": \"f\", \"category\": \"{category}\", \"prompt\": \"{prompt}\", \
-             \"scores\": {{\"small\": {weak}, \"large\": 1.0}}, \"costs\": {{\"small\": 0.001, \"large\": 0.01}}}}\n"
-        ));
-    }
+    let lines: String = (0..48)
+        .map(|i| {
+            let category = ["physics", "history", "law", "art"][i % 4];
+            pair_line("f", i, category, (i / 4) % 2 == 0)
+        })
+        .collect();
     let data = dir.path().join("four.jsonl");
     std::fs::write(&data, lines).unwrap();
     let data = data.to_str().unwrap();
