@@ -8,6 +8,7 @@
 pub mod fitter;
 pub mod logistic;
 pub mod model;
+pub mod overlap;
 pub mod policy;
 pub mod query;
 pub mod rarity;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 /// Written in every model file so other tools can recognise it.
 pub const MODEL_FORMAT: &str = "routewise-learned-router";
 /// Bumped on any change a reader of older files could misread.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Everything that turns a prompt into a feature row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,13 +5,14 @@
 //! question. [`user_query`] drops solved examples, and [`QueryFeatures`] describes what is left:
 //! the features that, in held-out-category experiments, transfer to subjects never seen.
 
+use super::overlap::max_option_overlap;
 use super::rarity::WordRarity;
 use regex::Regex;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
 /// Names of [`QueryFeatures::values`], in order; written into model files.
-pub const QUERY_FEATURE_NAMES: [&str; 11] = [
+pub const QUERY_FEATURE_NAMES: [&str; 13] = [
     "log_stem_words",
     "log_stem_numbers",
     "log_math_symbols",
@@ -23,6 +24,8 @@ pub const QUERY_FEATURE_NAMES: [&str; 11] = [
     "reasoning_keywords",
     "option_mean_zipf",
     "option_rare_share",
+    "option_overlap",
+    "judgement_words",
 ];
 
 struct Patterns {
@@ -34,6 +37,8 @@ struct Patterns {
     negation: Regex,
     numeric_option: Regex,
     reasoning: Regex,
+    /// Words asking for a judgement between plausible answers rather than a recalled fact.
+    judgement: Regex,
     /// A TF-IDF token: two or more word characters.
     term: Regex,
 }
@@ -47,6 +52,7 @@ static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
         negation: Regex::new(r"(?i)\b(not|except|least|false|incorrect)\b").ok()?,
         numeric_option: Regex::new(r"^[\d.\-\s$%,/]+$").ok()?,
         reasoning: Regex::new(r"(?i)\b(why|explain|compare|analy[sz]e)\b").ok()?,
+        judgement: Regex::new(r"(?i)\b(best|most|main|primarily|probably)\b").ok()?,
         term: Regex::new(r"\w\w+").ok()?,
     })
 });
@@ -178,6 +184,8 @@ impl QueryFeatures {
                 f64::from(u8::from(p.reasoning.is_match(&stem))),
                 option_rarity.mean_zipf,
                 option_rarity.rare_share,
+                max_option_overlap(&options),
+                f64::from(u8::from(p.judgement.is_match(&stem))),
             ],
         }
     }
@@ -253,12 +261,26 @@ mod tests {
         assert_eq!(f[6], 1.0, "every option pairs two judgements");
         assert_eq!(f[5], 0.0, "no numeric options");
         assert!((f[7] - 2f64.ln_1p()).abs() < 1e-12, "two pipes");
+        assert_eq!(
+            f[11], 1.0,
+            "\"True, False\" and \"False, True\" share every word"
+        );
+        assert_eq!(f[12], 0.0, "no judgement asked");
         let numeric = QueryFeatures::of("Compute 3*4.\nA. 12\nB. 7\nAnswer:").values;
         assert_eq!(numeric[5], 1.0);
         assert!(numeric[2] > 0.0);
         let open = QueryFeatures::of("Explain why the sky is blue").values;
         assert_eq!(open[8], 1.0);
         assert_eq!(open[4], 0.0, "no options");
+        assert_eq!(open[11], 0.0, "no options, no overlap");
+        let judgement =
+            QueryFeatures::of("Which is the BEST explanation?\nA. rain\nB. wind").values;
+        assert_eq!(judgement[12], 1.0);
+        assert_eq!(
+            QueryFeatures::of("Which is the bestseller?").values[12],
+            0.0,
+            "whole words only"
+        );
         assert_eq!(
             (open[9], open[10]),
             (0.0, 0.0),
