@@ -211,7 +211,8 @@ fn a_bad_line_fails_with_file_and_line() {
         .args(["eval", "--data", data.to_str().unwrap()])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("pair.jsonl:41: "));
+        .stderr(predicate::str::contains("pair.jsonl:41: "))
+        .stderr(predicate::str::contains("EOF while parsing").count(1));
 }
 
 #[test]
