@@ -215,6 +215,57 @@ fn a_bad_line_fails_with_file_and_line() {
         .stderr(predicate::str::contains("EOF while parsing").count(1));
 }
 
+/// Runs `eval` expecting a failure before any report is printed; returns stderr.
+fn eval_failure(args: &[&str]) -> String {
+    let output = Command::cargo_bin("routewise")
+        .unwrap()
+        .arg("eval")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "expected a failure for {args:?}");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing is printed before the failure: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn an_unusable_plot_path_fails_before_evaluating() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_model_file(dir.path());
+    let data = data.to_str().unwrap();
+    let jpg = dir.path().join("curves.jpg");
+    let stderr = eval_failure(&["--data", data, "--plot", jpg.to_str().unwrap()]);
+    assert!(stderr.contains("*.png or *.svg"), "{stderr}");
+    for name in ["no/such/dir/curves.png", "no/such/dir/curves.svg"] {
+        let missing = dir.path().join(name);
+        let stderr = eval_failure(&["--data", data, "--plot", missing.to_str().unwrap()]);
+        assert!(
+            stderr.contains("cannot write the plot") && stderr.contains("no/such/dir"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn counts_that_cannot_work_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_model_file(dir.path());
+    let data = data.to_str().unwrap();
+    for (flag, value) in [
+        ("--folds", "0"),
+        ("--folds", "1"),
+        ("--seeds", "0"),
+        ("--steps", "0"),
+    ] {
+        let stderr = eval_failure(&["--data", data, flag, value]);
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
+}
+
 #[test]
 fn unknown_policies_and_models_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
