@@ -182,3 +182,61 @@ fn calibrate_rejects_policies_without_a_threshold() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("learned:PATH"));
 }
+
+/// Trains on `data_file`'s prompts with the models renamed, and returns the `learned:PATH`.
+fn trained_policy(dir: &Path, weak: &str, strong: &str) -> String {
+    let data = data_file(dir, "named.jsonl", 0);
+    let text = std::fs::read_to_string(&data)
+        .unwrap()
+        .replace("\"gpt-4o-mini\"", &format!("{weak:?}"))
+        .replace("\"gpt-4o\"", &format!("{strong:?}"));
+    std::fs::write(&data, text).unwrap();
+    let model = dir.join(format!("{weak}.router.json"));
+    routewise()
+        .args(["train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    format!("learned:{}", model.display())
+}
+
+fn stderr_of_failure(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "expected a failure");
+    assert!(output.stdout.is_empty(), "nothing is printed on stdout");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn route_refuses_a_model_for_models_outside_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = trained_policy(dir.path(), "mixtral", "gpt-4-turbo");
+    let stderr = stderr_of_failure(routewise().args(["route", "--policy", &policy, "Prove it"]));
+    assert!(
+        stderr.contains("mixtral, gpt-4-turbo")
+            && stderr.contains("none of which is in the catalog"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn route_refuses_thresholds_that_are_not_numbers_from_zero_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = trained_policy(dir.path(), "gpt-4o-mini", "gpt-4o");
+    for bad in ["NaN", "-0.5", "inf"] {
+        let stderr = stderr_of_failure(routewise().args([
+            "route",
+            "--policy",
+            &policy,
+            "--threshold",
+            bad,
+            "Prove it",
+        ]));
+        assert!(
+            stderr.contains("--threshold must be a number >= 0"),
+            "{bad}: {stderr}"
+        );
+    }
+}
