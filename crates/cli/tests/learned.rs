@@ -240,3 +240,95 @@ fn route_refuses_thresholds_that_are_not_numbers_from_zero_up() {
         );
     }
 }
+
+#[test]
+fn calibrate_leaves_a_config_alone_when_the_model_does_not_fit_its_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = trained_policy(dir.path(), "mixtral", "gpt-4-turbo");
+    let data = dir.path().join("named.jsonl");
+    let config = dir.path().join("routewise.toml");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/examples/openai-two-tiers.toml");
+    std::fs::copy(example, &config).unwrap();
+    let before = std::fs::read_to_string(&config).unwrap();
+    let output = routewise()
+        .args(["calibrate", "--strong-share", "0.3", "--policy", &policy])
+        .arg("--data")
+        .arg(&data)
+        .arg("--write-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unchanged") && stderr.contains("none of which is in the catalog"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    routewise()
+        .arg("validate")
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .success();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn train_refuses_an_output_it_cannot_write_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), "d.jsonl", 0);
+    let missing = dir.path().join("no/such/dir/router.json");
+    let stderr = stderr_of_failure(
+        routewise()
+            .args(["train", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&missing),
+    );
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let stderr = stderr_of_failure(
+        routewise()
+            .args(["train", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path()),
+    );
+    assert!(stderr.contains("is a directory"), "{stderr}");
+}
+
+#[test]
+fn negative_settings_get_the_range_error_not_a_flag_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), "d.jsonl", 0);
+    let out = dir.path().join("m.json");
+    for (flag, expected) in [
+        ("--c", "positive number"),
+        ("--category-balance", "number >= 0"),
+    ] {
+        let stderr = stderr_of_failure(
+            routewise()
+                .args(["train", flag, "-1", "--data"])
+                .arg(&data)
+                .arg("--out")
+                .arg(&out),
+        );
+        assert!(stderr.contains(expected), "{flag}: {stderr}");
+    }
+    assert!(!out.exists());
+    let policy = trained_policy(dir.path(), "gpt-4o-mini", "gpt-4o");
+    for flag in ["--strong-share", "--quality-floor"] {
+        let stderr = stderr_of_failure(
+            routewise()
+                .args(["calibrate", "--policy", &policy, flag, "-0.1", "--data"])
+                .arg(&data),
+        );
+        assert!(stderr.contains("must be in [0, 1]"), "{flag}: {stderr}");
+    }
+}

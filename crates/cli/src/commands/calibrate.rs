@@ -19,10 +19,10 @@ pub struct CalibrateArgs {
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Send at most this share of requests to the reference (strongest) model.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     strong_share: Option<f64>,
     /// Keep at least this fraction of the reference model's quality, at the lowest cost.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     quality_floor: Option<f64>,
     /// Also write `[routing.learned]` (model and threshold) into this TOML config file.
     #[arg(long, value_name = "CONFIG")]
@@ -45,6 +45,13 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
             args.policy
         );
     };
+    if let Some(config) = &args.write_config {
+        anyhow::ensure!(
+            config.is_file(),
+            "--write-config {} is not an existing config file: create it first (for example from config/examples/)",
+            config.display()
+        );
+    }
     let model_path = PathBuf::from(path);
     let model = read_model(&model_path)?;
     let target = match (args.strong_share, args.quality_floor) {
@@ -171,7 +178,16 @@ fn write_threshold(config: &std::path::Path, model: &str, threshold: f64) -> Res
         1.000001
     };
     learned["threshold"] = toml_edit::value(stored);
-    std::fs::write(config, doc.to_string())
-        .with_context(|| format!("cannot write config {}", config.display()))?;
-    Ok(())
+    let edited = doc.to_string();
+    // A config that worked must still work: a model whose candidates the catalog lacks would
+    // otherwise turn a served config into one the gateway refuses to load.
+    if routewise_config::from_str_at(&text, config).is_ok() {
+        routewise_config::from_str_at(&edited, config).with_context(|| {
+            format!(
+                "left {} unchanged: with this model it would no longer be a valid config",
+                config.display()
+            )
+        })?;
+    }
+    super::write_replacing(config, edited.as_bytes())
 }
