@@ -332,3 +332,32 @@ fn negative_settings_get_the_range_error_not_a_flag_error() {
         assert!(stderr.contains("must be in [0, 1]"), "{flag}: {stderr}");
     }
 }
+
+#[test]
+fn calibrate_finds_models_by_their_price_catalog_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    // Trained where the cheap model is called `mixtral`; calibrated where it is `gpt-4o-mini`.
+    let policy = trained_policy(dir.path(), "mixtral", "gpt-4o");
+    let held_out = data_file(dir.path(), "held_out.jsonl", 10);
+    let catalog = json!({"models": [
+        {"name": "gpt-4o-mini", "aliases": ["mixtral"], "input_usd_per_1m": 0.15,
+         "output_usd_per_1m": 0.6},
+        {"name": "gpt-4o", "input_usd_per_1m": 2.5, "output_usd_per_1m": 10.0},
+    ]});
+    std::fs::write(dir.path().join("models.json"), catalog.to_string()).unwrap();
+    let calibration = stdout_json(
+        routewise()
+            .args([
+                "calibrate",
+                "--json",
+                "--strong-share",
+                "0.4",
+                "--policy",
+                &policy,
+            ])
+            .arg("--data")
+            .arg(&held_out),
+    );
+    assert_eq!(calibration["reference_model"], "gpt-4o", "{calibration}");
+    assert!(calibration["strong_share"].as_f64().unwrap() <= 0.4);
+}

@@ -62,20 +62,25 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
     let data = EvalData::build(records, prices.as_ref(), args.output_tokens, None, None)?;
-    let columns: Vec<usize> =
-        model
-            .models
+    // By name or price-catalog alias, as `eval` matches them: a model trained on one
+    // benchmark's names is calibrated on another's.
+    let column = |name: &str| {
+        data.models
             .iter()
-            .map(|head| {
-                data.models.iter().position(|m| *m == head.name).with_context(|| {
+            .position(|m| data.same_model(m, name))
+            .with_context(|| {
                 format!(
-                    "the model routes to {:?} but the data has no scores for it (it has: {})",
-                    head.name,
+                    "the model routes to {name:?} but the data has no scores for it, under that \
+                     name or an alias in the price catalog (it has: {})",
                     data.models.join(", ")
                 )
             })
-            })
-            .collect::<Result<_>>()?;
+    };
+    let columns: Vec<usize> = model
+        .models
+        .iter()
+        .map(|head| column(&head.name))
+        .collect::<Result<_>>()?;
     let points: Vec<CalibrationPoint> = data
         .records
         .iter()
