@@ -329,3 +329,24 @@ fn a_saved_model_file_is_evaluated_plain_or_gzipped() {
         );
     }
 }
+
+#[test]
+fn models_missing_from_some_records_are_named_when_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = three_model_file(dir.path());
+    let text = std::fs::read_to_string(&data)
+        .unwrap()
+        .replacen(", \"c\": 1.0}", "}", 1);
+    std::fs::write(&data, text).unwrap();
+    let output = Command::cargo_bin("routewise")
+        .unwrap()
+        .args(["eval", "--json", "--policy", "random", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("left out [\"c\"]"), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["models"].as_array().unwrap().len(), 2);
+}
