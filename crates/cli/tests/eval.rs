@@ -262,7 +262,10 @@ fn counts_that_cannot_work_are_refused() {
         ("--steps", "0"),
     ] {
         let stderr = eval_failure(&["--data", data, flag, value]);
-        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("must be at least"),
+            "{flag} {value}: {stderr}"
+        );
     }
 }
 
