@@ -211,7 +211,62 @@ fn a_bad_line_fails_with_file_and_line() {
         .args(["eval", "--data", data.to_str().unwrap()])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("pair.jsonl:41: "));
+        .stderr(predicate::str::contains("pair.jsonl:41: "))
+        .stderr(predicate::str::contains("EOF while parsing").count(1));
+}
+
+/// Runs `eval` expecting a failure before any report is printed; returns stderr.
+fn eval_failure(args: &[&str]) -> String {
+    let output = Command::cargo_bin("routewise")
+        .unwrap()
+        .arg("eval")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "expected a failure for {args:?}");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing is printed before the failure: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn an_unusable_plot_path_fails_before_evaluating() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_model_file(dir.path());
+    let data = data.to_str().unwrap();
+    let jpg = dir.path().join("curves.jpg");
+    let stderr = eval_failure(&["--data", data, "--plot", jpg.to_str().unwrap()]);
+    assert!(stderr.contains("*.png or *.svg"), "{stderr}");
+    for name in ["no/such/dir/curves.png", "no/such/dir/curves.svg"] {
+        let missing = dir.path().join(name);
+        let stderr = eval_failure(&["--data", data, "--plot", missing.to_str().unwrap()]);
+        assert!(
+            stderr.contains("cannot write the plot") && stderr.contains("no/such/dir"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn counts_that_cannot_work_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_model_file(dir.path());
+    let data = data.to_str().unwrap();
+    for (flag, value) in [
+        ("--folds", "0"),
+        ("--folds", "1"),
+        ("--seeds", "0"),
+        ("--steps", "0"),
+    ] {
+        let stderr = eval_failure(&["--data", data, flag, value]);
+        assert!(
+            stderr.contains(flag) && stderr.contains("must be at least"),
+            "{flag} {value}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -276,4 +331,25 @@ fn a_saved_model_file_is_evaluated_plain_or_gzipped() {
             "{entry}"
         );
     }
+}
+
+#[test]
+fn models_missing_from_some_records_are_named_when_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = three_model_file(dir.path());
+    let text = std::fs::read_to_string(&data)
+        .unwrap()
+        .replacen(", \"c\": 1.0}", "}", 1);
+    std::fs::write(&data, text).unwrap();
+    let output = Command::cargo_bin("routewise")
+        .unwrap()
+        .args(["eval", "--json", "--policy", "random", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("left out [\"c\"]"), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["models"].as_array().unwrap().len(), 2);
 }

@@ -182,3 +182,182 @@ fn calibrate_rejects_policies_without_a_threshold() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("learned:PATH"));
 }
+
+/// Trains on `data_file`'s prompts with the models renamed, and returns the `learned:PATH`.
+fn trained_policy(dir: &Path, weak: &str, strong: &str) -> String {
+    let data = data_file(dir, "named.jsonl", 0);
+    let text = std::fs::read_to_string(&data)
+        .unwrap()
+        .replace("\"gpt-4o-mini\"", &format!("{weak:?}"))
+        .replace("\"gpt-4o\"", &format!("{strong:?}"));
+    std::fs::write(&data, text).unwrap();
+    let model = dir.join(format!("{weak}.router.json"));
+    routewise()
+        .args(["train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    format!("learned:{}", model.display())
+}
+
+fn stderr_of_failure(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "expected a failure");
+    assert!(output.stdout.is_empty(), "nothing is printed on stdout");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn route_refuses_a_model_for_models_outside_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = trained_policy(dir.path(), "mixtral", "gpt-4-turbo");
+    let stderr = stderr_of_failure(routewise().args(["route", "--policy", &policy, "Prove it"]));
+    assert!(
+        stderr.contains("mixtral, gpt-4-turbo")
+            && stderr.contains("none of which is in the catalog"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn route_refuses_thresholds_that_are_not_numbers_from_zero_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = trained_policy(dir.path(), "gpt-4o-mini", "gpt-4o");
+    for bad in ["NaN", "-0.5", "inf"] {
+        let stderr = stderr_of_failure(routewise().args([
+            "route",
+            "--policy",
+            &policy,
+            "--threshold",
+            bad,
+            "Prove it",
+        ]));
+        assert!(
+            stderr.contains("--threshold must be a number >= 0"),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn calibrate_leaves_a_config_alone_when_the_model_does_not_fit_its_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = trained_policy(dir.path(), "mixtral", "gpt-4-turbo");
+    let data = dir.path().join("named.jsonl");
+    let config = dir.path().join("routewise.toml");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/examples/openai-two-tiers.toml");
+    std::fs::copy(example, &config).unwrap();
+    let before = std::fs::read_to_string(&config).unwrap();
+    let output = routewise()
+        .args(["calibrate", "--strong-share", "0.3", "--policy", &policy])
+        .arg("--data")
+        .arg(&data)
+        .arg("--write-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unchanged") && stderr.contains("none of which is in the catalog"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    routewise()
+        .arg("validate")
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .success();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn train_refuses_an_output_it_cannot_write_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), "d.jsonl", 0);
+    let missing = dir.path().join("no/such/dir/router.json");
+    let stderr = stderr_of_failure(
+        routewise()
+            .args(["train", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&missing),
+    );
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let stderr = stderr_of_failure(
+        routewise()
+            .args(["train", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path()),
+    );
+    assert!(stderr.contains("is a directory"), "{stderr}");
+}
+
+#[test]
+fn negative_settings_get_the_range_error_not_a_flag_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_file(dir.path(), "d.jsonl", 0);
+    let out = dir.path().join("m.json");
+    for (flag, expected) in [
+        ("--c", "positive number"),
+        ("--category-balance", "number >= 0"),
+    ] {
+        let stderr = stderr_of_failure(
+            routewise()
+                .args(["train", flag, "-1", "--data"])
+                .arg(&data)
+                .arg("--out")
+                .arg(&out),
+        );
+        assert!(stderr.contains(expected), "{flag}: {stderr}");
+    }
+    assert!(!out.exists());
+    let policy = trained_policy(dir.path(), "gpt-4o-mini", "gpt-4o");
+    for flag in ["--strong-share", "--quality-floor"] {
+        let stderr = stderr_of_failure(
+            routewise()
+                .args(["calibrate", "--policy", &policy, flag, "-0.1", "--data"])
+                .arg(&data),
+        );
+        assert!(stderr.contains("must be in [0, 1]"), "{flag}: {stderr}");
+    }
+}
+
+#[test]
+fn calibrate_finds_models_by_their_price_catalog_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    // Trained where the cheap model is called `mixtral`; calibrated where it is `gpt-4o-mini`.
+    let policy = trained_policy(dir.path(), "mixtral", "gpt-4o");
+    let held_out = data_file(dir.path(), "held_out.jsonl", 10);
+    let catalog = json!({"models": [
+        {"name": "gpt-4o-mini", "aliases": ["mixtral"], "input_usd_per_1m": 0.15,
+         "output_usd_per_1m": 0.6},
+        {"name": "gpt-4o", "input_usd_per_1m": 2.5, "output_usd_per_1m": 10.0},
+    ]});
+    std::fs::write(dir.path().join("models.json"), catalog.to_string()).unwrap();
+    let calibration = stdout_json(
+        routewise()
+            .args([
+                "calibrate",
+                "--json",
+                "--strong-share",
+                "0.4",
+                "--policy",
+                &policy,
+            ])
+            .arg("--data")
+            .arg(&held_out),
+    );
+    assert_eq!(calibration["reference_model"], "gpt-4o", "{calibration}");
+    assert!(calibration["strong_share"].as_f64().unwrap() <= 0.4);
+}

@@ -67,7 +67,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         path: path.display().to_string(),
         message: source.to_string(),
     })?;
-    compile_text(&text, &|name| std::env::var(name).ok(), &|model| {
+    from_str_at(&text, path)
+}
+
+/// Parses and compiles config text as [`load_file`] would if `path` held it, so a tool can
+/// check an edited config before it replaces the file.
+pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    compile_text(text, &|name| std::env::var(name).ok(), &|model| {
         read_learned_model(&relative_to(path, model))
     })
     .map_err(|e| e.in_file(path))

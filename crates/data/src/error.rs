@@ -38,4 +38,13 @@ pub enum DataError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "{path}: {field} of {model:?} is {value}, but prices must be finite USD per million tokens >= 0"
+    )]
+    BadPrice {
+        path: PathBuf,
+        model: String,
+        field: &'static str,
+        value: f64,
+    },
 }

@@ -37,10 +37,30 @@ pub struct PriceCatalog {
 impl PriceCatalog {
     /// Parses the JSON text of a catalog; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &Path) -> Result<Self, DataError> {
-        serde_json::from_str(text).map_err(|source| DataError::BadPrices {
+        let catalog: Self = serde_json::from_str(text).map_err(|source| DataError::BadPrices {
             path: origin.to_path_buf(),
             source,
-        })
+        })?;
+        // Benchmark costs are checked the same way: a negative or infinite price would turn
+        // every cost figure computed from it into nonsense without an error.
+        for model in &catalog.models {
+            let fields = [
+                ("input_usd_per_1m", model.input_usd_per_1m),
+                ("output_usd_per_1m", model.output_usd_per_1m),
+            ];
+            if let Some((field, value)) = fields
+                .into_iter()
+                .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+            {
+                return Err(DataError::BadPrice {
+                    path: origin.to_path_buf(),
+                    model: model.name.clone(),
+                    field,
+                    value,
+                });
+            }
+        }
+        Ok(catalog)
     }
 
     /// Reads a catalog file.
@@ -85,6 +105,23 @@ mod tests {
             "mixtral"
         );
         assert!(catalog.price("unknown").is_none());
+    }
+
+    #[test]
+    fn rejects_negative_prices() {
+        // JSON has no NaN or infinity (serde refuses 1e309), so negatives are what gets in.
+        for (price, shown) in [("-5", "-5"), ("-0.5", "-0.5")] {
+            let text = format!(
+                r#"{{"models": [{{"name": "a", "input_usd_per_1m": 1, "output_usd_per_1m": {price}}}]}}"#
+            );
+            let err = PriceCatalog::from_json(&text, Path::new("p.json")).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "p.json: output_usd_per_1m of \"a\" is {shown}, but prices must be finite USD per million tokens >= 0"
+                )
+            );
+        }
     }
 
     #[test]

@@ -19,10 +19,10 @@ pub struct CalibrateArgs {
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Send at most this share of requests to the reference (strongest) model.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     strong_share: Option<f64>,
     /// Keep at least this fraction of the reference model's quality, at the lowest cost.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     quality_floor: Option<f64>,
     /// Also write `[routing.learned]` (model and threshold) into this TOML config file.
     #[arg(long, value_name = "CONFIG")]
@@ -45,6 +45,13 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
             args.policy
         );
     };
+    if let Some(config) = &args.write_config {
+        anyhow::ensure!(
+            config.is_file(),
+            "--write-config {} is not an existing config file: create it first (for example from config/examples/)",
+            config.display()
+        );
+    }
     let model_path = PathBuf::from(path);
     let model = read_model(&model_path)?;
     let target = match (args.strong_share, args.quality_floor) {
@@ -55,20 +62,25 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
     let data = EvalData::build(records, prices.as_ref(), args.output_tokens, None, None)?;
-    let columns: Vec<usize> =
-        model
-            .models
+    // By name or price-catalog alias, as `eval` matches them: a model trained on one
+    // benchmark's names is calibrated on another's.
+    let column = |name: &str| {
+        data.models
             .iter()
-            .map(|head| {
-                data.models.iter().position(|m| *m == head.name).with_context(|| {
+            .position(|m| data.same_model(m, name))
+            .with_context(|| {
                 format!(
-                    "the model routes to {:?} but the data has no scores for it (it has: {})",
-                    head.name,
+                    "the model routes to {name:?} but the data has no scores for it, under that \
+                     name or an alias in the price catalog (it has: {})",
                     data.models.join(", ")
                 )
             })
-            })
-            .collect::<Result<_>>()?;
+    };
+    let columns: Vec<usize> = model
+        .models
+        .iter()
+        .map(|head| column(&head.name))
+        .collect::<Result<_>>()?;
     let points: Vec<CalibrationPoint> = data
         .records
         .iter()
@@ -171,7 +183,16 @@ fn write_threshold(config: &std::path::Path, model: &str, threshold: f64) -> Res
         1.000001
     };
     learned["threshold"] = toml_edit::value(stored);
-    std::fs::write(config, doc.to_string())
-        .with_context(|| format!("cannot write config {}", config.display()))?;
-    Ok(())
+    let edited = doc.to_string();
+    // A config that worked must still work: a model whose candidates the catalog lacks would
+    // otherwise turn a served config into one the gateway refuses to load.
+    if routewise_config::from_str_at(&text, config).is_ok() {
+        routewise_config::from_str_at(&edited, config).with_context(|| {
+            format!(
+                "left {} unchanged: with this model it would no longer be a valid config",
+                config.display()
+            )
+        })?;
+    }
+    super::write_replacing(config, edited.as_bytes())
 }

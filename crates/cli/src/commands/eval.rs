@@ -49,10 +49,11 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = DEFAULT_OUTPUT_TOKENS)]
     output_tokens: u64,
     /// Seeds to average random routing over.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least::<1, u64>)]
     seeds: u64,
-    /// Folds of the grouped k-fold (by category) that trains `learned` in-run.
-    #[arg(long, default_value_t = 5)]
+    /// Folds of the grouped k-fold (by category) that trains `learned` in-run (at least 2;
+    /// fewer are used when the data has fewer categories).
+    #[arg(long, default_value_t = 5, value_parser = at_least::<2, usize>)]
     folds: usize,
     /// Shuffle which categories share a fold (another balanced grouped assignment); without
     /// it, categories go largest first to the lightest fold. Average held-out figures over a
@@ -62,7 +63,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     learn: LearnArgs,
     /// Points of the threshold sweep, evenly spaced in share of strong calls.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least::<1, usize>)]
     steps: usize,
     /// Print the report as JSON (stable keys) instead of tables.
     #[arg(long)]
@@ -72,7 +73,21 @@ pub struct EvalArgs {
     plot: Option<PathBuf>,
 }
 
+/// A count argument with a lower bound: smaller values were silently raised before.
+fn at_least<const MIN: u64, T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    let n: u64 = text
+        .parse()
+        .map_err(|_| format!("expected a whole number >= {MIN}"))?;
+    if n < MIN {
+        return Err(format!("must be at least {MIN}"));
+    }
+    T::try_from(n).map_err(|_| format!("{n} is too large"))
+}
+
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    if let Some(path) = &args.plot {
+        plot::check_target(path)?;
+    }
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
     let data = EvalData::build(

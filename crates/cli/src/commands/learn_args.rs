@@ -7,14 +7,14 @@ use routewise_core::learn::TrainConfig;
 #[derive(Debug, Clone, Args)]
 pub struct LearnArgs {
     /// Inverse regularisation strength of the logistic heads (larger fits the data harder).
-    #[arg(long, default_value_t = TrainConfig::default().logistic.c)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().logistic.c)]
     c: f64,
     /// Minimum number of training prompts a term must occur in.
     #[arg(long, default_value_t = TrainConfig::default().tfidf.min_df)]
     min_df: usize,
     /// Weight each prompt by (1 / prompts in its category)^B: 0 counts prompts, 1 counts
     /// categories equally.
-    #[arg(long, value_name = "B", default_value_t = TrainConfig::default().category_balance)]
+    #[arg(long, value_name = "B", allow_negative_numbers = true, default_value_t = TrainConfig::default().category_balance)]
     category_balance: f64,
 }
 

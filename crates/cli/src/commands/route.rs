@@ -37,7 +37,7 @@ pub struct RouteArgs {
     /// Threshold of a learned policy: the cheapest model whose acceptability reaches it wins.
     /// Default: `routing.learned.threshold` of the config (written by `routewise calibrate
     /// --write-config`), else 0.8.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Hour of day (UTC, 0-23) to decide at; defaults to now. Makes decisions reproducible.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..24))]
@@ -111,6 +111,32 @@ fn learned_router(
     let threshold = threshold
         .or(config.routing.learned.as_ref().map(|l| l.threshold))
         .unwrap_or(DEFAULT_LEARNED_THRESHOLD);
+    // NaN or a negative threshold would silently send everything to one end.
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        bail!(
+            "--threshold must be a number >= 0 (find one with `routewise calibrate`), got {threshold}"
+        );
+    }
+    // A model none of whose candidates the catalog knows would always fall back to the strongest
+    // tier while looking like a learned decision; `[routing.learned]` refuses it the same way.
+    let names = model.model_names();
+    if !names
+        .iter()
+        .any(|name| config.catalog.model(name).is_some())
+    {
+        bail!(
+            "the model file predicts for {}, none of which is in the catalog ({}): give a --config \
+             whose models carry those names, or train on data labelled with the catalog's model names",
+            names.join(", "),
+            config
+                .catalog
+                .models()
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let policy = LearnedPolicy::new(model, threshold);
     Ok(Router::new(
         config.catalog.clone(),

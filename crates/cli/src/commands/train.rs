@@ -9,8 +9,7 @@ use clap::Args;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use routewise_core::learn::{LearnedModel, TrainConfig, fit_records};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -39,6 +38,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    super::check_output_path(&args.out)?;
     let started = Instant::now();
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
@@ -128,15 +128,13 @@ pub fn read_model(path: &Path) -> Result<LearnedModel> {
 
 fn write_model(model: &LearnedModel, path: &Path) -> Result<()> {
     let json = model.to_json()?;
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut gz = GzEncoder::new(out, Compression::default());
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
         gz.write_all(json.as_bytes())?;
-        gz.finish()?.flush()?;
+        gz.finish()?
     } else {
-        out.write_all(json.as_bytes())?;
-        out.flush()?;
-    }
-    Ok(())
+        json.into_bytes()
+    };
+    // A serving gateway reloads when the model file is replaced: it must see all of it.
+    super::write_replacing(path, &bytes)
 }

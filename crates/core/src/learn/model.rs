@@ -19,8 +19,18 @@ use serde::{Deserialize, Serialize};
 
 /// Written in every model file so other tools can recognise it.
 pub const MODEL_FORMAT: &str = "routewise-learned-router";
-/// Bumped on any change a reader of older files could misread.
+/// Bumped on any change a reader of older files could misread. 3: answer options' words are
+/// their own TF-IDF terms (`o_word`) and two query descriptors were added (option overlap,
+/// judgement words), so a version 2 file no longer matches the features of its prompts.
 pub const FORMAT_VERSION: u32 = 3;
+
+/// What every version of the file starts with: read first, so a file of another version is
+/// refused for its version rather than for whichever field changed.
+#[derive(Deserialize)]
+struct FileHeader {
+    format: String,
+    version: u32,
+}
 
 /// Everything that turns a prompt into a feature row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +175,9 @@ pub struct LearnedChoice {
 impl LearnedModel {
     /// Parses and validates a model file's JSON.
     pub fn from_json(json: &str) -> Result<Self, LearnError> {
+        if let Ok(header) = serde_json::from_str::<FileHeader>(json) {
+            check_header(&header.format, header.version)?;
+        }
         let model: Self =
             serde_json::from_str(json).map_err(|e| LearnError::Corrupt(e.to_string()))?;
         model.validate()?;
@@ -177,18 +190,7 @@ impl LearnedModel {
     }
 
     fn validate(&self) -> Result<(), LearnError> {
-        if self.format != MODEL_FORMAT {
-            return Err(LearnError::Corrupt(format!(
-                "format is `{}`, expected `{MODEL_FORMAT}`",
-                self.format
-            )));
-        }
-        if self.version != FORMAT_VERSION {
-            return Err(LearnError::UnsupportedVersion {
-                found: self.version,
-                supported: FORMAT_VERSION,
-            });
-        }
+        check_header(&self.format, self.version)?;
         let spec = &self.features;
         let dense = spec.query_features.len();
         if spec
@@ -263,6 +265,21 @@ impl LearnedModel {
             acceptability,
         }
     }
+}
+
+fn check_header(format: &str, version: u32) -> Result<(), LearnError> {
+    if format != MODEL_FORMAT {
+        return Err(LearnError::Corrupt(format!(
+            "format is `{format}`, expected `{MODEL_FORMAT}`"
+        )));
+    }
+    if version != FORMAT_VERSION {
+        return Err(LearnError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// The decision rule: first (cheapest) candidate with acceptability >= threshold, else the

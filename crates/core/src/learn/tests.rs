@@ -207,6 +207,19 @@ fn model_file_round_trips_and_rejects_other_versions() {
         LearnedModel::from_json(&newer.to_string()),
         Err(LearnError::UnsupportedVersion { .. })
     ));
+    // Files of other versions differ in shape too: the version, not the shape, is the reason.
+    for version in [2, FORMAT_VERSION + 1] {
+        let mut other: serde_json::Value = serde_json::from_str(&json).unwrap();
+        other["version"] = serde_json::json!(version);
+        other["training"]["field_of_another_version"] = serde_json::json!(1);
+        assert_eq!(
+            LearnedModel::from_json(&other.to_string()),
+            Err(LearnError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION
+            })
+        );
+    }
     let mut truncated: serde_json::Value = serde_json::from_str(&json).unwrap();
     truncated["models"][0]["weights"] = serde_json::json!([0.5]);
     assert!(matches!(

@@ -177,6 +177,20 @@ fn common_models(records: &[BenchmarkRecord]) -> Result<Vec<String>> {
         .filter(|m| records.iter().all(|r| r.scores.contains_key(*m)))
         .cloned()
         .collect();
+    // Leaving a model out changes every N-model figure, so it must not pass unnoticed.
+    let mut partial: Vec<&String> = records
+        .iter()
+        .flat_map(|r| r.scores.keys())
+        .filter(|m| !models.contains(*m))
+        .collect();
+    partial.sort_unstable();
+    partial.dedup();
+    if !partial.is_empty() && models.len() >= 2 {
+        eprintln!(
+            "note: left out {partial:?}: not scored on every record (metrics compare models on \
+             the same prompts)"
+        );
+    }
     if models.len() < 2 {
         bail!(
             "fewer than two models are scored on every record ({models:?}): evaluation compares \

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -15,20 +15,42 @@ use super::report::Report;
 const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
+/// Checks that a plot can go to `path`, so a bad name fails before a long evaluation rather
+/// than after it.
+pub fn check_target(path: &Path) -> Result<()> {
+    if !matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("png" | "svg")
+    ) {
+        bail!(
+            "cannot tell the plot format of {}: name it *.png or *.svg",
+            path.display()
+        );
+    }
+    let directory = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(directory) = directory.filter(|d| !d.is_dir()) {
+        bail!(
+            "cannot write the plot to {}: directory {} does not exist; create it first",
+            path.display(),
+            directory.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes the plot; the extension (`.png` or `.svg`) picks the format.
 pub fn write(report: &Report, path: &Path) -> Result<()> {
+    check_target(path)?;
     register_font(FAMILY, FontStyle::Normal, FONT)
         .map_err(|_| anyhow!("the bundled plot font could not be loaded"))?;
     let panels = if report.frontiers.is_empty() { 1 } else { 2 };
     let size = (900 * panels, 640);
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("png") => draw(BitMapBackend::new(path, size).into_drawing_area(), report),
-        Some("svg") => draw(SVGBackend::new(path, size).into_drawing_area(), report),
-        _ => bail!(
-            "cannot tell the plot format of {}: name it *.png or *.svg",
-            path.display()
-        ),
-    }
+    let drawn = if path.extension().is_some_and(|e| e == "svg") {
+        draw(SVGBackend::new(path, size).into_drawing_area(), report)
+    } else {
+        draw(BitMapBackend::new(path, size).into_drawing_area(), report)
+    };
+    drawn.with_context(|| format!("cannot write the plot to {}", path.display()))
 }
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, report: &Report) -> Result<()> {
