@@ -10,7 +10,7 @@ pub mod validate;
 
 use anyhow::Context;
 use routewise_config::Config;
-use std::ffi::OsString;
+use std::io::Write;
 use std::path::Path;
 
 /// Loads `--config`, or the built-in example config when none is given.
@@ -27,28 +27,34 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // An existing file is replaced where a symlink points and keeps its permissions.
     let existing = std::fs::canonicalize(path).ok();
     let path = existing.as_deref().unwrap_or(path);
-    let permissions = existing
-        .as_ref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map(|m| m.permissions());
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file name", path.display()))?;
-    let mut temporary_name = OsString::from(".");
-    temporary_name.push(name);
-    temporary_name.push(".routewise-tmp");
-    let temporary = path.with_file_name(temporary_name);
-    let written = std::fs::write(&temporary, bytes)
-        .and_then(|()| match permissions {
-            Some(permissions) => std::fs::set_permissions(&temporary, permissions),
-            None => Ok(()),
-        })
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .with_context(|| format!("cannot write {}", path.display()));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
+    let directory = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        // Dropped on any error below, which deletes the temporary file.
+        let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
+        temporary.write_all(bytes)?;
+        match existing.as_ref().and_then(|p| std::fs::metadata(p).ok()) {
+            Some(metadata) => temporary
+                .as_file()
+                .set_permissions(metadata.permissions())?,
+            // Temporary files are private (0600); a new config or model file should be readable
+            // like any file the user creates, e.g. by a gateway running as another user.
+            #[cfg(unix)]
+            None => {
+                use std::os::unix::fs::PermissionsExt;
+                temporary
+                    .as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            }
+            #[cfg(not(unix))]
+            None => {}
+        }
+        temporary.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Fails early, before minutes of work, when `path` cannot be an output file.
@@ -65,4 +71,51 @@ pub fn check_output_path(path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_replacing_swaps_the_whole_file_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routewise.toml");
+        write_replacing(&path, b"first").unwrap();
+        write_replacing(&path, b"second").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
+        let missing = dir.path().join("no-such-dir").join("model.json");
+        assert!(write_replacing(&missing, b"x").is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["routewise.toml"], "no temporary file is left");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_replacing_keeps_permissions_and_writes_through_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.json");
+        write_replacing(&fresh, b"{}").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o644, "a new file is readable like any other");
+
+        let target = dir.path().join("config.toml");
+        std::fs::write(&target, "old").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_replacing(&link, b"new").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(mode(&target), 0o600);
+    }
 }
