@@ -117,6 +117,29 @@ fn json_lists_every_policy_with_the_stable_keys() {
 }
 
 #[test]
+fn a_policy_named_twice_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = two_model_file(dir.path());
+    let report = eval_json(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--policy",
+        "oracle",
+        "--policy",
+        "random",
+        "--policy",
+        "oracle",
+    ]);
+    let names: Vec<&str> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["oracle", "random"]);
+}
+
+#[test]
 fn a_fold_seed_changes_the_grouping_not_the_protocol() {
     // Four categories of the same two kinds of prompt: any grouped assignment keeps every
     // category out of its own training folds, so the learned router still ranks like the oracle.

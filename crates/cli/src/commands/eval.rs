@@ -100,7 +100,14 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let names = if args.policies.is_empty() {
         PolicyName::DEFAULTS.to_vec()
     } else {
-        args.policies.clone()
+        // A policy named twice is evaluated and reported once, where it was first named.
+        let mut unique: Vec<PolicyName> = Vec::with_capacity(args.policies.len());
+        for name in &args.policies {
+            if !unique.contains(name) {
+                unique.push(name.clone());
+            }
+        }
+        unique
     };
     let settings = Settings {
         seeds: args.seeds,

@@ -60,9 +60,14 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
 
     let t = &model.training;
     outln!(
-        "trained on {} prompts in {} categories in {:.1}s; {} features; wrote {}",
+        "trained on {} prompts in {} {} in {:.1}s; {} features; wrote {}",
         t.examples,
         t.categories,
+        if t.categories == 1 {
+            "category"
+        } else {
+            "categories"
+        },
         started.elapsed().as_secs_f64(),
         model.features.n_features(),
         args.out.display()

@@ -362,4 +362,10 @@ fn category_balance_keeps_a_big_category_from_outvoting_a_small_one() {
         train(&examples, &candidates(), &bad, &mut |_| {}),
         Err(LearnError::Config(_))
     ));
+    let mut no_min_df = TrainConfig::default();
+    no_min_df.tfidf.min_df = 0;
+    assert!(matches!(
+        train(&examples, &candidates(), &no_min_df, &mut |_| {}),
+        Err(LearnError::Config(message)) if message.contains("min_df")
+    ));
 }

@@ -124,6 +124,11 @@ pub fn train_parallel(
             config.category_balance
         )));
     }
+    if config.tfidf.min_df == 0 {
+        return Err(LearnError::Config(
+            "min_df must be at least 1: a term must occur in at least one training prompt".into(),
+        ));
+    }
     if config.platt && config.calibration_folds < 2 {
         return Err(LearnError::Config(
             "Platt scaling needs held-out predictions: set calibration_folds to 2 or more".into(),
