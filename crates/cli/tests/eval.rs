@@ -267,7 +267,15 @@ fn an_unusable_plot_path_fails_before_evaluating() {
         let missing = dir.path().join(name);
         let stderr = eval_failure(&["--data", data, "--plot", missing.to_str().unwrap()]);
         assert!(
-            stderr.contains("cannot write the plot") && stderr.contains("no/such/dir"),
+            stderr.contains("does not exist") && stderr.contains("no/such/dir"),
+            "{stderr}"
+        );
+    }
+    if cfg!(target_os = "linux") {
+        // procfs exists, but nobody, root included, can create a file in it.
+        let stderr = eval_failure(&["--data", data, "--plot", "/proc/curves.png"]);
+        assert!(
+            stderr.contains("no file can be created in /proc"),
             "{stderr}"
         );
     }

@@ -62,14 +62,26 @@ pub fn check_output_path(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         anyhow::bail!("{} is a directory: give a file name", path.display());
     }
-    let directory = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(directory) = directory.filter(|d| !d.is_dir()) {
+    let directory = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !directory.is_dir() {
         anyhow::bail!(
             "cannot write {}: directory {} does not exist; create it first",
             path.display(),
             directory.display()
         );
     }
+    // Files are written through a temporary file in the same directory (`write_replacing`), so
+    // creating one there is the real test; it is deleted when dropped.
+    tempfile::NamedTempFile::new_in(directory).with_context(|| {
+        format!(
+            "cannot write {}: no file can be created in {}",
+            path.display(),
+            directory.display()
+        )
+    })?;
     Ok(())
 }
 
@@ -91,6 +103,36 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["routewise.toml"], "no temporary file is left");
+    }
+
+    #[test]
+    fn output_paths_are_checked_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_output_path(&dir.path().join("model.json")).is_ok());
+        assert!(
+            check_output_path(Path::new("model.json")).is_ok(),
+            "the working directory"
+        );
+        let error = check_output_path(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("is a directory"), "{error}");
+        let missing = dir.path().join("nope").join("model.json");
+        let error = check_output_path(&missing).unwrap_err().to_string();
+        assert!(error.contains("does not exist"), "{error}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the probe is gone"
+        );
+    }
+
+    /// Even root cannot create files in procfs: an existing directory that is not writable.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unwritable_directory_is_refused_up_front() {
+        let error = check_output_path(Path::new("/proc/routewise-model.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no file can be created in /proc"), "{error}");
     }
 
     #[cfg(unix)]

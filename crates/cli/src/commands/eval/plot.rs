@@ -27,15 +27,7 @@ pub fn check_target(path: &Path) -> Result<()> {
             path.display()
         );
     }
-    let directory = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(directory) = directory.filter(|d| !d.is_dir()) {
-        bail!(
-            "cannot write the plot to {}: directory {} does not exist; create it first",
-            path.display(),
-            directory.display()
-        );
-    }
-    Ok(())
+    crate::commands::check_output_path(path)
 }
 
 /// Writes the plot; the extension (`.png` or `.svg`) picks the format.
