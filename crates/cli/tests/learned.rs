@@ -57,6 +57,23 @@ fn stdout_json(command: &mut Command) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `routewise calibrate --json --strong-share SHARE` of `policy` on `data`, which must succeed.
+fn calibrate_to_strong_share(policy: &str, data: &Path, share: &str) -> Value {
+    stdout_json(
+        routewise()
+            .args([
+                "calibrate",
+                "--json",
+                "--strong-share",
+                share,
+                "--policy",
+                policy,
+            ])
+            .arg("--data")
+            .arg(data),
+    )
+}
+
 #[test]
 fn train_calibrate_and_route_with_a_learned_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,19 +90,7 @@ fn train_calibrate_and_route_with_a_learned_model() {
         .success();
     let policy = format!("learned:{}", model.display());
 
-    let calibration = stdout_json(
-        routewise()
-            .args([
-                "calibrate",
-                "--json",
-                "--strong-share",
-                "0.4",
-                "--policy",
-                &policy,
-            ])
-            .arg("--data")
-            .arg(&held_out),
-    );
+    let calibration = calibrate_to_strong_share(&policy, &held_out, "0.4");
     assert_eq!(calibration["reference_model"], "gpt-4o");
     let share = calibration["strong_share"].as_f64().unwrap();
     assert!(share <= 0.4, "{calibration}");
@@ -345,19 +350,7 @@ fn calibrate_finds_models_by_their_price_catalog_aliases() {
         {"name": "gpt-4o", "input_usd_per_1m": 2.5, "output_usd_per_1m": 10.0},
     ]});
     std::fs::write(dir.path().join("models.json"), catalog.to_string()).unwrap();
-    let calibration = stdout_json(
-        routewise()
-            .args([
-                "calibrate",
-                "--json",
-                "--strong-share",
-                "0.4",
-                "--policy",
-                &policy,
-            ])
-            .arg("--data")
-            .arg(&held_out),
-    );
+    let calibration = calibrate_to_strong_share(&policy, &held_out, "0.4");
     assert_eq!(calibration["reference_model"], "gpt-4o", "{calibration}");
     assert!(calibration["strong_share"].as_f64().unwrap() <= 0.4);
 }

@@ -5,6 +5,8 @@
 //! model pulls ahead of a small one. Like word rarity, and unlike the words themselves, this
 //! carries over to subjects never seen in training.
 
+use super::rarity::letter_runs;
+
 /// The largest word-set Jaccard similarity between two of `options`, in [0, 1]. Words are runs
 /// of ASCII letters, case folded (as for word rarity), so numbers and punctuation do not count;
 /// a pair in which neither option has a word is skipped. 0 with fewer than two options.
@@ -29,10 +31,7 @@ pub fn max_option_overlap(options: &[&str]) -> f64 {
 
 /// The distinct runs of ASCII letters of an already lowercased text, sorted.
 fn word_set(text: &str) -> Vec<&str> {
-    let mut words: Vec<&str> = text
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let mut words: Vec<&str> = letter_runs(text).collect();
     words.sort_unstable();
     words.dedup();
     words

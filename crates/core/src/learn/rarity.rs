@@ -65,14 +65,17 @@ impl WordRarity {
     }
 }
 
+/// The words of the query descriptors: maximal runs of ASCII letters (not case folded).
+pub(super) fn letter_runs(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|run| !run.is_empty())
+}
+
 /// Calls `visit` with every run of ASCII letters in `text`, lowercased, or `None` for a run too
 /// long to be in the list.
 fn for_each_word(text: &str, mut visit: impl FnMut(Option<&str>)) {
     let mut buffer = [0u8; LONGEST_WORD];
-    for run in text.split(|c: char| !c.is_ascii_alphabetic()) {
-        if run.is_empty() {
-            continue;
-        }
+    for run in letter_runs(text) {
         let Some(lower) = buffer.get_mut(..run.len()) else {
             visit(None);
             continue;
