@@ -89,6 +89,31 @@ pub fn source_files(path: &Path, config: &Config) -> Vec<PathBuf> {
     files
 }
 
+/// The files the config file at `path` names, read from its text even when the config is
+/// invalid: the file itself and, when its TOML parses, the learned model file of
+/// `[routing.learned] model`. A server whose reload was rejected watches these, so that
+/// creating or fixing the model file a rejected config points at retries the reload.
+pub fn named_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_owned()];
+    let model = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| interpolate::expand(&text, &|name| std::env::var(name).ok()).ok())
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| {
+            // Only this one key matters here; the rest of the file may well be what is wrong.
+            table
+                .get("routing")?
+                .get("learned")?
+                .get("model")?
+                .as_str()
+                .map(str::to_owned)
+        });
+    if let Some(model) = model.filter(|m| !m.trim().is_empty()) {
+        files.push(relative_to(path, &model));
+    }
+    files
+}
+
 /// `name` as a path, relative to the directory of the config file at `config_path`.
 fn relative_to(config_path: &Path, name: &str) -> PathBuf {
     config_path.parent().unwrap_or(Path::new("")).join(name)

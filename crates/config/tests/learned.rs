@@ -193,3 +193,25 @@ fn a_model_trained_for_other_models_is_refused() {
         "names the model file's models: {errors:?}"
     );
 }
+
+#[test]
+fn named_files_reads_the_model_path_of_an_invalid_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routewise.toml");
+    // Invalid twice over (a missing model file, an unknown key) yet it still names its model.
+    let text = format!(
+        "{CATALOG}\n[routing]\npolicy = \"learned\"\nno_such_key = 1\n\
+         [routing.learned]\nmodel = \"models/next.json\"\nthreshold = 0.5\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    assert!(load_file(&path).is_err());
+    assert_eq!(
+        routewise_config::named_files(&path),
+        [path.clone(), dir.path().join("models/next.json")]
+    );
+    std::fs::write(&path, "tiers = [").unwrap();
+    assert_eq!(
+        routewise_config::named_files(&path),
+        std::slice::from_ref(&path)
+    );
+}

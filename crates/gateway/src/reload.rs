@@ -41,7 +41,8 @@ pub async fn reload(gateway: &Gateway, path: &Path) -> Result<Vec<PathBuf>, Relo
 
 /// Reloads on changes to `files` (when `watch` is set; the config file first, then what it
 /// names) and on SIGHUP until the gateway is dropped. Bursts of file events (editors write
-/// several) are coalesced over 200 ms. After a reload the watch follows the new config's files.
+/// several) are coalesced over 200 ms. After a reload the watch follows the new config's files;
+/// after a rejected one it also covers the files the rejected config names.
 pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Result<()> {
     let Some(path) = files.first().cloned() else {
         return Err(std::io::Error::other("no config file to reload from"));
@@ -87,6 +88,30 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
                 Err(err) => {
                     metrics::reload("rejected");
                     tracing::error!("{err}");
+                    // The rejected config may name a model file that does not exist yet or is
+                    // being fixed: watch it too, or writing it would go unnoticed until the
+                    // config is touched again. The running config's files stay watched.
+                    if watcher.is_some() {
+                        let config = path.clone();
+                        let named = tokio::task::spawn_blocking(move || {
+                            routewise_config::named_files(&config)
+                        })
+                        .await
+                        .unwrap_or_default();
+                        let mut files = watched.clone();
+                        files.extend(named.into_iter().filter(|f| !watched.contains(f)));
+                        if files != watched {
+                            match watch_files(&files, file_events.clone()) {
+                                Ok(new) => {
+                                    watcher = Some(new);
+                                    watched = files;
+                                }
+                                Err(err) => tracing::warn!(
+                                    "cannot watch the files the rejected config names: {err}"
+                                ),
+                            }
+                        }
+                    }
                 }
             }
         }

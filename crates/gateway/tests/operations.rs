@@ -243,3 +243,59 @@ async fn replacing_the_learned_model_file_reloads_it() {
         .await
         .expect("the replaced model file was not reloaded");
 }
+
+#[tokio::test]
+async fn a_model_file_named_by_a_rejected_config_is_watched_until_it_appears() {
+    let h = Harness::start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routewise.toml");
+    common::write_learned_model(&dir.path().join("router.json"), "prove");
+    let learned = |model: &str| {
+        format!(
+            "[routing.learned]\nmodel = \"{model}\"\nthreshold = 0.5\n\
+             [[server.routes]]\nname = \"smart\"\npolicy = \"learned\""
+        )
+    };
+    std::fs::write(&path, config_text(&h.mock, &learned("router.json"))).unwrap();
+    let files = routewise_gateway::reload::reload(&h.gateway, &path)
+        .await
+        .unwrap();
+    routewise_gateway::reload::spawn(h.gateway.clone(), files, true).unwrap();
+    let prove = || h.chat(ask("smart", "Please prove the fact number 7 of topic12"));
+    assert_eq!(header(&prove().await, "x-routewise-model"), "large");
+
+    // The config moves to a model file that is not written yet: that reload is rejected ...
+    std::fs::write(&path, config_text(&h.mock, &learned("next.json"))).unwrap();
+    let rejected = async {
+        loop {
+            let metrics = reqwest::get(format!("{}/metrics", h.url))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains("routewise_config_reloads_total{outcome=\"rejected\"}") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), rejected)
+        .await
+        .expect("the config naming a missing model file was not rejected");
+    assert_eq!(header(&prove().await, "x-routewise-model"), "large");
+
+    // ... and writing the file it names (a model in which "prove" prompts are easy) must take
+    // effect without touching the config again.
+    let staged = dir.path().join("staged.json");
+    common::write_learned_model(&staged, "name");
+    std::fs::rename(&staged, dir.path().join("next.json")).unwrap();
+    let reloaded = async {
+        while header(&prove().await, "x-routewise-model") != "small" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), reloaded)
+        .await
+        .expect("the model file the rejected config names was not picked up");
+}
