@@ -61,8 +61,10 @@ impl Policy for LearnedPolicy {
             .filter_map(|(h, &a)| input.catalog.index_of(&h.name).map(|i| (h, a, i)))
             .find(|&(_, a, _)| a >= self.threshold);
         let reference = heads.get(self.model.reference);
-        match pick {
-            Some((head, a, index)) => Choice {
+        let reference_in_catalog =
+            reference.and_then(|h| input.catalog.index_of(&h.name).map(|i| (h, i)));
+        match (pick, reference_in_catalog) {
+            (Some((head, a, index)), _) => Choice {
                 target: Target::Model(index),
                 require: Vec::new(),
                 reason: format!("learned:{}", head.name),
@@ -73,7 +75,22 @@ impl Policy for LearnedPolicy {
                 score: Some(a),
                 threshold: Some(self.threshold),
             },
-            None => Choice {
+            // Nothing clears the threshold only above 1 (the reference's acceptability is 1)
+            // or when the catalog lacks the reference. Above 1 means "always the reference",
+            // as in `LearnedModel::decide` (what `eval` and `calibrate` measure), and the
+            // strongest tier's cheapest model may be another one.
+            (None, Some((head, index))) => Choice {
+                target: Target::Model(index),
+                require: Vec::new(),
+                reason: format!("learned:{}", head.name),
+                detail: format!(
+                    "learned router: no cheaper model clears the threshold {:.3}, so the reference `{}` serves",
+                    self.threshold, head.name
+                ),
+                score: Some(1.0),
+                threshold: Some(self.threshold),
+            },
+            (None, None) => Choice {
                 target: Target::Tier(input.catalog.top_tier()),
                 require: Vec::new(),
                 reason: "learned:fallback".to_owned(),

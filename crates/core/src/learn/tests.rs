@@ -369,3 +369,47 @@ fn category_balance_keeps_a_big_category_from_outvoting_a_small_one() {
         Err(LearnError::Config(message)) if message.contains("min_df")
     ));
 }
+
+#[test]
+fn above_one_the_reference_serves_even_beside_a_cheaper_model_of_its_tier() {
+    use crate::catalog::{Catalog, ModelSpec};
+    use crate::request::{ChatInput, RequestContext};
+    use crate::router::{Router, RouterOptions};
+    use std::sync::Arc;
+    let spec = |name: &str, tier: usize, price: f64| ModelSpec {
+        name: name.into(),
+        provider: "p".into(),
+        upstream_model: name.into(),
+        tier,
+        input_usd_per_mtok: price,
+        output_usd_per_mtok: price,
+        context_window: 100_000,
+        capabilities: Vec::new(),
+    };
+    // `lite` shares the reference's tier and is cheaper: the strongest tier's pick, not the
+    // reference that `decide` (and so `calibrate`) uses above 1.
+    let catalog = Catalog::new(
+        vec!["economy".into(), "frontier".into()],
+        vec![
+            spec("weak", 0, 0.1),
+            spec("lite", 1, 0.5),
+            spec("strong", 1, 5.0),
+        ],
+    )
+    .unwrap();
+    let model = Arc::new(fit(&rows(0..4, 40, 7)));
+    let reference = model.models[model.reference].name.clone();
+    assert_eq!(reference, "strong");
+    let prompt = "Please name the capital of France";
+    assert_eq!(model.decide(prompt, 1.5).model, model.reference);
+    let policy = Arc::new(LearnedPolicy::new(model, 1.5));
+    let router = Router::new(Arc::new(catalog), policy, RouterOptions::default()).unwrap();
+    let context = RequestContext {
+        user_tier: "standard".into(),
+        hour_of_day: 9,
+    };
+    let decision = router
+        .decide(&ChatInput::from_prompt(prompt), &context)
+        .unwrap();
+    assert_eq!(decision.model, "strong", "{}", decision.detail);
+}
