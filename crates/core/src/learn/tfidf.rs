@@ -38,6 +38,9 @@ impl Default for TfidfConfig {
     }
 }
 
+/// The longest n-gram a model file may ask for (training uses 2; 1-3 grams were tried).
+pub const MAX_NGRAM: usize = 8;
+
 /// A fitted vectoriser. Serialises as its config, its terms in column order and their idf.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "TfidfFile", into = "TfidfFile")]
@@ -62,6 +65,14 @@ impl TryFrom<TfidfFile> for TfidfVectorizer {
     type Error = LearnError;
 
     fn try_from(file: TfidfFile) -> Result<Self, LearnError> {
+        // Every decision loops over n-gram lengths up to this, so a corrupt value would hang
+        // each request rather than fail once at load time.
+        if file.config.ngram_max > MAX_NGRAM {
+            return Err(LearnError::Corrupt(format!(
+                "the vectoriser's ngram_max is {}, more than the {MAX_NGRAM} routewise reads",
+                file.config.ngram_max
+            )));
+        }
         if file.terms.len() != file.idf.len() {
             return Err(LearnError::Corrupt(format!(
                 "the vectoriser has {} terms but {} idf values",
@@ -411,5 +422,18 @@ mod tests {
         let back: TfidfVectorizer = serde_json::from_str(&json).unwrap();
         assert_eq!(back, v);
         assert_eq!(back.transform(DOCS[2]), v.transform(DOCS[2]));
+    }
+
+    #[test]
+    fn a_file_with_an_absurd_ngram_length_is_refused() {
+        // Every request loops up to ngram_max: a corrupt value would hang each decision.
+        let v = TfidfVectorizer::fit(&DOCS, sklearn_config()).unwrap();
+        let json = serde_json::to_string(&v)
+            .unwrap()
+            .replace("\"ngram_max\":2", "\"ngram_max\":1000000000000000");
+        let err = serde_json::from_str::<TfidfVectorizer>(&json).unwrap_err();
+        assert!(err.to_string().contains("ngram_max"), "{err}");
+        let json = json.replace("1000000000000000", &MAX_NGRAM.to_string());
+        assert!(serde_json::from_str::<TfidfVectorizer>(&json).is_ok());
     }
 }
