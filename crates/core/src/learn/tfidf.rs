@@ -62,25 +62,30 @@ struct TfidfFile {
 }
 
 impl TryFrom<TfidfFile> for TfidfVectorizer {
-    type Error = LearnError;
+    // A bare message: serde puts it into its own error, which `LearnedModel::from_json` wraps
+    // in `LearnError::Corrupt`; a `LearnError` here would say "not a valid model" twice.
+    type Error = String;
 
-    fn try_from(file: TfidfFile) -> Result<Self, LearnError> {
+    fn try_from(file: TfidfFile) -> Result<Self, String> {
         // Every decision loops over n-gram lengths up to this, so a corrupt value would hang
         // each request rather than fail once at load time.
         if file.config.ngram_max > MAX_NGRAM {
-            return Err(LearnError::Corrupt(format!(
+            return Err(format!(
                 "the vectoriser's ngram_max is {}, more than the {MAX_NGRAM} routewise reads",
                 file.config.ngram_max
-            )));
+            ));
         }
         if file.terms.len() != file.idf.len() {
-            return Err(LearnError::Corrupt(format!(
+            return Err(format!(
                 "the vectoriser has {} terms but {} idf values",
                 file.terms.len(),
                 file.idf.len()
-            )));
+            ));
         }
-        let index = index_terms(&file.terms)?;
+        let index = index_terms(&file.terms).map_err(|e| match e {
+            LearnError::Corrupt(why) => why,
+            other => other.to_string(),
+        })?;
         Ok(Self {
             config: file.config,
             terms: file.terms,
@@ -433,6 +438,8 @@ mod tests {
             .replace("\"ngram_max\":2", "\"ngram_max\":1000000000000000");
         let err = serde_json::from_str::<TfidfVectorizer>(&json).unwrap_err();
         assert!(err.to_string().contains("ngram_max"), "{err}");
+        // The model file's reader adds "not a valid ... model"; this message must not.
+        assert!(!err.to_string().contains("not a valid"), "{err}");
         let json = json.replace("1000000000000000", &MAX_NGRAM.to_string());
         assert!(serde_json::from_str::<TfidfVectorizer>(&json).is_ok());
     }
