@@ -81,13 +81,7 @@ fn train_calibrate_and_route_with_a_learned_model() {
     let held_out = data_file(dir.path(), "held_out.jsonl", 10);
     let model = dir.path().join("router.json.gz");
 
-    routewise()
-        .args(["train", "--data"])
-        .arg(&train)
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .success();
+    train_model(&train, &model);
     let policy = format!("learned:{}", model.display());
 
     let calibration = calibrate_to_strong_share(&policy, &held_out, "0.4");
@@ -197,14 +191,19 @@ fn trained_policy(dir: &Path, weak: &str, strong: &str) -> String {
         .replace("\"gpt-4o\"", &format!("{strong:?}"));
     std::fs::write(&data, text).unwrap();
     let model = dir.join(format!("{weak}.router.json"));
+    train_model(&data, &model);
+    format!("learned:{}", model.display())
+}
+
+/// `routewise train --data DATA --out MODEL`, which must succeed.
+fn train_model(data: &Path, model: &Path) {
     routewise()
         .args(["train", "--data"])
-        .arg(&data)
+        .arg(data)
         .arg("--out")
-        .arg(&model)
+        .arg(model)
         .assert()
         .success();
-    format!("learned:{}", model.display())
 }
 
 fn stderr_of_failure(command: &mut Command) -> String {
