@@ -107,12 +107,7 @@ fn train_calibrate_and_route_with_a_learned_model() {
         .success();
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(written.contains("[routing.learned]"), "{written}");
-    routewise()
-        .arg("validate")
-        .arg("--config")
-        .arg(&config)
-        .assert()
-        .success();
+    validate_config(&config);
 
     let route = |prompt: &str| {
         stdout_json(
@@ -195,6 +190,16 @@ fn trained_policy(dir: &Path, weak: &str, strong: &str) -> String {
     format!("learned:{}", model.display())
 }
 
+/// `routewise validate --config CONFIG`, which must succeed.
+fn validate_config(config: &Path) {
+    routewise()
+        .arg("validate")
+        .arg("--config")
+        .arg(config)
+        .assert()
+        .success();
+}
+
 /// `routewise train --data DATA --out MODEL`, which must succeed.
 fn train_model(data: &Path, model: &Path) {
     routewise()
@@ -270,12 +275,7 @@ fn calibrate_leaves_a_config_alone_when_the_model_does_not_fit_its_catalog() {
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
-    routewise()
-        .arg("validate")
-        .arg("--config")
-        .arg(&config)
-        .assert()
-        .success();
+    validate_config(&config);
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -48,12 +48,11 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
         return Err(std::io::Error::other("no config file to reload from"));
     };
     let (tx, mut rx) = mpsc::channel::<&'static str>(8);
-    let mut watcher = if watch {
-        Some(watch_files(&files, tx.clone())?)
+    let mut watch = if watch {
+        Some(FileWatch::new(files, tx.clone())?)
     } else {
         None
     };
-    let file_events = tx.clone();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let signals = tx;
     tokio::spawn(async move {
@@ -64,8 +63,6 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
         }
     });
     tokio::spawn(async move {
-        // The watcher stops when dropped; it lives as long as this task.
-        let mut watched = files;
         while let Some(cause) = rx.recv().await {
             tokio::time::sleep(Duration::from_millis(200)).await;
             while rx.try_recv().is_ok() {}
@@ -73,16 +70,10 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
                 Ok(files) => {
                     metrics::reload("ok");
                     tracing::info!("config reloaded from {} ({cause})", path.display());
-                    if watcher.is_some() && files != watched {
-                        match watch_files(&files, file_events.clone()) {
-                            Ok(new) => {
-                                watcher = Some(new);
-                                watched = files;
-                            }
-                            Err(err) => tracing::error!(
-                                "cannot watch the new config's files, keeping the old watch: {err}"
-                            ),
-                        }
+                    if let Some(Err(err)) = watch.as_mut().map(|w| w.follow(files)) {
+                        tracing::error!(
+                            "cannot watch the new config's files, keeping the old watch: {err}"
+                        );
                     }
                 }
                 Err(err) => {
@@ -91,25 +82,19 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
                     // The rejected config may name a model file that does not exist yet or is
                     // being fixed: watch it too, or writing it would go unnoticed until the
                     // config is touched again. The running config's files stay watched.
-                    if watcher.is_some() {
+                    if let Some(watch) = watch.as_mut() {
                         let config = path.clone();
                         let named = tokio::task::spawn_blocking(move || {
                             routewise_config::named_files(&config)
                         })
                         .await
                         .unwrap_or_default();
-                        let mut files = watched.clone();
-                        files.extend(named.into_iter().filter(|f| !watched.contains(f)));
-                        if files != watched {
-                            match watch_files(&files, file_events.clone()) {
-                                Ok(new) => {
-                                    watcher = Some(new);
-                                    watched = files;
-                                }
-                                Err(err) => tracing::warn!(
-                                    "cannot watch the files the rejected config names: {err}"
-                                ),
-                            }
+                        let mut files = watch.files.clone();
+                        files.extend(named.into_iter().filter(|f| !watch.files.contains(f)));
+                        if let Err(err) = watch.follow(files) {
+                            tracing::warn!(
+                                "cannot watch the files the rejected config names: {err}"
+                            );
                         }
                     }
                 }
@@ -117,6 +102,34 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
         }
     });
     Ok(())
+}
+
+/// The reload task's file watch: which files it covers, and how to move it to others.
+struct FileWatch {
+    /// Kept alive for as long as the watch should run: the watcher stops when dropped.
+    _watcher: notify::RecommendedWatcher,
+    files: Vec<PathBuf>,
+    events: mpsc::Sender<&'static str>,
+}
+
+impl FileWatch {
+    fn new(files: Vec<PathBuf>, events: mpsc::Sender<&'static str>) -> std::io::Result<Self> {
+        Ok(Self {
+            _watcher: watch_files(&files, events.clone())?,
+            files,
+            events,
+        })
+    }
+
+    /// Watches `files` instead, unless they are the ones watched already; on error the old
+    /// watch stays.
+    fn follow(&mut self, files: Vec<PathBuf>) -> std::io::Result<()> {
+        if files != self.files {
+            self._watcher = watch_files(&files, self.events.clone())?;
+            self.files = files;
+        }
+        Ok(())
+    }
 }
 
 /// Watches the files' directories (editors replace files by renaming, which a watch on the
