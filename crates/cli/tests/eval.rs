@@ -333,8 +333,8 @@ fn a_saved_model_file_is_evaluated_plain_or_gzipped() {
     let records = routewise_data::read_benchmark_file(&data).unwrap();
     let train: Vec<_> = records.iter().collect();
     let models = ["small".to_string(), "large".to_string()];
-    let model = routewise_core::learn::fit_records(
-        &routewise_core::learn::TrainConfig::default(),
+    let model = routewise_learn::training::fit_records(
+        &routewise_learn::training::TrainConfig::default(),
         &train,
         &models,
         &[0.001, 0.01],

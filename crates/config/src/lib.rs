@@ -9,6 +9,7 @@
 pub mod compile;
 pub mod error;
 pub mod interpolate;
+mod model_file;
 pub mod raw;
 pub mod server;
 
@@ -33,9 +34,9 @@ pub fn from_str_with_env(
     compile_text(text, env, &|model| read_learned_model(Path::new(model)))
 }
 
-/// Reads a learned model file (JSON, gzip when it ends in `.gz`), saying why it cannot.
+/// Reads a learned model file (JSON, plain or gzip), saying why it cannot.
 pub fn read_learned_model(path: &Path) -> Result<LearnedModel, String> {
-    let text = routewise_data::read_text_file(path).map_err(|e| e.to_string())?;
+    let text = model_file::read_text(path)?;
     LearnedModel::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

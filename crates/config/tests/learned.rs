@@ -8,8 +8,8 @@
 )]
 
 use routewise_config::{ConfigError, PolicyChoice, load_file};
-use routewise_core::learn::{Candidate, Example, TrainConfig, train};
 use routewise_core::{ChatInput, RequestContext};
+use routewise_learn::training::{Candidate, Example, TrainConfig, train};
 use std::path::Path;
 
 const CATALOG: &str = r#"

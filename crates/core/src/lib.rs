@@ -6,13 +6,14 @@
 //! the hard constraints of the [`catalog::Catalog`] and then a [`policy`] to reach a
 //! [`decision::Decision`] that carries its own explanation and cost estimate.
 //!
+//! This crate is the online half: what deciding one request needs. Offline work (benchmark
+//! records, evaluation, training) lives in `routewise-learn`, which builds on this one.
+//!
 //! Keeping this crate pure is what makes policies property-testable, benchmarkable and replayable
 //! offline over logged traffic; the compiler guards it, because this crate depends on no I/O crate.
 
-pub mod bench;
 pub mod catalog;
 pub mod decision;
-pub mod eval;
 pub mod learn;
 pub mod policy;
 pub mod request;

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use routewise_core::bench::{BenchmarkRecord, parse_line};
+use routewise_learn::bench::{BenchmarkRecord, parse_line};
 
 use crate::DataError;
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use routewise_core::bench::RecordError;
+use routewise_learn::bench::RecordError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {

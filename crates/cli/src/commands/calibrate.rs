@@ -5,7 +5,7 @@ use super::eval::dataset::{self, EvalData};
 use super::train::read_model;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use routewise_core::learn::{CalibrationPoint, CalibrationTarget, calibrate};
+use routewise_learn::training::{CalibrationPoint, CalibrationTarget, calibrate};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

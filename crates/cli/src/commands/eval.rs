@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use super::learn_args::LearnArgs;
 use anyhow::Result;
 use clap::Args;
-use routewise_core::learn::LearnedFitter;
+use routewise_learn::training::LearnedFitter;
 
 use dataset::EvalData;
 use policies::{PolicyName, Settings};

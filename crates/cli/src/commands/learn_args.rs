@@ -2,7 +2,7 @@
 //! in-run), so that a setting measured with `eval` is the one `train` ships.
 
 use clap::Args;
-use routewise_core::learn::TrainConfig;
+use routewise_learn::training::TrainConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct LearnArgs {

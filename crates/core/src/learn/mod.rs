@@ -1,30 +1,20 @@
-//! The learned router: features of the user's query (TF-IDF word 1-2 grams and query
-//! descriptors, word rarity among them), one calibrated logistic head per candidate model, the decision rule "cheapest
-//! model whose acceptability clears the threshold", threshold calibration, and the policy that
-//! plugs it into the [`crate::router::Router`].
+//! The learned router as served: features of the user's query (TF-IDF word 1-2 grams and
+//! query descriptors, word rarity among them), one calibrated logistic head per candidate model,
+//! the decision rule "cheapest model whose acceptability clears the threshold", the versioned
+//! model file, and the policy that plugs it into the [`crate::router::Router`].
 //!
-//! Everything here is pure; reading and writing model files happens in the CLI.
+//! Fitting and calibrating a model is offline work and lives in `routewise-learn`; everything
+//! here is what a decision needs. Reading and writing model files happens in the shell.
 
-pub mod fitter;
-pub mod logistic;
 pub mod model;
 pub mod overlap;
 pub mod policy;
 pub mod query;
 pub mod rarity;
-pub mod sparse;
 pub mod tfidf;
-pub mod threshold;
-pub mod train;
 
-#[cfg(test)]
-mod tests;
-
-pub use fitter::{LearnedFitter, LearnedPredictor, fit_records};
 pub use model::{FORMAT_VERSION, LearnedChoice, LearnedModel, MODEL_FORMAT};
 pub use policy::LearnedPolicy;
-pub use threshold::{CalibrationPoint, CalibrationTarget, Operating, calibrate};
-pub use train::{Candidate, Example, Progress, TrainConfig, train, train_parallel};
 
 use thiserror::Error;
 

@@ -11,10 +11,8 @@
 //! prompts defeat both models). Held-out calibration metrics are stored in the model file.
 
 use super::LearnError;
-use super::logistic::sigmoid;
 use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, tfidf_text, user_query};
 use super::tfidf::TfidfVectorizer;
-use super::train::{acceptability_from_gap, quality_gap};
 use serde::{Deserialize, Serialize};
 
 /// Written in every model file so other tools can recognise it.
@@ -63,7 +61,7 @@ impl FeatureSpec {
     }
 
     /// The feature row of a query given its TF-IDF text ([`tfidf_text`]) and dense features.
-    pub(crate) fn row_of_query(&self, text: &str, dense: &[f64]) -> Vec<(u32, f64)> {
+    pub fn row_of_query(&self, text: &str, dense: &[f64]) -> Vec<(u32, f64)> {
         let mut row = self.vectorizer.transform(text);
         let base = self.vectorizer.n_features();
         for (k, value) in dense.iter().enumerate() {
@@ -289,6 +287,31 @@ pub fn choose(acceptability: &[f64], threshold: f64, reference: usize) -> usize 
         .iter()
         .position(|&a| a >= threshold)
         .unwrap_or(reference)
+}
+
+/// The logistic function, without overflow for large |z|.
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// A candidate's acceptability from its predicted quality gap to the reference: Platt-scaled
+/// when the model was trained with calibration, else `1 - gap`.
+pub fn acceptability_from_gap(gap: f64, platt: Option<Platt>) -> f64 {
+    match platt {
+        Some(p) => sigmoid(p.a * gap + p.b),
+        None => (1.0 - gap).clamp(0.0, 1.0),
+    }
+}
+
+/// The predicted quality gap between the reference and a candidate, from their margins: the
+/// uncalibrated score that acceptability calibration maps to a probability.
+pub fn quality_gap(reference_margin: f64, candidate_margin: f64) -> f64 {
+    sigmoid(reference_margin) - sigmoid(candidate_margin)
 }
 
 #[cfg(test)]

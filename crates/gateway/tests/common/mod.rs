@@ -162,7 +162,7 @@ pub fn streamed_text(events: &[String]) -> String {
 /// Writes a learned model over `small` and `large` in which prompts with `hard_verb` ("prove"
 /// or "name") defeat `small` and the others do not, whatever the topic.
 pub fn write_learned_model(path: &std::path::Path, hard_verb: &str) {
-    use routewise_core::learn::{Candidate, Example, TrainConfig, train};
+    use routewise_learn::training::{Candidate, Example, TrainConfig, train};
     let mut prompts = Vec::new();
     for category in 0..4 {
         for i in 0..30 {

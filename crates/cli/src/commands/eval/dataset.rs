@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use routewise_core::bench::BenchmarkRecord;
-use routewise_core::eval::{ModelOutcomes, PairOutcome};
 use routewise_core::request::{ChatInput, RequestContext};
 use routewise_core::signals::{SignalExtractor, Signals};
 use routewise_data::PriceCatalog;
+use routewise_learn::bench::BenchmarkRecord;
+use routewise_learn::eval::{ModelOutcomes, PairOutcome};
 
 use super::progress;
 

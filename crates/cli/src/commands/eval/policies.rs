@@ -9,16 +9,17 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
-use routewise_core::eval::frontier::{oracle_sweep, threshold_sweep};
-use routewise_core::eval::scorers::{
+use routewise_core::learn::LearnedModel;
+use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
+use routewise_learn::eval::frontier::{oracle_sweep, threshold_sweep};
+use routewise_learn::eval::scorers::{
     cross_validated_predictions, oracle_scores, policy_scores, predict_all, random_scores,
     weak_doubt_scores,
 };
-use routewise_core::eval::{
+use routewise_learn::eval::{
     CurvePoint, DeferralCurve, Fitter, OperatingPoint, PairOutcome, PolicySummary, QualityPredictor,
 };
-use routewise_core::learn::{LearnedFitter, LearnedModel, LearnedPredictor, TrainConfig};
-use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
+use routewise_learn::training::{LearnedFitter, LearnedPredictor, TrainConfig};
 
 use super::dataset::EvalData;
 use super::progress;

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use routewise_core::eval::frontier::{cheapest_reaching, pareto_frontier};
-use routewise_core::eval::{CurvePoint, OperatingPoint, PolicySummary};
+use routewise_learn::eval::frontier::{cheapest_reaching, pareto_frontier};
+use routewise_learn::eval::{CurvePoint, OperatingPoint, PolicySummary};
 use serde::Serialize;
 
 use super::dataset::EvalData;

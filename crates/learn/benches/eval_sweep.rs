@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use routewise_core::eval::{DeferralCurve, PairOutcome};
+use routewise_learn::eval::{DeferralCurve, PairOutcome};
 
 const PROMPTS: usize = 10_000;
 const THRESHOLDS: usize = 100;
@@ -32,7 +32,7 @@ fn bench_sweep(c: &mut Criterion) {
             let sweep = curve.sweep(THRESHOLDS);
             let apgr = curve.apgr()?;
             let cpts = [curve.cpt(0.5)?, curve.cpt(0.8)?, curve.cpt(0.95)?];
-            Ok::<_, routewise_core::eval::EvalError>((sweep, apgr, cpts, curve.savings_at(0.95)))
+            Ok::<_, routewise_learn::eval::EvalError>((sweep, apgr, cpts, curve.savings_at(0.95)))
         })
     });
 }

@@ -3,6 +3,9 @@
 
 use super::threshold::operating_point;
 use super::*;
+use routewise_core::learn::{
+    FORMAT_VERSION, LearnError, LearnedModel, LearnedPolicy, MODEL_FORMAT, tfidf,
+};
 
 /// A small deterministic generator (xorshift64*), so the tests need no randomness crate.
 struct Rng(u64);
@@ -372,9 +375,9 @@ fn category_balance_keeps_a_big_category_from_outvoting_a_small_one() {
 
 #[test]
 fn above_one_the_reference_serves_even_beside_a_cheaper_model_of_its_tier() {
-    use crate::catalog::{Catalog, ModelSpec};
-    use crate::request::{ChatInput, RequestContext};
-    use crate::router::{Router, RouterOptions};
+    use routewise_core::catalog::{Catalog, ModelSpec};
+    use routewise_core::request::{ChatInput, RequestContext};
+    use routewise_core::router::{Router, RouterOptions};
     use std::sync::Arc;
     let spec = |name: &str, tier: usize, price: f64| ModelSpec {
         name: name.into(),

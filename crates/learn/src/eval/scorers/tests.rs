@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::eval::{DeferralCurve, FitError};
-use crate::signals::SignalExtractor;
+use routewise_core::signals::SignalExtractor;
 
 fn record(id: usize, category: &str, prompt: &str, weak: f64, strong: f64) -> BenchmarkRecord {
     BenchmarkRecord {
@@ -170,7 +170,7 @@ fn a_fitter_that_drops_a_model_is_reported() {
 }
 
 fn pair_catalog() -> Catalog {
-    use crate::catalog::{Capability, ModelSpec};
+    use routewise_core::catalog::{Capability, ModelSpec};
     let spec = |name: &str, tier| ModelSpec {
         name: name.into(),
         provider: "p".into(),
@@ -190,7 +190,7 @@ fn pair_catalog() -> Catalog {
 
 #[test]
 fn rules_score_by_target_tier_and_complexity_by_its_own_score() {
-    use crate::policy::{ComplexityPolicy, RulesPolicy};
+    use routewise_core::policy::{ComplexityPolicy, RulesPolicy};
     let catalog = pair_catalog();
     let extractor = SignalExtractor::new().unwrap();
     let prompts = [
@@ -200,7 +200,7 @@ fn rules_score_by_target_tier_and_complexity_by_its_own_score() {
     let requests: Vec<ChatInput> = prompts.iter().map(|p| ChatInput::from_prompt(*p)).collect();
     let signals: Vec<_> = requests
         .iter()
-        .map(|r| extractor.extract(r, &crate::request::RequestContext::default()))
+        .map(|r| extractor.extract(r, &routewise_core::request::RequestContext::default()))
         .collect();
     let rules = policy_scores(
         &RulesPolicy::default_rules(&catalog),

@@ -1,10 +1,10 @@
 //! The learned router behind the evaluation seam: [`LearnedFitter`] trains from benchmark
 //! records and [`LearnedPredictor`] answers for a fitted or loaded [`LearnedModel`].
 
-use super::model::LearnedModel;
 use super::train::{Candidate, Example, TrainConfig, train_parallel};
 use crate::bench::BenchmarkRecord;
 use crate::eval::{FitError, Fitter, QualityPredictor};
+use routewise_core::learn::model::LearnedModel;
 use std::sync::Arc;
 
 /// Trains a [`LearnedModel`] with `config`.

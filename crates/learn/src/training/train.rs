@@ -1,15 +1,16 @@
 //! Fitting a [`LearnedModel`] from labelled prompts: features, one logistic head per candidate,
 //! Platt calibration on category-held-out predictions, and the training-time metrics.
 
-use super::LearnError;
-use super::logistic::{LogisticConfig, LogisticModel, sigmoid};
-use super::model::{
+use super::logistic::{LogisticConfig, LogisticModel};
+use super::sparse::CsrMatrix;
+use routewise_core::learn::LearnError;
+use routewise_core::learn::model::{
     FORMAT_VERSION, FeatureSpec, HeadMetrics, LearnedModel, MODEL_FORMAT, ModelHead, Platt,
     TrainingInfo,
 };
-use super::query::{QUERY_FEATURE_NAMES, QueryFeatures, tfidf_text, user_query};
-use super::sparse::CsrMatrix;
-use super::tfidf::{TfidfConfig, TfidfVectorizer};
+use routewise_core::learn::model::{acceptability_from_gap, quality_gap};
+use routewise_core::learn::query::{QUERY_FEATURE_NAMES, QueryFeatures, tfidf_text, user_query};
+use routewise_core::learn::tfidf::{TfidfConfig, TfidfVectorizer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -443,23 +444,8 @@ fn matrix(
     x
 }
 
-/// Acceptability from the predicted quality gap: Platt-scaled when calibrated, else
-/// `1 - gap` (exact for 0/1 scores when the reference is right whenever the candidate is).
-pub(crate) fn acceptability_from_gap(gap: f64, platt: Option<Platt>) -> f64 {
-    match platt {
-        Some(p) => sigmoid(p.a * gap + p.b),
-        None => (1.0 - gap).clamp(0.0, 1.0),
-    }
-}
-
 /// The flattest acceptability calibration allowed (see its use).
 const MIN_SLOPE: f64 = 1e-3;
-
-/// The predicted quality gap between the reference and a candidate, from their margins: the
-/// uncalibrated score that acceptability calibration maps to a probability.
-pub(crate) fn quality_gap(reference_margin: f64, candidate_margin: f64) -> f64 {
-    sigmoid(reference_margin) - sigmoid(candidate_margin)
-}
 
 /// Platt scaling is a one-feature logistic regression on held-out scores; a weak penalty
 /// keeps it finite when the scores separate the labels perfectly.

@@ -8,8 +8,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use flate2::read::GzDecoder;
-use routewise_core::bench::{BenchmarkRecord, parse_line};
-use routewise_core::learn::{LearnedModel, TrainConfig, fit_records};
+use routewise_core::learn::LearnedModel;
+use routewise_learn::bench::{BenchmarkRecord, parse_line};
+use routewise_learn::training::{TrainConfig, fit_records};
 use std::hint::black_box;
 use std::io::Read;
 use std::path::PathBuf;

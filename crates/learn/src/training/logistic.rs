@@ -4,11 +4,12 @@
 //! `mean_i logloss(y_i, w.x_i + b) + ||w||^2 / (2 C n)`; the intercept is not penalised.
 //! Labels may be soft (any value in [0, 1]), so graded scores such as F1 train directly.
 
-use super::LearnError;
 use super::sparse::CsrMatrix;
 use argmin::core::{CostFunction, Error as ArgminError, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use routewise_core::learn::LearnError;
+use routewise_core::learn::model::sigmoid;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 
@@ -35,15 +36,6 @@ impl Default for LogisticConfig {
 pub struct LogisticModel {
     pub weights: Vec<f64>,
     pub bias: f64,
-}
-
-pub fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
 }
 
 /// `ln(1 + e^z)` without overflow.

@@ -8,10 +8,10 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::{EvalError, Fitter, PairOutcome, QualityPredictor, grouped_folds_seeded};
 use crate::bench::BenchmarkRecord;
-use crate::catalog::Catalog;
-use crate::policy::{Policy, PolicyInput, Target};
-use crate::request::ChatInput;
-use crate::signals::Signals;
+use routewise_core::catalog::Catalog;
+use routewise_core::policy::{Policy, PolicyInput, Target};
+use routewise_core::request::ChatInput;
+use routewise_core::signals::Signals;
 
 /// Uniform random scores from a seeded generator: the baseline every router must beat.
 pub fn random_scores(prompts: usize, seed: u64) -> Vec<f64> {

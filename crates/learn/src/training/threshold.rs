@@ -1,8 +1,8 @@
 //! Choosing the learned router's threshold for a target: a share of requests sent to the
 //! reference (strongest) model, or a quality floor relative to always using it.
 
-use super::LearnError;
-use super::model::choose;
+use routewise_core::learn::LearnError;
+use routewise_core::learn::model::choose;
 
 /// What the threshold must achieve on the calibration data.
 #[derive(Debug, Clone, Copy, PartialEq)]
