@@ -10,13 +10,13 @@ pub mod compile;
 pub mod error;
 pub mod interpolate;
 mod model_file;
+pub mod policies;
 pub mod raw;
 pub mod server;
 
-pub use compile::{
-    Config, LearnedSettings, ModelLoader, PolicyChoice, ProviderConfig, ProviderKind, RoutingConfig,
-};
+pub use compile::{Config, ProviderConfig, ProviderKind, RoutingConfig};
 pub use error::{ConfigError, FieldError};
+pub use policies::{LearnedSettings, ModelLoader, PolicyEntry, PolicyRegistry};
 
 use routewise_core::learn::LearnedModel;
 use std::path::{Path, PathBuf};
@@ -84,33 +84,47 @@ pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
 /// file it names. A server reloads when one of them changes.
 pub fn source_files(path: &Path, config: &Config) -> Vec<PathBuf> {
     let mut files = vec![path.to_owned()];
-    if let Some(learned) = &config.routing.learned {
-        files.push(relative_to(path, &learned.model));
+    for entry in config.routing.policies.iter() {
+        for file in &entry.files {
+            let file = relative_to(path, file);
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
     }
     files
 }
 
 /// The files the config file at `path` names, read from its text even when the config is
-/// invalid: the file itself and, when its TOML parses, the learned model file of
-/// `[routing.learned] model`. A server whose reload was rejected watches these, so that
-/// creating or fixing the model file a rejected config points at retries the reload.
+/// invalid: the file itself and, when its TOML parses, the learned model files of
+/// `[routing.learned] model` and of every `[policies.NAME] model`. A server whose reload was
+/// rejected watches these, so that creating or fixing the model file a rejected config points
+/// at retries the reload.
 pub fn named_files(path: &Path) -> Vec<PathBuf> {
     let mut files = vec![path.to_owned()];
-    let model = std::fs::read_to_string(path)
+    let Some(table) = std::fs::read_to_string(path)
         .ok()
         .and_then(|text| interpolate::expand(&text, &|name| std::env::var(name).ok()).ok())
         .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|table| {
-            // Only this one key matters here; the rest of the file may well be what is wrong.
-            table
-                .get("routing")?
-                .get("learned")?
-                .get("model")?
-                .as_str()
-                .map(str::to_owned)
-        });
-    if let Some(model) = model.filter(|m| !m.trim().is_empty()) {
-        files.push(relative_to(path, &model));
+    else {
+        return files;
+    };
+    // Only the model keys matter here; the rest of the file may well be what is wrong.
+    let model_of = |section: &toml::Value| section.get("model")?.as_str().map(str::to_owned);
+    let learned = table
+        .get("routing")
+        .and_then(|routing| routing.get("learned"))
+        .and_then(model_of);
+    let named = table
+        .get("policies")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flat_map(|policies| policies.values().filter_map(model_of));
+    for model in learned.into_iter().chain(named) {
+        let file = relative_to(path, &model);
+        if !model.trim().is_empty() && !files.contains(&file) {
+            files.push(file);
+        }
     }
     files
 }

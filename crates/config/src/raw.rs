@@ -2,6 +2,7 @@
 //! types and known keys. See `docs/CONFIG.md` for every key.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,9 +16,29 @@ pub struct RawConfig {
     pub models: Vec<RawModel>,
     #[serde(default)]
     pub routing: RawRouting,
+    /// Named policies beyond the built-in ones, `[policies.NAME]` with a `kind`.
+    #[serde(default)]
+    pub policies: BTreeMap<String, RawPolicy>,
     /// `routewise serve` settings (see `crate::server`).
     #[serde(default)]
     pub server: crate::server::RawServer,
+}
+
+/// A named policy: its `kind` and that kind's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RawPolicy {
+    Rules(RawRulesPolicy),
+    Complexity(RawComplexity),
+    Learned(RawLearned),
+}
+
+/// A named rules policy: its own rules (the default rules when absent) and default target.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRulesPolicy {
+    pub default_target: Option<String>,
+    pub rules: Option<Vec<RawRule>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,7 +70,8 @@ pub struct RawModel {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRouting {
-    /// `rules` (default) or `complexity`.
+    /// The policy that routes `auto`: `rules` (default), `complexity`, `learned`, or a
+    /// `[policies.NAME]`.
     pub policy: Option<String>,
     /// Output tokens assumed for cost estimates when a request sets no `max_tokens`.
     pub expected_output_tokens: Option<u32>,

@@ -5,8 +5,8 @@
 //! Every key is optional; an absent `[server]` serves on `127.0.0.1:8080` with no client auth,
 //! no cache, two retries and fallback on.
 
-use crate::compile::PolicyChoice;
 use crate::error::FieldError;
+use crate::policies::PolicyRegistry;
 use routewise_core::Catalog;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -32,6 +32,9 @@ pub struct RawServer {
     pub default_user_tier: Option<String>,
     /// Reload when the config file changes (SIGHUP always reloads); default true.
     pub watch_config: Option<bool>,
+    /// Require a client key for `GET /metrics` too (when client keys are configured); default
+    /// false, so a Prometheus scraper needs no key.
+    pub metrics_auth: Option<bool>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
     #[serde(default)]
@@ -47,7 +50,8 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub name: String,
-    /// `rules` or `complexity`; default: `[routing] policy`.
+    /// A configured policy's name (`rules`, `complexity`, `learned` or a `[policies.NAME]`);
+    /// default: `[routing] policy`.
     pub policy: Option<String>,
     /// Serve repeated identical non-streamed requests from the response cache.
     #[serde(default)]
@@ -114,6 +118,7 @@ pub struct ServerConfig {
     pub trust_tier_header: bool,
     pub default_user_tier: String,
     pub watch_config: bool,
+    pub metrics_auth: bool,
     /// Always contains [`AUTO_ROUTE`].
     pub routes: Vec<RouteConfig>,
     pub cache: CacheConfig,
@@ -131,7 +136,8 @@ impl ServerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
     pub name: String,
-    pub policy: PolicyChoice,
+    /// The name of the policy that decides, in the config's policy registry.
+    pub policy: String,
     pub cache: bool,
 }
 
@@ -199,7 +205,8 @@ impl ExecutionConfig {
 /// Compiles `[server]`, appending problems to `errors` with their field paths.
 pub(crate) fn compile_server(
     raw: &RawServer,
-    default_policy: PolicyChoice,
+    default_policy: &str,
+    policies: &PolicyRegistry,
     catalog: &Catalog,
     errors: &mut Vec<FieldError>,
 ) -> ServerConfig {
@@ -244,17 +251,13 @@ pub(crate) fn compile_server(
             );
         }
         let policy = match route.policy.as_deref() {
-            None => default_policy,
-            Some(name) => PolicyChoice::parse(name).unwrap_or_else(|| {
-                error(
-                    &format!("{path}.policy"),
-                    format!(
-                        "unknown policy `{name}`; expected one of: {}",
-                        PolicyChoice::NAMES.join(", ")
-                    ),
-                );
-                default_policy
-            }),
+            None => default_policy.to_owned(),
+            Some(name) => {
+                if policies.get(name).is_none() {
+                    error(&format!("{path}.policy"), policies.unknown(name));
+                }
+                name.to_owned()
+            }
         };
         routes.push(RouteConfig {
             name: route.name.clone(),
@@ -265,7 +268,7 @@ pub(crate) fn compile_server(
     if !routes.iter().any(|r| r.name == AUTO_ROUTE) {
         routes.push(RouteConfig {
             name: AUTO_ROUTE.to_owned(),
-            policy: default_policy,
+            policy: default_policy.to_owned(),
             cache: false,
         });
     }
@@ -394,6 +397,7 @@ pub(crate) fn compile_server(
         trust_tier_header: raw.trust_tier_header.unwrap_or(false),
         default_user_tier,
         watch_config: raw.watch_config.unwrap_or(true),
+        metrics_auth: raw.metrics_auth.unwrap_or(false),
         routes,
         cache,
         client_keys,
@@ -403,7 +407,7 @@ pub(crate) fn compile_server(
 
 #[cfg(test)]
 mod tests {
-    use crate::{ConfigError, PolicyChoice, from_str_with_env};
+    use crate::{ConfigError, from_str_with_env};
     use std::time::Duration;
 
     const CATALOG: &str = r#"
@@ -436,7 +440,7 @@ context_window = 8000
         assert!(server.client_keys.is_empty());
         assert!(!server.trust_tier_header);
         let auto = server.route("auto").unwrap();
-        assert_eq!((auto.policy, auto.cache), (PolicyChoice::Rules, false));
+        assert_eq!((auto.policy.as_str(), auto.cache), ("rules", false));
         assert_eq!(server.execution.max_retries, 2);
     }
 
@@ -465,10 +469,7 @@ connect_timeout_ms = 250
         );
         let config = from_str_with_env(&text, &|_| None).unwrap();
         let server = &config.server;
-        assert_eq!(
-            server.route("cheap").unwrap().policy,
-            PolicyChoice::Complexity
-        );
+        assert_eq!(server.route("cheap").unwrap().policy, "complexity");
         assert!(server.route("auto").is_some());
         assert_eq!(server.client_keys[0].key_sha256, [0xab; 32]);
         assert_eq!(server.client_keys[0].tier, "premium");

@@ -7,7 +7,7 @@
     reason = "test fixtures fail the test by panicking"
 )]
 
-use routewise_config::{ConfigError, PolicyChoice, load_file};
+use routewise_config::{ConfigError, load_file};
 use routewise_core::{ChatInput, RequestContext};
 use routewise_learn::training::{Candidate, Example, TrainConfig, train};
 use std::path::Path;
@@ -97,7 +97,7 @@ fn a_learned_policy_routes_with_the_model_next_to_the_config() {
         "[routing]\npolicy = \"learned\"\n[routing.learned]\nmodel = \"router.json\"\nthreshold = 0.5\n",
     ))
     .unwrap();
-    assert_eq!(config.routing.policy, PolicyChoice::Learned);
+    assert_eq!(config.routing.policy, "learned");
     let router = config.router().unwrap();
     let decide = |prompt: &str| {
         router
@@ -123,11 +123,11 @@ fn a_route_may_use_the_learned_policy_while_auto_keeps_the_rules() {
          [[server.routes]]\nname = \"smart\"\npolicy = \"learned\"\n",
     ))
     .unwrap();
-    assert_eq!(config.routing.policy, PolicyChoice::Rules);
+    assert_eq!(config.routing.policy, "rules");
     let smart = config.server.route("smart").unwrap();
-    assert_eq!(smart.policy, PolicyChoice::Learned);
+    assert_eq!(smart.policy, "learned");
     assert_eq!(
-        config.router_with(smart.policy).unwrap().policy().name(),
+        config.router_with(&smart.policy).unwrap().policy().name(),
         "learned"
     );
 }

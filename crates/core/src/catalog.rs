@@ -99,6 +99,64 @@ pub enum CatalogError {
     },
     #[error("model `{0}` has a context window of 0 tokens")]
     ZeroContextWindow(String),
+    #[error("the catalog has {0} models; routewise routes over at most 4,294,967,295")]
+    TooManyModels(usize),
+}
+
+/// A model's place in its [`Catalog`]. Only a catalog hands these out (by name, or in its
+/// preference order), so a policy or a stage cannot invent an index; look the model up with
+/// [`Catalog::get`], which is `None` for an id from another, larger catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelId(u32);
+
+impl ModelId {
+    /// The position in [`Catalog::models`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A subset of a catalog's models, e.g. those that meet a request's hard constraints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSet {
+    members: Vec<bool>,
+}
+
+impl ModelSet {
+    /// Every model of `catalog`.
+    pub fn all(catalog: &Catalog) -> Self {
+        Self {
+            members: vec![true; catalog.models.len()],
+        }
+    }
+
+    /// The models of `catalog` for which `keep` holds.
+    pub fn of(catalog: &Catalog, keep: impl Fn(&ModelSpec) -> bool) -> Self {
+        Self {
+            members: catalog.models.iter().map(keep).collect(),
+        }
+    }
+
+    pub fn contains(&self, id: ModelId) -> bool {
+        self.members.get(id.index()).copied().unwrap_or(false)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.members.iter().any(|m| *m)
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.iter().filter(|m| **m).count()
+    }
+
+    /// The members, in catalog order.
+    pub fn iter(&self) -> impl Iterator<Item = ModelId> + '_ {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m)
+            .filter_map(|(i, _)| u32::try_from(i).ok().map(ModelId))
+    }
 }
 
 /// An immutable, validated set of models and tiers.
@@ -106,6 +164,9 @@ pub enum CatalogError {
 pub struct Catalog {
     tiers: Vec<String>,
     models: Vec<ModelSpec>,
+    /// Model ids cheapest tier first, then by blended price, then by name.
+    #[serde(skip)]
+    preference: Vec<ModelId>,
 }
 
 impl Catalog {
@@ -145,7 +206,15 @@ impl Catalog {
                 return Err(CatalogError::ZeroContextWindow(model.name.clone()));
             }
         }
-        Ok(Self { tiers, models })
+        if u32::try_from(models.len()).is_err() {
+            return Err(CatalogError::TooManyModels(models.len()));
+        }
+        let preference = preference_order(&models);
+        Ok(Self {
+            tiers,
+            models,
+            preference,
+        })
     }
 
     pub fn tiers(&self) -> &[String] {
@@ -160,8 +229,23 @@ impl Catalog {
         self.models.iter().find(|m| m.name == name)
     }
 
-    pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.models.iter().position(|m| m.name == name)
+    /// The id of the model called `name`.
+    pub fn id_of(&self, name: &str) -> Option<ModelId> {
+        self.models
+            .iter()
+            .position(|m| m.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(ModelId)
+    }
+
+    /// The model with this id; `None` only for an id from another catalog.
+    pub fn get(&self, id: ModelId) -> Option<&ModelSpec> {
+        self.models.get(id.index())
+    }
+
+    /// Every model's id, in declaration order.
+    pub fn ids(&self) -> impl Iterator<Item = ModelId> + '_ {
+        (0..self.models.len()).filter_map(|i| u32::try_from(i).ok().map(ModelId))
     }
 
     pub fn tier_index(&self, name: &str) -> Option<usize> {
@@ -185,18 +269,10 @@ impl Catalog {
         0.75 * model.input_usd_per_mtok + 0.25 * model.output_usd_per_mtok
     }
 
-    /// Model indices ordered cheapest tier first, then by blended price, then by name, so that
+    /// Model ids ordered cheapest tier first, then by blended price, then by name, so that
     /// "the first eligible model" is always the cheapest sufficient one and ties are stable.
-    pub fn models_by_preference(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.models.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (ma, mb) = (&self.models[a], &self.models[b]);
-            ma.tier
-                .cmp(&mb.tier)
-                .then(Self::blended_price(ma).total_cmp(&Self::blended_price(mb)))
-                .then(ma.name.cmp(&mb.name))
-        });
-        order
+    pub fn models_by_preference(&self) -> &[ModelId] {
+        &self.preference
     }
 
     /// The always-large baseline: the most capable tier's most expensive model (the model a
@@ -214,6 +290,21 @@ impl Catalog {
             }
         })
     }
+}
+
+fn preference_order(models: &[ModelSpec]) -> Vec<ModelId> {
+    let mut order: Vec<usize> = (0..models.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ma, mb) = (&models[a], &models[b]);
+        ma.tier
+            .cmp(&mb.tier)
+            .then(Catalog::blended_price(ma).total_cmp(&Catalog::blended_price(mb)))
+            .then(ma.name.cmp(&mb.name))
+    });
+    order
+        .into_iter()
+        .filter_map(|i| u32::try_from(i).ok().map(ModelId))
+        .collect()
 }
 
 #[cfg(test)]
@@ -282,8 +373,9 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = catalog
             .models_by_preference()
-            .into_iter()
-            .map(|i| catalog.models()[i].name.as_str())
+            .iter()
+            .filter_map(|&id| catalog.get(id))
+            .map(|m| m.name.as_str())
             .collect();
         assert_eq!(
             names,

@@ -21,8 +21,8 @@ pub mod router;
 pub mod signals;
 pub mod tokens;
 
-pub use catalog::{Capability, Catalog, CatalogError, ModelSpec};
-pub use decision::Decision;
+pub use catalog::{Capability, Catalog, CatalogError, ModelId, ModelSet, ModelSpec};
+pub use decision::{Decision, ShadowDecision, StageNote};
 pub use request::{ChatInput, Message, RequestContext, Role};
-pub use router::{RouteError, Router};
+pub use router::{Analysis, RouteError, Routed, Router, Steering};
 pub use signals::{SignalExtractor, Signals};

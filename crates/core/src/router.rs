@@ -1,11 +1,16 @@
-//! The router: validates a request, extracts signals, applies the hard constraints, asks the
-//! policy, resolves its target to a concrete model, and attaches costs and the explanation.
+//! The router, in three steps that callers may compose: [`Router::analyse`] validates a
+//! request, extracts its signals once and applies the hard constraints; [`Router::choose`] asks a
+//! policy over that analysis and resolves its target to a concrete eligible model;
+//! [`Router::account`] attaches costs and the explanation. [`Router::decide`] runs all three
+//! with the router's own policy.
 
-use crate::catalog::{Capability, Catalog, ModelSpec};
+use crate::catalog::{Capability, Catalog, ModelId, ModelSet};
 use crate::decision::Decision;
-use crate::policy::{Choice, Policy, PolicyInput, Target};
+use crate::policy::{Choice, LearnedState, Policy, PolicyInput, Target};
 use crate::request::{ChatInput, RequestContext};
 use crate::signals::{ScanError, SignalExtractor, Signals};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -87,16 +92,60 @@ impl RouteError {
     }
 }
 
-/// Routes requests over one catalog with one policy. Cheap to share behind an `Arc`.
+/// One request, analysed once: its signals and the models that meet its hard constraints.
+/// Any number of policies can then choose over it (the served one, shadows, experiment arms)
+/// without tokenising again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub signals: Signals,
+    /// Models that can serve the request; never empty.
+    pub eligible: ModelSet,
+    /// The hard constraints that applied, for the explanation (e.g. `needs vision`).
+    pub constraints: Vec<String>,
+}
+
+/// What a choice takes besides the request: randomness, the time, the policy's learned state,
+/// and what controllers decided.
+pub struct Steering<'a> {
+    pub rng: &'a mut dyn RngCore,
+    pub now_unix_ms: u64,
+    /// See [`crate::policy::PolicyInput::bias`].
+    pub bias: f64,
+    pub state: Option<&'a LearnedState>,
+}
+
+impl std::fmt::Debug for Steering<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Steering")
+            .field("now_unix_ms", &self.now_unix_ms)
+            .field("bias", &self.bias)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A policy's choice, resolved to a model that can serve the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub model: ModelId,
+    /// `None` when the caller named the model (no policy was asked).
+    pub choice: Option<Choice>,
+    /// Target adjustments made while resolving (escalations), after the hard constraints.
+    pub adjustments: Vec<String>,
+}
+
+/// Routes requests over one catalog. It holds a default policy for [`Router::decide`]; the
+/// gateway asks other policies over the same [`Analysis`] with [`Router::choose`].
 #[derive(Debug, Clone)]
 pub struct Router {
     catalog: Arc<Catalog>,
     policy: Arc<dyn Policy>,
     extractor: SignalExtractor,
     options: RouterOptions,
-    /// Catalog indices, cheapest tier and price first; computed once.
-    preference: Vec<usize>,
 }
+
+/// The seed of [`Router::decide`]'s randomness: a one-call decision is reproducible.
+const DECIDE_SEED: u64 = 0x726f_7574_6577_6973;
 
 impl Router {
     pub fn new(
@@ -104,17 +153,19 @@ impl Router {
         policy: Arc<dyn Policy>,
         options: RouterOptions,
     ) -> Result<Self, RouteError> {
-        let preference = catalog.models_by_preference();
         Ok(Self {
             catalog,
             policy,
             extractor: SignalExtractor::new()?,
             options,
-            preference,
         })
     }
 
     pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn shared_catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
 
@@ -130,34 +181,186 @@ impl Router {
         &self.extractor
     }
 
-    /// Decides where one request goes.
+    /// Decides where one request goes with the router's own policy, at time 0 with a fixed
+    /// seed and no learned state: analyse, choose, account.
     pub fn decide(
         &self,
         input: &ChatInput,
         context: &RequestContext,
     ) -> Result<Decision, RouteError> {
+        let analysis = self.analyse(input, context)?;
+        let mut rng = StdRng::seed_from_u64(DECIDE_SEED);
+        let mut steering = Steering {
+            rng: &mut rng,
+            now_unix_ms: 0,
+            bias: 0.0,
+            state: None,
+        };
+        let routed = self.choose(self.policy.as_ref(), input, &analysis, &mut steering)?;
+        Ok(self.account(&analysis, routed, self.policy.name()))
+    }
+
+    /// Validates the request, extracts its signals (the one tokenisation) and applies the hard
+    /// constraints.
+    pub fn analyse(
+        &self,
+        input: &ChatInput,
+        context: &RequestContext,
+    ) -> Result<Analysis, RouteError> {
         self.check_request(input)?;
         let signals = self.extractor.extract(input, context);
         let mut constraints = Vec::new();
         let eligible = self.eligible_models(&signals, &mut constraints)?;
+        Ok(Analysis {
+            signals,
+            eligible,
+            constraints,
+        })
+    }
 
-        let (model_index, choice, policy) = match &input.requested_model {
-            Some(requested) => (
-                self.explicit_model(requested, &signals, &eligible)?,
-                None,
-                "explicit",
-            ),
-            None => {
-                let choice = self.policy.choose(PolicyInput {
-                    signals: &signals,
-                    request: input,
-                    catalog: &self.catalog,
-                });
-                let index = self.resolve(&choice, &eligible, &mut constraints)?;
-                (index, Some(choice), self.policy.name())
-            }
+    /// Asks `policy` (or honours the caller's explicit model) and resolves the answer to an
+    /// eligible model.
+    pub fn choose(
+        &self,
+        policy: &dyn Policy,
+        input: &ChatInput,
+        analysis: &Analysis,
+        steering: &mut Steering<'_>,
+    ) -> Result<Routed, RouteError> {
+        if let Some(requested) = &input.requested_model {
+            let model = self.explicit_model(requested, &analysis.signals, &analysis.eligible)?;
+            return Ok(Routed {
+                model,
+                choice: None,
+                adjustments: Vec::new(),
+            });
+        }
+        let policy_input = PolicyInput {
+            signals: &analysis.signals,
+            request: input,
+            catalog: &self.catalog,
+            eligible: &analysis.eligible,
+            now_unix_ms: steering.now_unix_ms,
+            bias: steering.bias.clamp(-1.0, 1.0),
+            state: steering.state,
         };
-        Ok(self.account(model_index, choice, policy, constraints, signals))
+        let choice = policy.choose(&policy_input, &mut *steering.rng);
+        let mut adjustments = Vec::new();
+        let model = self.resolve(&choice, &analysis.eligible, &mut adjustments)?;
+        Ok(Routed {
+            model,
+            choice: Some(choice),
+            adjustments,
+        })
+    }
+
+    /// Raises a routed request to at least `tier` (memory of a bad answer on a cheaper one),
+    /// keeping to eligible models; `false` when it already was there or nothing eligible is.
+    pub fn raise_to_tier(&self, routed: &mut Routed, analysis: &Analysis, tier: usize) -> bool {
+        let current = self.catalog.get(routed.model).map_or(0, |m| m.tier);
+        if current >= tier {
+            return false;
+        }
+        let raised = self
+            .catalog
+            .models_by_preference()
+            .iter()
+            .copied()
+            .find(|&id| {
+                analysis.eligible.contains(id)
+                    && self.catalog.get(id).is_some_and(|m| m.tier >= tier)
+            });
+        match raised {
+            Some(model) => {
+                routed.model = model;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The request's estimated cost on `model`, and on the always-large baseline.
+    pub fn estimate(&self, signals: &Signals, model: ModelId) -> (f64, f64) {
+        let output_tokens = u64::from(self.output_tokens(signals));
+        let input_tokens = u64::from(signals.prompt_tokens);
+        let cost = self
+            .catalog
+            .get(model)
+            .map_or(0.0, |m| m.cost_usd(input_tokens, output_tokens));
+        let baseline = self
+            .catalog
+            .baseline_model()
+            .cost_usd(input_tokens, output_tokens);
+        (cost, baseline)
+    }
+
+    fn output_tokens(&self, signals: &Signals) -> u32 {
+        signals
+            .max_output_tokens
+            .map_or(self.options.expected_output_tokens, |cap| {
+                cap.min(self.options.expected_output_tokens)
+            })
+    }
+
+    /// The decision and its explanation: the routed model, costs, and every constraint and
+    /// adjustment that shaped it. `policy` names the policy as configured.
+    pub fn account(&self, analysis: &Analysis, routed: Routed, policy: &str) -> Decision {
+        // An id always comes from this catalog; the baseline stands in rather than panic.
+        let model = self
+            .catalog
+            .get(routed.model)
+            .unwrap_or_else(|| self.catalog.baseline_model());
+        let baseline = self.catalog.baseline_model();
+        let output_tokens = self.output_tokens(&analysis.signals);
+        let (estimated_cost_usd, baseline_cost_usd) =
+            self.estimate(&analysis.signals, routed.model);
+        let (policy, reason, mut detail, score, threshold, propensity, features) =
+            match routed.choice {
+                Some(c) => (
+                    policy,
+                    c.reason,
+                    c.detail,
+                    c.score,
+                    c.threshold,
+                    c.propensity,
+                    c.features,
+                ),
+                None => (
+                    "explicit",
+                    "explicit-model".to_owned(),
+                    format!("the caller asked for `{}`", model.name),
+                    None,
+                    None,
+                    1.0,
+                    Vec::new(),
+                ),
+            };
+        let mut constraints = analysis.constraints.clone();
+        constraints.extend(routed.adjustments);
+        if !constraints.is_empty() {
+            detail.push_str("; ");
+            detail.push_str(&constraints.join("; "));
+        }
+        Decision {
+            model: model.name.clone(),
+            policy: policy.to_owned(),
+            reason,
+            detail,
+            score,
+            threshold,
+            constraints,
+            signals: analysis.signals.clone(),
+            estimated_output_tokens: output_tokens,
+            estimated_cost_usd,
+            baseline_model: baseline.name.clone(),
+            baseline_cost_usd,
+            propensity,
+            policy_features: features,
+            stages: Vec::new(),
+            experiment: None,
+            arm: None,
+            shadow: Vec::new(),
+        }
     }
 
     fn check_request(&self, input: &ChatInput) -> Result<(), RouteError> {
@@ -194,17 +397,12 @@ impl Router {
         &self,
         signals: &Signals,
         constraints: &mut Vec<String>,
-    ) -> Result<Vec<bool>, RouteError> {
+    ) -> Result<ModelSet, RouteError> {
         let needs_vision = signals.image_parts > 0;
         let needed_context = signals.required_context(0);
-        let eligible: Vec<bool> = self
-            .catalog
-            .models()
-            .iter()
-            .map(|m| {
-                (!needs_vision || m.has(Capability::Vision)) && needed_context <= m.context_window
-            })
-            .collect();
+        let eligible = ModelSet::of(&self.catalog, |m| {
+            (!needs_vision || m.has(Capability::Vision)) && needed_context <= m.context_window
+        });
         if needs_vision {
             constraints.push(format!(
                 "needs vision ({} image parts)",
@@ -221,7 +419,7 @@ impl Router {
                 "needs a context window of at least {needed_context} tokens"
             ));
         }
-        if eligible.iter().any(|e| *e) {
+        if !eligible.is_empty() {
             return Ok(eligible);
         }
         let why = if needs_vision
@@ -251,9 +449,9 @@ impl Router {
         &self,
         requested: &str,
         signals: &Signals,
-        eligible: &[bool],
-    ) -> Result<usize, RouteError> {
-        let Some(index) = self.catalog.index_of(requested) else {
+        eligible: &ModelSet,
+    ) -> Result<ModelId, RouteError> {
+        let Some(id) = self.catalog.id_of(requested) else {
             let available = self
                 .catalog
                 .models()
@@ -266,18 +464,19 @@ impl Router {
                 available,
             });
         };
-        if eligible.get(index).copied().unwrap_or(false) {
-            return Ok(index);
+        if eligible.contains(id) {
+            return Ok(id);
         }
-        let model = &self.catalog.models()[index];
-        let why = if signals.image_parts > 0 && !model.has(Capability::Vision) {
-            "the request has images and this model has no `vision` capability".to_owned()
-        } else {
-            format!(
+        let why = match self.catalog.get(id) {
+            Some(model) if signals.image_parts > 0 && !model.has(Capability::Vision) => {
+                "the request has images and this model has no `vision` capability".to_owned()
+            }
+            Some(model) => format!(
                 "the request needs {} tokens of context and this model's window is {}",
                 signals.required_context(0),
                 model.context_window
-            )
+            ),
+            None => "it is not in this catalog".to_owned(),
         };
         Err(RouteError::ModelCannotServe {
             model: requested.to_owned(),
@@ -292,19 +491,23 @@ impl Router {
     fn resolve(
         &self,
         choice: &Choice,
-        eligible: &[bool],
+        eligible: &ModelSet,
         constraints: &mut Vec<String>,
-    ) -> Result<usize, RouteError> {
-        let models = self.catalog.models();
-        let is_ok = |i: usize| eligible.get(i).copied().unwrap_or(false);
-        let has_all = |i: usize, caps: &[Capability]| caps.iter().all(|c| models[i].has(*c));
+    ) -> Result<ModelId, RouteError> {
+        let catalog = &self.catalog;
+        let preference = catalog.models_by_preference();
+        let has_all = |id: ModelId, caps: &[Capability]| {
+            catalog
+                .get(id)
+                .is_some_and(|m| caps.iter().all(|c| m.has(*c)))
+        };
+        let tier_of = |id: ModelId| catalog.get(id).map_or(0, |m| m.tier);
 
         let mut wanted: &[Capability] = &choice.require;
         if !wanted.is_empty()
-            && !self
-                .preference
+            && !preference
                 .iter()
-                .any(|&i| is_ok(i) && has_all(i, wanted))
+                .any(|&id| eligible.contains(id) && has_all(id, wanted))
         {
             let names: Vec<&str> = wanted.iter().map(|c| c.as_str()).collect();
             constraints.push(format!(
@@ -315,93 +518,44 @@ impl Router {
         }
 
         let min_tier = match choice.target {
-            Target::Model(index) => {
-                if is_ok(index) && has_all(index, wanted) {
-                    return Ok(index);
+            Target::Model(id) => {
+                if eligible.contains(id) && has_all(id, wanted) {
+                    return Ok(id);
                 }
-                constraints.push(format!(
-                    "`{}` cannot serve this request, escalated",
-                    models[index].name
-                ));
-                models[index].tier
+                let name = catalog.get(id).map_or("?", |m| m.name.as_str());
+                constraints.push(format!("`{name}` cannot serve this request, escalated"));
+                tier_of(id)
             }
-            Target::Tier(tier) => tier,
+            Target::Tier(tier) => tier.min(catalog.top_tier()),
         };
-        let serves = |i: &usize| is_ok(*i) && has_all(*i, wanted);
-        let mut at_or_above = self
-            .preference
+        let serves = |id: &ModelId| eligible.contains(*id) && has_all(*id, wanted);
+        let tier_name = |tier: usize| catalog.tiers().get(tier).map_or("?", String::as_str);
+        let mut at_or_above = preference
             .iter()
             .copied()
-            .filter(|&i| models[i].tier >= min_tier);
-        if let Some(index) = at_or_above.find(serves) {
-            if models[index].tier > min_tier {
+            .filter(|&id| tier_of(id) >= min_tier);
+        if let Some(id) = at_or_above.find(serves) {
+            if tier_of(id) > min_tier {
                 constraints.push(format!(
                     "no eligible model in tier `{}`, escalated to `{}`",
-                    self.catalog.tiers()[min_tier],
-                    self.catalog.tiers()[models[index].tier]
+                    tier_name(min_tier),
+                    tier_name(tier_of(id))
                 ));
             }
-            return Ok(index);
+            return Ok(id);
         }
         // Nothing at or above the target can serve: take the most capable model that can.
-        if let Some(index) = self.preference.iter().rev().copied().find(serves) {
+        if let Some(id) = preference.iter().rev().copied().find(serves) {
             constraints.push(format!(
                 "no eligible model in tier `{}` or above, stepped down to `{}`",
-                self.catalog.tiers()[min_tier],
-                models[index].name
+                tier_name(min_tier),
+                catalog.get(id).map_or("?", |m| m.name.as_str())
             ));
-            return Ok(index);
+            return Ok(id);
         }
         Err(RouteError::NoEligibleModel {
             why: "no model satisfies the hard constraints".to_owned(),
         })
-    }
-
-    fn account(
-        &self,
-        model_index: usize,
-        choice: Option<Choice>,
-        policy: &str,
-        constraints: Vec<String>,
-        signals: Signals,
-    ) -> Decision {
-        let model: &ModelSpec = &self.catalog.models()[model_index];
-        let baseline = self.catalog.baseline_model();
-        let output_tokens = signals
-            .max_output_tokens
-            .map_or(self.options.expected_output_tokens, |cap| {
-                cap.min(self.options.expected_output_tokens)
-            });
-        let input_tokens = u64::from(signals.prompt_tokens);
-        let estimated_cost_usd = model.cost_usd(input_tokens, u64::from(output_tokens));
-        let baseline_cost_usd = baseline.cost_usd(input_tokens, u64::from(output_tokens));
-        let (reason, mut detail, score, threshold) = match choice {
-            Some(c) => (c.reason, c.detail, c.score, c.threshold),
-            None => (
-                "explicit-model".to_owned(),
-                format!("the caller asked for `{}`", model.name),
-                None,
-                None,
-            ),
-        };
-        if !constraints.is_empty() {
-            detail.push_str("; ");
-            detail.push_str(&constraints.join("; "));
-        }
-        Decision {
-            model: model.name.clone(),
-            policy: policy.to_owned(),
-            reason,
-            detail,
-            score,
-            threshold,
-            constraints,
-            signals,
-            estimated_output_tokens: output_tokens,
-            estimated_cost_usd,
-            baseline_model: baseline.name.clone(),
-            baseline_cost_usd,
-        }
     }
 }
 

@@ -124,25 +124,26 @@ impl LineBuffer {
     }
 }
 
-/// What is known about a request as it goes; finished exactly once.
+/// What is known about a request as it goes; finished exactly once. Stages tell it what they
+/// learned through its methods; [`Ledger::finish`] turns it into metrics and the log line.
 #[derive(Debug)]
 pub struct Ledger {
     log: RequestLog,
-    pub request_id: String,
+    request_id: String,
     started: Instant,
-    pub route: Option<String>,
-    pub key: Option<String>,
-    pub user_tier: Option<String>,
-    pub stream: bool,
-    pub cached: bool,
-    pub decision: Option<Decision>,
-    pub model: Option<ModelSpec>,
-    pub baseline: Option<ModelSpec>,
-    pub attempts: Vec<Attempt>,
-    pub upstream_time: Duration,
+    route: Option<String>,
+    key: Option<String>,
+    user_tier: Option<String>,
+    stream: bool,
+    cached: bool,
+    decision: Option<Decision>,
+    model: Option<ModelSpec>,
+    baseline: Option<ModelSpec>,
+    attempts: Vec<Attempt>,
+    upstream_time: Duration,
     /// Set when the response (or its headers, for streams) is ready.
     overhead: Option<Duration>,
-    pub usage: Option<Usage>,
+    usage: Option<Usage>,
 }
 
 /// The JSON log line.
@@ -195,6 +196,65 @@ impl Ledger {
             overhead: None,
             usage: None,
         }
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Who called.
+    pub fn set_caller(&mut self, key: Option<&str>, tier: &str) {
+        self.key = key.map(str::to_owned);
+        self.user_tier = Some(tier.to_owned());
+    }
+
+    pub fn set_stream(&mut self, stream: bool) {
+        self.stream = stream;
+    }
+
+    /// The named route (`auto`, ...) the request took; none for an explicit model.
+    pub fn set_route(&mut self, route: &str) {
+        self.route = Some(route.to_owned());
+    }
+
+    /// The model whose cost the request is compared with.
+    pub fn set_baseline(&mut self, baseline: &ModelSpec) {
+        self.baseline = Some(baseline.clone());
+    }
+
+    pub fn set_decision(&mut self, decision: Decision) {
+        self.decision = Some(decision);
+    }
+
+    pub fn decision(&self) -> Option<&Decision> {
+        self.decision.as_ref()
+    }
+
+    /// The model that answered, and every attempt it took.
+    pub fn set_execution(&mut self, model: &ModelSpec, attempts: Vec<Attempt>, upstream: Duration) {
+        self.model = Some(model.clone());
+        self.attempts = attempts;
+        self.upstream_time = upstream;
+    }
+
+    /// A failed execution: what was tried and how long it waited.
+    pub fn set_failure(&mut self, attempts: Vec<Attempt>, upstream: Duration) {
+        self.attempts = attempts;
+        self.upstream_time = upstream;
+    }
+
+    pub fn set_usage(&mut self, usage: Option<Usage>) {
+        self.usage = usage;
+    }
+
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    /// The answer came from the cache.
+    pub fn set_cached(&mut self, usage: Option<Usage>) {
+        self.cached = true;
+        self.usage = usage;
     }
 
     /// Moves the ledger out (to finish it, or to hand it to a stream), leaving an empty one
@@ -302,13 +362,13 @@ mod tests {
     #[tokio::test]
     async fn costs_use_upstream_usage_for_model_and_baseline() {
         let mut ledger = Ledger::new("r".into(), Instant::now(), RequestLog::Tracing);
-        ledger.model = Some(spec("small", 1.0));
-        ledger.baseline = Some(spec("large", 10.0));
-        ledger.usage = Some(Usage::new(1_000_000, 500_000));
+        ledger.set_execution(&spec("small", 1.0), Vec::new(), Duration::ZERO);
+        ledger.set_baseline(&spec("large", 10.0));
+        ledger.set_usage(Some(Usage::new(1_000_000, 500_000)));
         let (cost, baseline) = ledger.costs();
         assert!((cost - 2.0).abs() < 1e-9, "{cost}");
         assert!((baseline - 20.0).abs() < 1e-9, "{baseline}");
-        ledger.cached = true;
+        ledger.set_cached(Some(Usage::new(1_000_000, 500_000)));
         assert_eq!(ledger.costs().0, 0.0);
     }
 

@@ -1,12 +1,12 @@
-//! Client authentication and per-key rate limits.
+//! Client authentication: who is calling, with which tier and which limits.
 //!
 //! Keys are configured as SHA-256 digests, so the config file never holds a usable key; a
-//! presented key is hashed and looked up. Request and token limits are per process (governor);
-//! tokens are charged for the prompt before the call and for the completion after it.
+//! presented key is hashed and looked up. The key's request and token limits are buckets of
+//! the gateway's [`RateLimiter`] (see [`crate::shared::limits`]): a request takes one request
+//! on arrival, its prompt's tokens before the call and its completion's tokens after it.
 
 use crate::error::GatewayError;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use crate::shared::{Bucket, Denied, LimitKind, RateLimiter};
 use http::HeaderMap;
 use routewise_config::server::ClientKey;
 use sha2::{Digest, Sha256};
@@ -28,9 +28,8 @@ pub struct Caller {
 
 #[derive(Debug)]
 struct KeyLimits {
-    name: String,
-    requests: Option<DefaultDirectRateLimiter>,
-    tokens: Option<DefaultDirectRateLimiter>,
+    requests: Option<Bucket>,
+    tokens: Option<Bucket>,
 }
 
 #[derive(Debug)]
@@ -50,10 +49,14 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(keys: &[ClientKey], default_tier: &str, trust_tier_header: bool) -> Self {
-        let limiter = |per_minute: Option<u32>| {
+        let bucket = |name: &str, kind, per_minute: Option<u32>| {
             per_minute
                 .and_then(NonZeroU32::new)
-                .map(|n| RateLimiter::direct(Quota::per_minute(n)))
+                .map(|per_minute| Bucket {
+                    key: name.to_owned(),
+                    kind,
+                    per_minute,
+                })
         };
         let keys = keys
             .iter()
@@ -62,9 +65,8 @@ impl KeyStore {
                     name: key.name.clone(),
                     tier: key.tier.clone(),
                     limits: Arc::new(KeyLimits {
-                        name: key.name.clone(),
-                        requests: limiter(key.requests_per_minute),
-                        tokens: limiter(key.tokens_per_minute),
+                        requests: bucket(&key.name, LimitKind::Requests, key.requests_per_minute),
+                        tokens: bucket(&key.name, LimitKind::Tokens, key.tokens_per_minute),
                     }),
                 };
                 (key.key_sha256, entry)
@@ -77,9 +79,23 @@ impl KeyStore {
         }
     }
 
-    /// Identifies the caller from `Authorization: Bearer` (or `x-api-key`) and takes one request
-    /// from its request limit.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
+    /// Whether any client key is configured (requests without one are refused).
+    pub fn is_enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Every limit bucket the keys use (the others can be forgotten after a reload).
+    pub fn buckets(&self) -> Vec<Bucket> {
+        self.keys
+            .values()
+            .flat_map(|k| [k.limits.requests.clone(), k.limits.tokens.clone()])
+            .flatten()
+            .collect()
+    }
+
+    /// Identifies the caller from `Authorization: Bearer` (the scheme in any case) or
+    /// `x-api-key`, without taking anything from its limits.
+    pub fn identify(&self, headers: &HeaderMap) -> Result<Caller, GatewayError> {
         let claimed_tier = self
             .trust_tier_header
             .then(|| headers.get(TIER_HEADER)?.to_str().ok())
@@ -93,77 +109,117 @@ impl KeyStore {
                 limits: None,
             });
         }
-        let presented = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .map(str::trim)
-            .ok_or(GatewayError::Unauthorized)?;
+        let presented = presented_key(headers).ok_or(GatewayError::Unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let entry = self.keys.get(&digest).ok_or(GatewayError::Unauthorized)?;
-        if let Some(requests) = &entry.limits.requests
-            && let Err(not_until) = requests.check()
-        {
-            return Err(GatewayError::RateLimited {
-                key: entry.name.clone(),
-                limit: "requests per minute",
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            });
-        }
         Ok(Caller {
             key_name: Some(entry.name.clone()),
             tier: claimed_tier.unwrap_or_else(|| entry.tier.clone()),
             limits: Some(Arc::clone(&entry.limits)),
         })
     }
+
+    /// Identifies the caller and takes one request from its request limit.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        limiter: &dyn RateLimiter,
+    ) -> Result<Caller, GatewayError> {
+        let caller = self.identify(headers)?;
+        self.admit(&caller, limiter).await?;
+        Ok(caller)
+    }
+
+    /// Takes one request from an identified caller's request limit.
+    pub async fn admit(
+        &self,
+        caller: &Caller,
+        limiter: &dyn RateLimiter,
+    ) -> Result<(), GatewayError> {
+        match caller.limits.as_ref().and_then(|l| l.requests.as_ref()) {
+            Some(bucket) => take(limiter, bucket, NonZeroU32::MIN).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The key a client presented: `Authorization: <scheme> <key>` where the scheme is `Bearer`
+/// in any case (RFC 9110 makes schemes case-insensitive), else `x-api-key`.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, key) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(key)
+        });
+    bearer
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+}
+
+async fn take(
+    limiter: &dyn RateLimiter,
+    bucket: &Bucket,
+    n: NonZeroU32,
+) -> Result<(), GatewayError> {
+    match limiter.acquire(bucket, n).await {
+        Ok(()) => Ok(()),
+        Err(Denied::Wait(retry_after)) => Err(GatewayError::RateLimited {
+            key: bucket.key.clone(),
+            limit: bucket.kind.describe(),
+            retry_after,
+        }),
+        Err(Denied::Never) => Err(GatewayError::ExceedsLimit {
+            key: bucket.key.clone(),
+            limit: bucket.kind.describe(),
+            requested: n.get(),
+            per_minute: bucket.per_minute.get(),
+        }),
+    }
 }
 
 impl Caller {
-    /// Charges the prompt's tokens before the call; refuses when the key's token budget for the
-    /// minute is spent (or the prompt alone exceeds it).
-    pub fn charge_prompt(&self, tokens: u32) -> Result<(), GatewayError> {
-        let Some(limits) = &self.limits else {
-            return Ok(());
-        };
-        let (Some(limiter), Some(n)) = (&limits.tokens, NonZeroU32::new(tokens)) else {
-            return Ok(());
-        };
-        let limited = |retry_after| GatewayError::RateLimited {
-            key: limits.name.clone(),
-            limit: "tokens per minute",
-            retry_after,
-        };
-        match limiter.check_n(n) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(limited(
-                not_until.wait_time_from(DefaultClock::default().now()),
-            )),
-            Err(_) => Err(limited(std::time::Duration::from_secs(60))),
+    /// A caller with no key and no limits (auth off), for tools and tests.
+    pub fn anonymous(tier: &str) -> Self {
+        Self {
+            key_name: None,
+            tier: tier.to_owned(),
+            limits: None,
         }
+    }
+
+    /// Charges the prompt's tokens before the call; refuses when the key's token budget for the
+    /// minute is spent, and for good when the prompt alone exceeds it.
+    pub async fn charge_prompt(
+        &self,
+        limiter: &dyn RateLimiter,
+        tokens: u32,
+    ) -> Result<(), GatewayError> {
+        let (Some(bucket), Some(n)) = (self.token_bucket(), NonZeroU32::new(tokens)) else {
+            return Ok(());
+        };
+        take(limiter, bucket, n).await
     }
 
     /// Charges completion tokens after the call, as far as the budget goes: the answer is
     /// already delivered, so an overdraft only delays the key's next requests.
-    pub fn charge_completion(&self, tokens: u64) {
-        let Some(limiter) = self.limits.as_ref().and_then(|l| l.tokens.as_ref()) else {
-            return;
-        };
-        let mut left = u32::try_from(tokens).unwrap_or(u32::MAX);
-        while let Some(n) = NonZeroU32::new(left) {
-            match limiter.check_n(n) {
-                Ok(Ok(())) => return,
-                // Spend what is available in halves until nothing more fits.
-                _ if left > 1 => left /= 2,
-                _ => return,
-            }
+    pub fn charge_completion(&self, limiter: &dyn RateLimiter, tokens: u64) {
+        if let Some(bucket) = self.token_bucket() {
+            limiter.spend(bucket, u32::try_from(tokens).unwrap_or(u32::MAX));
         }
+    }
+
+    fn token_bucket(&self) -> Option<&Bucket> {
+        self.limits.as_ref().and_then(|l| l.tokens.as_ref())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::LocalRateLimiter;
     use http::HeaderValue;
 
     fn key(name: &str, secret: &str, rpm: Option<u32>, tpm: Option<u32>) -> ClientKey {
@@ -185,56 +241,103 @@ mod tests {
         headers
     }
 
-    #[test]
-    fn no_keys_means_open_access_with_the_default_tier() {
+    #[tokio::test]
+    async fn no_keys_means_open_access_with_the_default_tier() {
+        let limits = LocalRateLimiter::default();
         let store = KeyStore::new(&[], "standard", false);
         let mut headers = HeaderMap::new();
         headers.insert(TIER_HEADER, HeaderValue::from_static("premium"));
-        let caller = store.authenticate(&headers).unwrap();
+        let caller = store.authenticate(&headers, &limits).await.unwrap();
         assert_eq!(
             caller.tier, "standard",
             "the tier header is ignored unless trusted"
         );
         let trusting = KeyStore::new(&[], "standard", true);
-        assert_eq!(trusting.authenticate(&headers).unwrap().tier, "premium");
+        assert_eq!(
+            trusting.authenticate(&headers, &limits).await.unwrap().tier,
+            "premium"
+        );
     }
 
-    #[test]
-    fn keys_are_matched_by_hash() {
+    #[tokio::test]
+    async fn keys_are_matched_by_hash() {
+        let limits = LocalRateLimiter::default();
         let store = KeyStore::new(&[key("team", "sk-good", None, None)], "standard", false);
-        let caller = store.authenticate(&bearer("sk-good")).unwrap();
+        let caller = store
+            .authenticate(&bearer("sk-good"), &limits)
+            .await
+            .unwrap();
         assert_eq!(caller.key_name.as_deref(), Some("team"));
         assert_eq!(caller.tier, "premium");
         assert!(matches!(
-            store.authenticate(&bearer("sk-bad")),
+            store.authenticate(&bearer("sk-bad"), &limits).await,
             Err(GatewayError::Unauthorized)
         ));
         assert!(matches!(
-            store.authenticate(&HeaderMap::new()),
+            store.authenticate(&HeaderMap::new(), &limits).await,
             Err(GatewayError::Unauthorized)
         ));
     }
 
-    #[test]
-    fn request_and_token_limits_refuse_with_a_retry_delay() {
+    #[tokio::test]
+    async fn request_and_token_limits_refuse_with_a_retry_delay() {
+        let limits = LocalRateLimiter::default();
         let store = KeyStore::new(&[key("k", "s", Some(2), Some(100))], "standard", false);
-        store.authenticate(&bearer("s")).unwrap();
-        let caller = store.authenticate(&bearer("s")).unwrap();
-        match store.authenticate(&bearer("s")) {
+        store.authenticate(&bearer("s"), &limits).await.unwrap();
+        let caller = store.authenticate(&bearer("s"), &limits).await.unwrap();
+        match store.authenticate(&bearer("s"), &limits).await {
             Err(GatewayError::RateLimited { retry_after, .. }) => {
                 assert!(retry_after > std::time::Duration::ZERO)
             }
             other => panic!("expected a rate limit, got {other:?}"),
         }
-        caller.charge_prompt(60).unwrap();
-        caller.charge_completion(30);
+        caller.charge_prompt(&limits, 60).await.unwrap();
+        caller.charge_completion(&limits, 30);
         assert!(matches!(
-            caller.charge_prompt(60),
+            caller.charge_prompt(&limits, 60).await,
             Err(GatewayError::RateLimited { .. })
         ));
         assert!(
-            caller.charge_prompt(500).is_err(),
+            caller.charge_prompt(&limits, 500).await.is_err(),
             "larger than the whole budget"
         );
+    }
+
+    /// Before the fix, a prompt larger than the key's whole per-minute budget got a 429 with
+    /// a retry delay, which SDKs retry forever; it can never pass.
+    #[tokio::test]
+    async fn a_prompt_larger_than_the_whole_budget_is_refused_for_good() {
+        let limits = LocalRateLimiter::default();
+        let store = KeyStore::new(&[key("k", "s", None, Some(100))], "standard", false);
+        let caller = store.authenticate(&bearer("s"), &limits).await.unwrap();
+        assert!(matches!(
+            caller.charge_prompt(&limits, 500).await,
+            Err(GatewayError::ExceedsLimit {
+                requested: 500,
+                per_minute: 100,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_bearer_scheme_is_case_insensitive() {
+        let limits = LocalRateLimiter::default();
+        let store = KeyStore::new(&[key("team", "sk-good", None, None)], "standard", false);
+        for scheme in ["bearer", "BEARER", "Bearer"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("{scheme} sk-good")).unwrap(),
+            );
+            let caller = store.authenticate(&headers, &limits).await.unwrap();
+            assert_eq!(caller.key_name.as_deref(), Some("team"), "{scheme}");
+        }
+        let mut basic = HeaderMap::new();
+        basic.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Basic sk-good"),
+        );
+        assert!(store.authenticate(&basic, &limits).await.is_err());
     }
 }

@@ -39,8 +39,19 @@ pub enum GatewayError {
         limit: &'static str,
         retry_after: Duration,
     },
+    #[error(
+        "the request needs {requested} {limit}, more than client key `{key}` may use in a minute ({per_minute}): shorten it or raise the key's limit"
+    )]
+    ExceedsLimit {
+        key: String,
+        limit: &'static str,
+        requested: u32,
+        per_minute: u32,
+    },
     #[error("{0}")]
     Route(RouteError),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("{message}")]
     Upstream {
         /// The status the client gets: the upstream's own 4xx for client errors, 502 / 504 / 503
@@ -54,7 +65,7 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BadRequest(_) | GatewayError::InvalidField { .. } => {
                 StatusCode::BAD_REQUEST
@@ -63,6 +74,8 @@ impl GatewayError {
             GatewayError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::ExceedsLimit { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Route(RouteError::Setup(_) | RouteError::PolicyUnavailable { .. }) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -81,6 +94,8 @@ impl GatewayError {
             GatewayError::UnknownModel { .. } => "unknown_model",
             GatewayError::Unauthorized => "unauthorized",
             GatewayError::RateLimited { .. } => "rate_limited",
+            GatewayError::ExceedsLimit { .. } => "exceeds_limit",
+            GatewayError::Internal(_) => "internal",
             GatewayError::Route(err) => err.kind(),
             GatewayError::Upstream { .. } => "upstream",
             GatewayError::ShuttingDown => "shutting_down",
@@ -110,6 +125,15 @@ impl GatewayError {
             }
             GatewayError::RateLimited { .. } => {
                 ApiError::new("rate_limit_error", Some("rate_limit_exceeded"), message)
+            }
+            GatewayError::ExceedsLimit { .. } => ApiError::new(
+                "invalid_request_error",
+                Some("exceeds_rate_limit_capacity"),
+                message,
+            )
+            .with_param("messages"),
+            GatewayError::Internal(_) => {
+                ApiError::new("api_error", Some("internal_error"), message)
             }
             GatewayError::Route(err) => {
                 ApiError::new("invalid_request_error", Some(err.kind()), message)

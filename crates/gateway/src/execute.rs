@@ -4,18 +4,20 @@
 //! A streamed reply counts as successful once its first chunk has arrived; that chunk is what
 //! the client sees first, so fallback never happens after the client has received a byte.
 
-use crate::circuit::{Admission, Circuits};
 use crate::error::GatewayError;
 use crate::metrics;
 use crate::runtime::Runtime;
+use crate::shared::circuits::ProbeGuard;
+use crate::shared::{Admission, CircuitBreaker, CircuitSettings, Verdict};
 use axum::http::StatusCode;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use routewise_config::server::ExecutionConfig;
-use routewise_core::{Catalog, ModelSpec};
+use routewise_core::{Catalog, ModelSet, ModelSpec};
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
 use routewise_providers::{ChunkStream, Deadlines, ProviderError, ProviderReply};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -72,8 +74,13 @@ pub struct Failure {
 }
 
 /// The models to try, in order: the chosen one, then (when `fallback` is on) every model of a
-/// higher tier, cheapest tier first.
-pub fn chain<'a>(catalog: &'a Catalog, chosen: &str, fallback: bool) -> Vec<&'a ModelSpec> {
+/// higher tier that meets the request's hard constraints (`eligible`), cheapest tier first.
+pub fn chain<'a>(
+    catalog: &'a Catalog,
+    chosen: &str,
+    eligible: &ModelSet,
+    fallback: bool,
+) -> Vec<&'a ModelSpec> {
     let Some(first) = catalog.model(chosen) else {
         return Vec::new();
     };
@@ -82,8 +89,9 @@ pub fn chain<'a>(catalog: &'a Catalog, chosen: &str, fallback: bool) -> Vec<&'a 
         models.extend(
             catalog
                 .models_by_preference()
-                .into_iter()
-                .filter_map(|i| catalog.models().get(i))
+                .iter()
+                .filter(|&&id| eligible.contains(id))
+                .filter_map(|&id| catalog.get(id))
                 .filter(|m| m.tier > first.tier),
         );
     }
@@ -93,11 +101,15 @@ pub fn chain<'a>(catalog: &'a Catalog, chosen: &str, fallback: bool) -> Vec<&'a 
 /// Runs `request` down `models` until one answers.
 pub async fn execute(
     runtime: &Runtime,
-    circuits: &Circuits,
+    circuits: &Arc<dyn CircuitBreaker>,
     models: &[&ModelSpec],
     request: &ChatCompletionRequest,
 ) -> Result<Execution, Failure> {
     let exec = &runtime.config.server.execution;
+    let settings = CircuitSettings {
+        threshold: exec.circuit_failure_threshold,
+        cooldown: exec.circuit_cooldown,
+    };
     let mut attempts = Vec::new();
     let mut upstream_time = Duration::ZERO;
     let mut last_error: Option<ProviderError> = None;
@@ -123,7 +135,7 @@ pub async fn execute(
         loop {
             attempt += 1;
             let started = Instant::now();
-            if circuits.admit(&model.name, started) == Admission::Rejected {
+            if circuits.admit(&model.name).await == Admission::Rejected {
                 attempts.push(Attempt {
                     model: model.name.clone(),
                     attempt,
@@ -134,13 +146,15 @@ pub async fn execute(
                 });
                 break;
             }
+            // Every admitted call records one verdict, even if this future is dropped mid-call.
+            let guard = ProbeGuard::new(Arc::clone(circuits), &model.name, settings);
             let result = call(provider.as_ref(), upstream_request.clone(), deadlines).await;
             let elapsed = started.elapsed();
             upstream_time += elapsed;
             metrics::upstream(&model.name, elapsed);
             match result {
                 Ok(served) => {
-                    circuits.record_success(&model.name);
+                    guard.resolve(Verdict::Success);
                     attempts.push(Attempt {
                         model: model.name.clone(),
                         attempt,
@@ -169,18 +183,15 @@ pub async fn execute(
                         error: Some(err.to_string()),
                     });
                     if err.is_client_error() {
-                        // The request itself is at fault: every model would refuse it.
+                        // The request itself is at fault: every model would refuse it. The
+                        // upstream did answer, so its circuit closes.
+                        guard.resolve(Verdict::Success);
                         return Err(Failure {
                             error: upstream_error(Some(&err), &attempts),
                             upstream_time,
                         });
                     }
-                    circuits.record_failure(
-                        &model.name,
-                        Instant::now(),
-                        exec.circuit_failure_threshold,
-                        exec.circuit_cooldown,
-                    );
+                    guard.resolve(Verdict::Failure);
                     let wait = match (err.is_retryable(), delays.next(), err.retry_after()) {
                         (false, _, _) | (true, None, _) => None,
                         (true, Some(_), Some(asked)) if asked > exec.max_retry_after => None,
@@ -298,13 +309,36 @@ mod tests {
         .unwrap();
         let names =
             |chain: Vec<&ModelSpec>| chain.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        let all = ModelSet::all(&catalog);
         assert_eq!(
-            names(chain(&catalog, "low", true)),
+            names(chain(&catalog, "low", &all, true)),
             ["low", "mid1", "mid2", "top"]
         );
-        assert_eq!(names(chain(&catalog, "mid2", true)), ["mid2", "top"]);
-        assert_eq!(names(chain(&catalog, "low", false)), ["low"]);
-        assert!(chain(&catalog, "nope", true).is_empty());
+        assert_eq!(names(chain(&catalog, "mid2", &all, true)), ["mid2", "top"]);
+        assert_eq!(names(chain(&catalog, "low", &all, false)), ["low"]);
+        assert!(chain(&catalog, "nope", &all, true).is_empty());
+    }
+
+    /// Before the fix, the chain appended every higher-tier model, so a request with an image
+    /// could fall back to a text-only model and a long prompt to a window it overflows.
+    #[test]
+    fn chain_keeps_to_models_that_meet_the_hard_constraints() {
+        let catalog = Catalog::new(
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![
+                model("low", 0, 0.1),
+                model("mid-text-only", 1, 1.0),
+                model("mid-vision", 1, 2.0),
+                model("top", 2, 9.0),
+            ],
+        )
+        .unwrap();
+        let eligible = ModelSet::of(&catalog, |m| m.name != "mid-text-only");
+        let names: Vec<&str> = chain(&catalog, "low", &eligible, true)
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, ["low", "mid-vision", "top"]);
     }
 
     #[test]

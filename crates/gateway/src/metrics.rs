@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN §4): names, buckets, and the recorder behind `GET /metrics`.
+//! Prometheus metrics (the names docs/SERVE.md lists): names, buckets, and the recorder behind `GET /metrics`.
 //!
 //! The `metrics` facade has one global recorder per process, so every gateway in a process
 //! (tests run several) shares one registry; labels keep their series apart.

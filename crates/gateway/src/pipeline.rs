@@ -1,23 +1,47 @@
-//! The chat completion pipeline: authenticate -> parse -> resolve the model -> (cache) ->
-//! decide -> execute -> account -> respond. Handlers call [`chat_completions`] and nothing else.
+//! `POST /v1/chat/completions` as named stages, composed in one place: [`serve`].
+//!
+//! The layers in [`crate::layers`] have already given the request its id, refused it while
+//! draining, and identified the caller. Then, in order:
+//!
+//! 1. **admit**: the caller's key gives up one request of its per-minute limit;
+//! 2. **parse**: the body, within `[server] max_body_bytes`, into a chat completion request;
+//! 3. **resolve**: `model` names a route (whose policy decides) or a catalog model;
+//! 4. **cache**: a cacheable request with a stored answer ends here;
+//! 5. **analyse**: signals (the one tokenisation) and hard constraints;
+//! 6. **charge**: the prompt's tokens against the key's token limit;
+//! 7. **decide**: the runtime's decision stages ([`crate::decide`]: memory, experiments,
+//!    controllers, the policy);
+//! 8. **execute**: the fallback chain over eligible models, retries, circuits ([`execute`]);
+//! 9. **respond**: the completion as JSON (and into the cache), or as an SSE stream
+//!    ([`crate::stream`]);
+//! 10. **account**: cost, metrics and the log line ([`crate::account`]), when the answer is
+//!     complete (for a stream, when it ends).
+//!
+//! Each stage is a function below (or in its own module); a new stage is a new function and
+//! one line in [`serve`].
 
 use crate::Gateway;
 use crate::account::Ledger;
-use crate::cache::{CachedReply, ResponseCache};
+use crate::auth::Caller;
+use crate::decide::{self, Draft};
 use crate::error::GatewayError;
-use crate::execute::{self, Served};
+use crate::execute::{self, Execution, Served};
+use crate::layers::RequestId;
 use crate::metrics;
 use crate::runtime::{Runtime, Target};
+use crate::shared::{CacheKey, CachedReply, cache_key};
 use crate::stream::sse_body;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use routewise_core::{Decision, RequestContext};
+use routewise_config::server::RouteConfig;
+use routewise_core::{Analysis, ChatInput, Decision, RequestContext};
 use routewise_openai::ChatCompletionRequest;
+use serde::Serialize;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::time::Instant;
 
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-routewise-request-id");
+pub use crate::layers::REQUEST_ID;
 pub const MODEL: HeaderName = HeaderName::from_static("x-routewise-model");
 pub const POLICY: HeaderName = HeaderName::from_static("x-routewise-policy");
 pub const REASON: HeaderName = HeaderName::from_static("x-routewise-reason");
@@ -25,61 +49,87 @@ pub const COST: HeaderName = HeaderName::from_static("x-routewise-cost-usd");
 pub const BASELINE_COST: HeaderName = HeaderName::from_static("x-routewise-baseline-cost-usd");
 pub const CACHE: HeaderName = HeaderName::from_static("x-routewise-cache");
 
-/// Serves `POST /v1/chat/completions`.
-pub async fn chat_completions(gateway: &Gateway, headers: HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
-    let request_id = uuid::Uuid::now_v7().to_string();
-    let mut ledger = Ledger::new(request_id.clone(), started, gateway.request_log().clone());
-    let runtime = gateway.runtime();
-    let result = if gateway.is_draining() {
-        Err(GatewayError::ShuttingDown)
-    } else {
-        serve(gateway, &runtime, &headers, body, &mut ledger).await
-    };
-    let mut response = match result {
-        Ok(Outcome::Finished(response)) => response,
-        Ok(Outcome::Streaming(response)) => return with_request_id(response, &request_id),
+/// Serves `POST /v1/chat/completions` for an identified caller.
+pub async fn chat_completions(
+    gateway: &Gateway,
+    runtime: &Arc<Runtime>,
+    id: RequestId,
+    caller: Caller,
+    _headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let mut ledger = Ledger::new(id.id.clone(), id.started, gateway.request_log().clone());
+    ledger.set_caller(caller.key_name.as_deref(), &caller.tier);
+    match serve(gateway, runtime, &id, &caller, body, &mut ledger).await {
+        Ok(response) => response,
         Err(err) => {
-            if let GatewayError::Upstream { attempts, .. } = &err {
-                ledger.attempts.clone_from(attempts);
-            }
-            let response = err.to_string();
-            let mut rendered = err.into_response();
-            ledger.finish("error", rendered.status().as_u16(), Some(&response));
-            set(&mut rendered, REQUEST_ID, &request_id);
-            return rendered;
+            let message = err.to_string();
+            let response = err.into_response();
+            ledger
+                .detach()
+                .finish("error", response.status().as_u16(), Some(&message));
+            response
         }
-    };
-    set(&mut response, REQUEST_ID, &request_id);
-    response
+    }
 }
 
-enum Outcome {
-    /// The ledger is finished.
-    Finished(Response),
-    /// The ledger travels with the body and finishes when the stream ends.
-    Streaming(Response),
-}
-
+/// The stages, in order (see the module documentation).
 async fn serve(
     gateway: &Gateway,
     runtime: &Runtime,
-    headers: &HeaderMap,
+    id: &RequestId,
+    caller: &Caller,
     body: Body,
     ledger: &mut Ledger,
-) -> Result<Outcome, GatewayError> {
-    let caller = runtime.keys.authenticate(headers)?;
-    ledger.key.clone_from(&caller.key_name);
-    ledger.user_tier = Some(caller.tier.clone());
+) -> Result<Response, GatewayError> {
+    admit(gateway, runtime, caller).await?;
+    let request = parse(runtime, body).await?;
+    ledger.set_stream(request.is_stream());
+    let (input, route) = resolve(runtime, &request, ledger)?;
+    let cache_key = match lookup_cache(gateway, route, caller, &request, ledger).await {
+        Lookup::Hit(response) => return Ok(response),
+        Lookup::Miss(key) => key,
+    };
+    let analysis = analyse(runtime, &input, caller)?;
+    caller
+        .charge_prompt(gateway.limits().as_ref(), analysis.signals.prompt_tokens)
+        .await?;
+    let decision = decide_request(gateway, runtime, &input, &analysis, route, id)?;
+    let execution = execute_decision(
+        gateway, runtime, &decision, &analysis, route, &request, ledger,
+    )
+    .await?;
+    let (served, headers) = (
+        execution.served,
+        DecisionHeaders::of(&decision, &execution.model.name),
+    );
+    ledger.set_decision(decision);
+    respond(
+        gateway, caller, served, headers, cache_key, &request, ledger,
+    )
+    .await
+}
 
+/// Stage 1: the key's request limit.
+async fn admit(gateway: &Gateway, runtime: &Runtime, caller: &Caller) -> Result<(), GatewayError> {
+    runtime.keys.admit(caller, gateway.limits().as_ref()).await
+}
+
+/// Stage 2: the body, within the size limit, as a chat completion request.
+async fn parse(runtime: &Runtime, body: Body) -> Result<ChatCompletionRequest, GatewayError> {
     let limit = runtime.config.server.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| GatewayError::BodyTooLarge { limit })?;
-    let request: ChatCompletionRequest =
-        serde_json::from_slice(&bytes).map_err(|err| GatewayError::BadRequest(err.to_string()))?;
-    ledger.stream = request.is_stream();
+    serde_json::from_slice(&bytes).map_err(|err| GatewayError::BadRequest(err.to_string()))
+}
 
+/// Stage 3: what `model` names, and the request as routing sees it.
+fn resolve<'a>(
+    runtime: &'a Runtime,
+    request: &ChatCompletionRequest,
+    ledger: &mut Ledger,
+) -> Result<(ChatInput, Option<&'a RouteConfig>), GatewayError> {
     let target = runtime.resolve(&request.model)?;
     let mut input = request
         .to_chat_input()
@@ -87,126 +137,224 @@ async fn serve(
             param: err.param(),
             message: err.to_string(),
         })?;
-    let (router, route) = match target {
-        Target::Route { route, router } => {
+    ledger.set_baseline(runtime.config.catalog.baseline_model());
+    let route = match target {
+        Target::Route(route) => {
             input.requested_model = None;
-            ledger.route = Some(route.name.clone());
-            (router, Some(route))
+            ledger.set_route(&route.name);
+            Some(route)
         }
-        Target::Model { router } => (router, None),
+        Target::Model => None,
     };
-    let catalog = router.catalog();
-    ledger.baseline = Some(catalog.baseline_model().clone());
+    Ok((input, route))
+}
 
-    let cache_key = match (route, &runtime.cache) {
-        (Some(route), Some(cache)) if route.cache && !request.is_stream() => {
-            let key = ResponseCache::key(&route.name, &caller.tier, &request);
-            if let Some(hit) = cache.get(&key).await {
-                return Ok(Outcome::Finished(cached_response(hit.as_ref(), ledger)));
-            }
-            Some(key)
-        }
-        _ => None,
+enum Lookup {
+    Hit(Response),
+    /// The key to store the answer under, when the request is cacheable.
+    Miss(Option<CacheKey>),
+}
+
+/// Stage 4: a stored answer for a cacheable request (a non-streamed one on a route that caches).
+async fn lookup_cache(
+    gateway: &Gateway,
+    route: Option<&RouteConfig>,
+    caller: &Caller,
+    request: &ChatCompletionRequest,
+    ledger: &mut Ledger,
+) -> Lookup {
+    let (Some(route), Some(cache)) = (route, gateway.cache()) else {
+        return Lookup::Miss(None);
     };
+    if !route.cache || request.is_stream() {
+        return Lookup::Miss(None);
+    }
+    let Some(key) = cache_key(&route.name, &caller.tier, request) else {
+        return Lookup::Miss(None);
+    };
+    match cache.get(&key).await {
+        Some(hit) => Lookup::Hit(cached_response(&hit, ledger)),
+        None => Lookup::Miss(Some(key)),
+    }
+}
 
+/// Stage 5: signals and hard constraints, once per request.
+fn analyse(
+    runtime: &Runtime,
+    input: &ChatInput,
+    caller: &Caller,
+) -> Result<Analysis, GatewayError> {
     let context = RequestContext {
         user_tier: caller.tier.clone(),
         hour_of_day: utc_hour(),
     };
-    let decision = router
-        .decide(&input, &context)
-        .map_err(GatewayError::Route)?;
-    metrics::decision(&decision.model, &decision.policy, &decision.reason);
-    caller.charge_prompt(decision.signals.prompt_tokens)?;
-    let fallback = route.is_some() && runtime.config.server.execution.fallback;
-    let models = execute::chain(catalog, &decision.model, fallback);
-    let include_usage = request
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let decision_headers = DecisionHeaders::of(&decision);
-    ledger.decision = Some(decision);
+    runtime
+        .router
+        .analyse(input, &context)
+        .map_err(GatewayError::Route)
+}
 
-    let execution = match execute::execute(runtime, gateway.circuits(), &models, &request).await {
-        Ok(execution) => execution,
-        Err(failure) => {
-            ledger.upstream_time = failure.upstream_time;
-            return Err(failure.error);
-        }
+/// Stage 7: the decision stages over the analysis.
+fn decide_request(
+    gateway: &Gateway,
+    runtime: &Runtime,
+    input: &ChatInput,
+    analysis: &Analysis,
+    route: Option<&RouteConfig>,
+    id: &RequestId,
+) -> Result<Decision, GatewayError> {
+    let draft = Draft {
+        router: &runtime.router,
+        input,
+        analysis,
+        policies: &runtime.config.routing.policies,
+        states: gateway.learned(),
+        policy: route.map_or_else(
+            || runtime.config.routing.policy.clone(),
+            |r| r.policy.clone(),
+        ),
+        now_unix_ms: now_unix_ms(),
+        seed: seed_of(&id.id),
+        bias: 0.0,
+        floors: Vec::new(),
+        experiment: None,
+        arm: None,
+        shadow: Vec::new(),
+        decision: None,
     };
-    ledger.attempts = execution.attempts;
-    ledger.upstream_time = execution.upstream_time;
-    ledger.model = Some(execution.model.clone());
-    match execution.served {
-        Served::Complete(completion) => {
-            ledger.usage.clone_from(&completion.usage);
-            let body = Bytes::from(serde_json::to_vec(&completion).unwrap_or_default());
-            if let (Some(key), Some(cache)) = (cache_key, &runtime.cache) {
-                cache
-                    .insert(
-                        key,
-                        CachedReply {
-                            body: body.clone(),
-                            model: execution.model.name.clone(),
-                            policy: decision_headers.policy.clone(),
-                            reason: decision_headers.reason.clone(),
-                        },
-                    )
-                    .await;
-            }
-            if let Some(usage) = &completion.usage {
-                caller.charge_completion(usage.completion_tokens);
-            }
-            ledger.mark_ready();
-            let (cost, baseline) = ledger.costs();
-            let mut response = json_response(body);
-            decision_headers.apply(&mut response, &execution.model.name, cost, baseline);
-            ledger.detach().finish("ok", 200, None);
-            Ok(Outcome::Finished(response))
-        }
-        Served::Stream { first, rest } => {
-            ledger.mark_ready();
-            let estimated = ledger
-                .decision
-                .as_ref()
-                .map_or((0.0, 0.0), |d| (d.estimated_cost_usd, d.baseline_cost_usd));
-            let body = sse_body(first, rest, include_usage, ledger.detach(), caller.clone());
-            let mut response = Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "text/event-stream")
-                .header(header::CACHE_CONTROL, "no-cache")
-                .body(body)
-                .unwrap_or_default();
-            // A stream's cost is known only at its end (in the log and metrics); the header
-            // carries the decision's estimate.
-            decision_headers.apply(
-                &mut response,
-                &execution.model.name,
-                estimated.0,
-                estimated.1,
+    let decision = decide::decide(&runtime.stages, draft).map_err(GatewayError::Route)?;
+    metrics::decision(&decision.model, &decision.policy, &decision.reason);
+    Ok(decision)
+}
+
+/// Stage 8: the fallback chain, the decision's model, then (on routes, with fallback on) the
+/// eligible models of higher tiers.
+async fn execute_decision(
+    gateway: &Gateway,
+    runtime: &Runtime,
+    decision: &Decision,
+    analysis: &Analysis,
+    route: Option<&RouteConfig>,
+    request: &ChatCompletionRequest,
+    ledger: &mut Ledger,
+) -> Result<Execution, GatewayError> {
+    let fallback = route.is_some() && runtime.config.server.execution.fallback;
+    let catalog = &runtime.config.catalog;
+    let models = execute::chain(catalog, &decision.model, &analysis.eligible, fallback);
+    match execute::execute(runtime, gateway.circuits(), &models, request).await {
+        Ok(execution) => {
+            ledger.set_execution(
+                &execution.model,
+                execution.attempts.clone(),
+                execution.upstream_time,
             );
-            Ok(Outcome::Streaming(response))
+            Ok(execution)
+        }
+        Err(failure) => {
+            if let GatewayError::Upstream { attempts, .. } = &failure.error {
+                ledger.set_failure(attempts.clone(), failure.upstream_time);
+            } else {
+                ledger.set_failure(Vec::new(), failure.upstream_time);
+            }
+            Err(failure.error)
         }
     }
 }
 
+/// Stages 9 and 10: the answer to the client, and its accounting.
+async fn respond(
+    gateway: &Gateway,
+    caller: &Caller,
+    served: Served,
+    headers: DecisionHeaders,
+    cache_key: Option<CacheKey>,
+    request: &ChatCompletionRequest,
+    ledger: &mut Ledger,
+) -> Result<Response, GatewayError> {
+    match served {
+        Served::Complete(completion) => {
+            let body = json_body(&completion)?;
+            ledger.set_usage(completion.usage.clone());
+            if let (Some(key), Some(cache)) = (cache_key, gateway.cache()) {
+                let reply = CachedReply {
+                    body: body.clone(),
+                    model: headers.model.clone(),
+                    policy: headers.policy.clone(),
+                    reason: headers.reason.clone(),
+                };
+                cache.insert(key, reply).await;
+            }
+            if let Some(usage) = &completion.usage {
+                caller.charge_completion(gateway.limits().as_ref(), usage.completion_tokens);
+            }
+            ledger.mark_ready();
+            let (cost, baseline) = ledger.costs();
+            let mut response = json_response(body);
+            headers.apply(&mut response, cost, baseline);
+            ledger.detach().finish("ok", 200, None);
+            Ok(response)
+        }
+        Served::Stream { first, rest } => {
+            ledger.mark_ready();
+            let estimated = ledger
+                .decision()
+                .map_or((0.0, 0.0), |d| (d.estimated_cost_usd, d.baseline_cost_usd));
+            let include_usage = request
+                .stream_options
+                .as_ref()
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false);
+            let body = sse_body(
+                first,
+                rest,
+                include_usage,
+                ledger.detach(),
+                caller.clone(),
+                Arc::clone(gateway.limits()),
+            );
+            let mut response = Response::new(body);
+            let response_headers = response.headers_mut();
+            response_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            // A stream's cost is known only at its end (in the log and metrics); the header
+            // carries the decision's estimate.
+            headers.apply(&mut response, estimated.0, estimated.1);
+            Ok(response)
+        }
+    }
+}
+
+/// A completion's JSON; a completion that cannot be serialised is an internal error, never an
+/// empty 200 (and never cached).
+fn json_body(completion: &impl Serialize) -> Result<Bytes, GatewayError> {
+    serde_json::to_vec(completion)
+        .map(Bytes::from)
+        .map_err(|err| {
+            GatewayError::Internal(format!("the upstream's answer cannot be serialised: {err}"))
+        })
+}
+
 /// The decision's header values, kept before the decision moves into the ledger.
 struct DecisionHeaders {
+    model: String,
     policy: String,
     reason: String,
 }
 
 impl DecisionHeaders {
-    fn of(decision: &Decision) -> Self {
+    fn of(decision: &Decision, served_model: &str) -> Self {
         Self {
+            model: served_model.to_owned(),
             policy: decision.policy.clone(),
             reason: decision.reason.clone(),
         }
     }
 
-    fn apply(&self, response: &mut Response, model: &str, cost: f64, baseline: f64) {
-        set(response, MODEL, model);
+    fn apply(&self, response: &mut Response, cost: f64, baseline: f64) {
+        set(response, MODEL, &self.model);
         set(response, POLICY, &self.policy);
         set(response, REASON, &self.reason);
         set(response, COST, &format!("{cost:.8}"));
@@ -216,32 +364,31 @@ impl DecisionHeaders {
 
 fn cached_response(hit: &CachedReply, ledger: &mut Ledger) -> Response {
     metrics::cache_hit();
-    ledger.cached = true;
-    ledger.usage = serde_json::from_slice::<routewise_openai::ChatCompletion>(&hit.body)
-        .ok()
-        .and_then(|c| c.usage);
+    ledger.set_cached(
+        serde_json::from_slice::<routewise_openai::ChatCompletion>(&hit.body)
+            .ok()
+            .and_then(|c| c.usage),
+    );
     let mut response = json_response(hit.body.clone());
     let headers = DecisionHeaders {
+        model: hit.model.clone(),
         policy: hit.policy.clone(),
         reason: hit.reason.clone(),
     };
     let (_, baseline) = ledger.costs();
-    headers.apply(&mut response, &hit.model, 0.0, baseline);
+    headers.apply(&mut response, 0.0, baseline);
     set(&mut response, CACHE, "hit");
     ledger.detach().finish("cache_hit", 200, None);
     response
 }
 
 fn json_response(body: Bytes) -> Response {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap_or_default()
-}
-
-fn with_request_id(mut response: Response, request_id: &str) -> Response {
-    set(&mut response, REQUEST_ID, request_id);
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    *response.status_mut() = StatusCode::OK;
     response
 }
 
@@ -252,10 +399,54 @@ fn set(response: &mut Response, name: HeaderName, value: &str) {
     }
 }
 
-fn utc_hour() -> u8 {
-    let secs = SystemTime::now()
+/// The decision's random seed, derived from the request id so that a logged decision can be
+/// replayed: FNV-1a, whose value, unlike std's hasher, is fixed across builds.
+fn seed_of(request_id: &str) -> u64 {
+    request_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    u8::try_from((secs / 3600) % 24).unwrap_or(0)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+fn utc_hour() -> u8 {
+    u8::try_from((now_unix_ms() / 3_600_000) % 24).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Unserialisable;
+
+    impl Serialize for Unserialisable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no"))
+        }
+    }
+
+    /// Before the fix, a completion that failed to serialise was sent as an empty 200 (and
+    /// cached).
+    #[test]
+    fn a_completion_that_cannot_be_serialised_is_an_internal_error() {
+        let err = json_body(&Unserialisable).unwrap_err();
+        assert!(matches!(err, GatewayError::Internal(_)));
+        assert_eq!(
+            err.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn seeds_follow_the_request_id() {
+        assert_eq!(seed_of("a"), seed_of("a"));
+        assert_ne!(seed_of("a"), seed_of("b"));
+    }
 }

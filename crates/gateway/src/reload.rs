@@ -35,7 +35,9 @@ pub async fn reload(gateway: &Gateway, path: &Path) -> Result<Vec<PathBuf>, Relo
         })
         .await
         .map_err(|err| ReloadError::Task(err.to_string()))??;
-    gateway.swap(runtime);
+    for change in gateway.swap(runtime) {
+        tracing::info!("{change}");
+    }
     Ok(files)
 }
 

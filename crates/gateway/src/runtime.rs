@@ -1,11 +1,11 @@
-//! One compiled configuration, ready to serve: routers per route, providers, client keys and
-//! the response cache. Built off the hot path and swapped atomically on reload.
+//! One compiled configuration, ready to serve: the router, the decision stages, providers and
+//! client keys. Built off the hot path and swapped atomically on reload.
 
 use crate::auth::KeyStore;
-use crate::cache::ResponseCache;
+use crate::decide::{self, DecisionStage};
 use crate::error::GatewayError;
 use routewise_config::Config;
-use routewise_config::server::RouteConfig;
+use routewise_config::server::{CacheConfig, RouteConfig};
 use routewise_core::{ModelSpec, RouteError, Router};
 use routewise_providers::{ApiKey, Provider, ProviderError, ProviderKind, ProviderSettings};
 use std::collections::HashMap;
@@ -29,27 +29,25 @@ pub enum BuildError {
 #[derive(Debug)]
 pub enum Target<'a> {
     /// `auto` or a named route: the route's policy decides.
-    Route {
-        route: &'a RouteConfig,
-        router: &'a Router,
-    },
+    Route(&'a RouteConfig),
     /// A catalog model, honoured as asked.
-    Model { router: &'a Router },
+    Model,
 }
 
 /// A served configuration.
 #[derive(Debug)]
 pub struct Runtime {
     pub config: Config,
-    routes: HashMap<String, (RouteConfig, Router)>,
-    explicit: Router,
+    routes: HashMap<String, RouteConfig>,
+    /// Analyses every request (one tokenisation) and resolves every policy's choice.
+    pub router: Router,
+    /// The decision stages, in order (see [`crate::decide`]).
+    pub stages: Vec<Box<dyn DecisionStage>>,
     providers: HashMap<String, Arc<dyn Provider>>,
     /// Models whose connect timeout differs from the default get their own provider instance
     /// (and so their own connection pool, since the timeout belongs to the pool's connector).
     model_providers: HashMap<String, Arc<dyn Provider>>,
     pub keys: KeyStore,
-    /// Present when at least one route caches.
-    pub cache: Option<ResponseCache>,
 }
 
 impl Runtime {
@@ -98,42 +96,45 @@ impl Runtime {
                 model_providers.insert(model.name.clone(), routewise_providers::build(settings)?);
             }
         }
-        let mut routes = HashMap::new();
-        for route in &server.routes {
-            let router = config.router_with(route.policy)?;
-            routes.insert(route.name.clone(), (route.clone(), router));
-        }
-        let explicit = config.router()?;
+        let routes = server
+            .routes
+            .iter()
+            .map(|route| (route.name.clone(), route.clone()))
+            .collect();
+        let router = config.router()?;
         let keys = KeyStore::new(
             &server.client_keys,
             &server.default_user_tier,
             server.trust_tier_header,
         );
-        let cache = server
-            .routes
-            .iter()
-            .any(|r| r.cache)
-            .then(|| ResponseCache::new(server.cache));
         Ok(Self {
             config,
             routes,
-            explicit,
+            router,
+            stages: decide::stages(),
             providers,
             model_providers,
             keys,
-            cache,
         })
+    }
+
+    /// The response cache's settings, when at least one route caches.
+    pub fn cache_settings(&self) -> Option<CacheConfig> {
+        let server = &self.config.server;
+        server
+            .routes
+            .iter()
+            .any(|r| r.cache)
+            .then_some(server.cache)
     }
 
     /// What `model` names: a route, a catalog model, or nothing (404).
     pub fn resolve(&self, model: &str) -> Result<Target<'_>, GatewayError> {
-        if let Some((route, router)) = self.routes.get(model) {
-            return Ok(Target::Route { route, router });
+        if let Some(route) = self.routes.get(model) {
+            return Ok(Target::Route(route));
         }
         if self.config.catalog.model(model).is_some() {
-            return Ok(Target::Model {
-                router: &self.explicit,
-            });
+            return Ok(Target::Model);
         }
         let mut routes: Vec<&str> = self.routes.keys().map(String::as_str).collect();
         routes.sort_unstable();
@@ -241,11 +242,8 @@ connect_timeout_ms = 100
     #[test]
     fn models_resolve_to_routes_catalog_models_or_a_404() {
         let runtime = Runtime::build(config(), &|_| Some("k".to_owned())).unwrap();
-        assert!(matches!(runtime.resolve("auto"), Ok(Target::Route { .. })));
-        assert!(matches!(
-            runtime.resolve("claude"),
-            Ok(Target::Model { .. })
-        ));
+        assert!(matches!(runtime.resolve("auto"), Ok(Target::Route(_))));
+        assert!(matches!(runtime.resolve("claude"), Ok(Target::Model)));
         assert!(matches!(
             runtime.resolve("gpt-9"),
             Err(GatewayError::UnknownModel { .. })

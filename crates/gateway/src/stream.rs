@@ -7,24 +7,28 @@
 
 use crate::account::Ledger;
 use crate::auth::Caller;
+use crate::shared::RateLimiter;
 use axum::body::{Body, Bytes};
 use futures::StreamExt;
 use futures::stream;
 use routewise_openai::{ApiError, ChatCompletionChunk};
 use routewise_providers::ChunkStream;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 /// Finishes the ledger exactly once: at the end of the stream, or when the body is dropped.
 struct Guard {
     ledger: Option<Ledger>,
     caller: Caller,
+    limiter: Arc<dyn RateLimiter>,
 }
 
 impl Guard {
     fn finish(&mut self, outcome: &str, status: u16, error: Option<&str>) {
         if let Some(ledger) = self.ledger.take() {
-            if let Some(usage) = &ledger.usage {
-                self.caller.charge_completion(usage.completion_tokens);
+            if let Some(usage) = ledger.usage() {
+                self.caller
+                    .charge_completion(self.limiter.as_ref(), usage.completion_tokens);
             }
             ledger.finish(outcome, status, error);
         }
@@ -56,6 +60,7 @@ pub fn sse_body(
     include_usage: bool,
     ledger: Ledger,
     caller: Caller,
+    limiter: Arc<dyn RateLimiter>,
 ) -> Body {
     let state = State {
         first: Some(first),
@@ -64,6 +69,7 @@ pub fn sse_body(
         guard: Guard {
             ledger: Some(ledger),
             caller,
+            limiter,
         },
         done: false,
     };
@@ -80,7 +86,7 @@ pub fn sse_body(
                 Some(Ok(mut chunk)) => {
                     if let Some(usage) = chunk.usage.take() {
                         if let Some(ledger) = state.guard.ledger.as_mut() {
-                            ledger.usage = Some(usage.clone());
+                            ledger.set_usage(Some(usage.clone()));
                         }
                         if state.include_usage {
                             chunk.usage = Some(usage);

@@ -4,7 +4,7 @@ use super::load_config;
 use super::train::read_model;
 use anyhow::{Context, bail};
 use clap::Args;
-use routewise_config::{Config, PolicyChoice};
+use routewise_config::Config;
 use routewise_core::learn::{LearnedModel, LearnedPolicy};
 use routewise_core::{ChatInput, Decision, RequestContext, Router};
 use routewise_openai::ChatCompletionRequest;
@@ -30,8 +30,9 @@ pub struct RouteArgs {
     /// The caller's tier (for example free, standard, premium).
     #[arg(long, default_value = "standard")]
     user_tier: String,
-    /// Override the configured policy: rules, complexity, learned (the config's
-    /// `[routing.learned]`), or learned:PATH (a model file from `routewise train`).
+    /// Override the configured policy: any policy the config names (rules, complexity,
+    /// learned for `[routing.learned]`, or a `[policies.NAME]`), or learned:PATH (a model file
+    /// from `routewise train`).
     #[arg(long)]
     policy: Option<String>,
     /// Threshold of a learned policy: the cheapest model whose acceptability reaches it wins.
@@ -51,30 +52,31 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let router = match args.policy.as_deref() {
         None if args.threshold.is_none() => config.router()?,
-        None if config.routing.policy == PolicyChoice::Learned => {
+        None if config.routing.policy == "learned" => {
             learned_router(&config, config_model(&config)?, args.threshold)?
         }
         None => bail!(
             "--threshold applies to a learned policy, and the configured policy is `{}`: add --policy learned or --policy learned:PATH",
-            config.routing.policy.as_str()
+            config.routing.policy
         ),
         Some(name) if name.starts_with("learned:") => {
             let path = Path::new(&name["learned:".len()..]);
             learned_router(&config, Arc::new(read_model(path)?), args.threshold)?
         }
+        Some("learned") if args.threshold.is_some() => {
+            learned_router(&config, config_model(&config)?, args.threshold)?
+        }
         Some(name) => {
-            let Some(choice) = PolicyChoice::parse(name) else {
-                bail!(
-                    "unknown policy `{name}`; expected one of: {}, learned:PATH",
-                    PolicyChoice::NAMES.join(", ")
-                );
+            let Some(entry) = config.routing.policies.get(name) else {
+                bail!("{}, or learned:PATH", config.routing.policies.unknown(name));
             };
-            match choice {
-                PolicyChoice::Learned if args.threshold.is_some() => {
-                    learned_router(&config, config_model(&config)?, args.threshold)?
-                }
-                _ => config.router_with(choice)?,
+            if args.threshold.is_some() {
+                bail!(
+                    "--threshold applies to `learned` and learned:PATH; policy `{name}` is of kind `{}`",
+                    entry.kind
+                );
             }
+            config.router_with(name)?
         }
     };
     let input = read_input(&args)?;

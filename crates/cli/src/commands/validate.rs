@@ -21,7 +21,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 config.catalog.models().len(),
                 config.catalog.tiers().len(),
                 config.providers.len(),
-                config.routing.policy.as_str()
+                config.routing.policy
             )?,
             Err(error) => {
                 failed = true;

@@ -1,4 +1,4 @@
-use crate::{ConfigError, PolicyChoice, builtin, from_str_with_env};
+use crate::{ConfigError, builtin, from_str_with_env};
 use routewise_core::{ChatInput, RequestContext};
 
 fn no_env(_: &str) -> Option<String> {
@@ -40,7 +40,7 @@ fn a_minimal_config_compiles_with_default_rules() {
     );
     assert_eq!(config.catalog.model("mini").unwrap().upstream_model, "mini");
     assert_eq!(config.providers[0].base_url, "https://api.openai.com/v1");
-    assert_eq!(config.routing.policy, PolicyChoice::Rules);
+    assert_eq!(config.routing.policy, "rules");
     assert_eq!(config.routing.rules.rules()[0].name, "premium-tier");
     let router = config.router().unwrap();
     let d = router
@@ -209,7 +209,7 @@ weights = { tokens = -1 }
         "{MINIMAL}\n[routing]\npolicy = \"complexity\"\n[routing.complexity]\nthresholds = [0.5]\nmax_tokens = [0]\n"
     );
     let config = from_str_with_env(&good, &no_env).unwrap();
-    assert_eq!(config.routing.policy, PolicyChoice::Complexity);
+    assert_eq!(config.routing.policy, "complexity");
     assert_eq!(config.routing.complexity.thresholds(), &[0.5]);
 }
 

@@ -4,6 +4,7 @@
 use super::model::LearnedModel;
 use crate::policy::{Choice, Policy, PolicyInput, Target};
 use crate::request::{ChatInput, Role};
+use rand::RngCore;
 use std::sync::Arc;
 
 /// A loaded model plus the threshold calibrated for it (`routewise calibrate`).
@@ -51,57 +52,56 @@ impl Policy for LearnedPolicy {
         "learned"
     }
 
-    fn choose(&self, input: PolicyInput<'_>) -> Choice {
+    /// A bias `b` raises the threshold by `b` (a stronger model when `b > 0`), never below 0.
+    fn choose(&self, input: &PolicyInput<'_>, _rng: &mut dyn RngCore) -> Choice {
+        let threshold = (self.threshold + input.bias).max(0.0);
         let acceptability = self.model.predict(&query_text(input.request));
         let heads = &self.model.models;
         // Candidates the catalog does not know are skipped; the scan stays cheapest first.
         let pick = heads
             .iter()
             .zip(&acceptability)
-            .filter_map(|(h, &a)| input.catalog.index_of(&h.name).map(|i| (h, a, i)))
-            .find(|&(_, a, _)| a >= self.threshold);
+            .filter_map(|(h, &a)| input.catalog.id_of(&h.name).map(|id| (h, a, id)))
+            .find(|&(_, a, _)| a >= threshold);
         let reference = heads.get(self.model.reference);
         let reference_in_catalog =
-            reference.and_then(|h| input.catalog.index_of(&h.name).map(|i| (h, i)));
+            reference.and_then(|h| input.catalog.id_of(&h.name).map(|id| (h, id)));
         match (pick, reference_in_catalog) {
-            (Some((head, a, index)), _) => Choice {
-                target: Target::Model(index),
-                require: Vec::new(),
-                reason: format!("learned:{}", head.name),
-                detail: format!(
-                    "learned router: `{}` is the cheapest model whose acceptability {a:.3} clears the threshold {:.3}",
-                    head.name, self.threshold
+            (Some((head, a, id)), _) => Choice::new(
+                Target::Model(id),
+                format!("learned:{}", head.name),
+                format!(
+                    "learned router: `{}` is the cheapest model whose acceptability {a:.3} clears the threshold {threshold:.3}",
+                    head.name
                 ),
-                score: Some(a),
-                threshold: Some(self.threshold),
-            },
+            )
+            .scored(Some(a), Some(threshold)),
             // Nothing clears the threshold only above 1 (the reference's acceptability is 1)
             // or when the catalog lacks the reference. Above 1 means "always the reference",
             // as in `LearnedModel::decide` (what `eval` and `calibrate` measure), and the
             // strongest tier's cheapest model may be another one.
-            (None, Some((head, index))) => Choice {
-                target: Target::Model(index),
-                require: Vec::new(),
-                reason: format!("learned:{}", head.name),
-                detail: format!(
-                    "learned router: no cheaper model clears the threshold {:.3}, so the reference `{}` serves",
-                    self.threshold, head.name
+            (None, Some((head, id))) => Choice::new(
+                Target::Model(id),
+                format!("learned:{}", head.name),
+                format!(
+                    "learned router: no cheaper model clears the threshold {threshold:.3}, so the reference `{}` serves",
+                    head.name
                 ),
-                score: Some(1.0),
-                threshold: Some(self.threshold),
-            },
-            (None, None) => Choice {
-                target: Target::Tier(input.catalog.top_tier()),
-                require: Vec::new(),
-                reason: "learned:fallback".to_owned(),
-                detail: format!(
-                    "learned router: no candidate in the catalog clears the threshold {:.3} (reference `{}`); using the strongest tier",
-                    self.threshold,
+            )
+            .scored(Some(1.0), Some(threshold)),
+            (None, None) => Choice::new(
+                Target::Tier(input.catalog.top_tier()),
+                "learned:fallback",
+                format!(
+                    "learned router: no candidate in the catalog clears the threshold {threshold:.3} (reference `{}`); using the strongest tier",
                     reference.map_or("?", |h| h.name.as_str())
                 ),
-                score: None,
-                threshold: Some(self.threshold),
-            },
+            )
+            .scored(None, Some(threshold)),
         }
+    }
+
+    fn steerable(&self) -> bool {
+        true
     }
 }

@@ -6,6 +6,7 @@
 
 use super::{Choice, Policy, PolicyInput, Target};
 use crate::signals::{Signals, TaskType};
+use rand::RngCore;
 
 /// How much each signal contributes. Only ratios matter: the score divides by the sum.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,42 +144,46 @@ impl Policy for ComplexityPolicy {
         "complexity"
     }
 
-    fn choose(&self, input: PolicyInput<'_>) -> Choice {
+    /// A bias `b` lowers every threshold by `b` (more requests reach stronger tiers when
+    /// `b > 0`), clamped to [0, 1].
+    fn choose(&self, input: &PolicyInput<'_>, _rng: &mut dyn RngCore) -> Choice {
         let score = self.weights.score(input.signals);
         let tokens = input.signals.prompt_tokens;
         let top = input.catalog.top_tier();
+        let shifted = |t: f64| (t - input.bias).clamp(0.0, 1.0);
         for (tier, threshold) in self.thresholds.iter().enumerate().take(top) {
+            let threshold = shifted(*threshold);
             let fits = self
                 .max_tokens
                 .get(tier)
                 .copied()
                 .flatten()
                 .is_none_or(|limit| tokens <= limit);
-            if score < *threshold && fits {
-                return Choice {
-                    target: Target::Tier(tier),
-                    require: Vec::new(),
-                    reason: format!("complexity:tier-{tier}"),
-                    detail: format!(
+            if score < threshold && fits {
+                return Choice::new(
+                    Target::Tier(tier),
+                    format!("complexity:tier-{tier}"),
+                    format!(
                         "complexity {score:.2} is below {threshold:.2} and {tokens} tokens fit, so tier `{}`",
                         input.catalog.tiers()[tier]
                     ),
-                    score: Some(score),
-                    threshold: Some(*threshold),
-                };
+                )
+                .scored(Some(score), Some(threshold));
             }
         }
-        let threshold = self.thresholds.last().copied();
-        Choice {
-            target: Target::Tier(top),
-            require: Vec::new(),
-            reason: format!("complexity:tier-{top}"),
-            detail: format!(
+        let threshold = self.thresholds.last().copied().map(shifted);
+        Choice::new(
+            Target::Tier(top),
+            format!("complexity:tier-{top}"),
+            format!(
                 "complexity {score:.2} (with {tokens} tokens) fits no lower tier, so tier `{}`",
                 input.catalog.tiers()[top]
             ),
-            score: Some(score),
-            threshold,
-        }
+        )
+        .scored(Some(score), threshold)
+    }
+
+    fn steerable(&self) -> bool {
+        !self.thresholds.is_empty()
     }
 }

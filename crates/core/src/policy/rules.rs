@@ -1,11 +1,12 @@
 //! The rules policy: declarative conditions over signals, first match wins.
 //!
-//! [`RulesPolicy::default_rules`] encodes the common wisdom of DESIGN C2 and works for any
+//! [`RulesPolicy::default_rules`] encodes the common wisdom of routing (listed in docs/CONFIG.md, "Rules") and works for any
 //! catalog because it targets tier positions (`cheapest`, `middle`, `strongest`), not names.
 
 use super::{Choice, Policy, PolicyInput, Target, resolve_target_name};
 use crate::catalog::{Capability, Catalog};
 use crate::signals::{Domain, Signals, TaskType};
+use rand::RngCore;
 
 /// A condition over [`Signals`]. Token conditions use `prompt_tokens`: what the model must read.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,27 +206,22 @@ impl Policy for RulesPolicy {
         "rules"
     }
 
-    fn choose(&self, input: PolicyInput<'_>) -> Choice {
+    fn choose(&self, input: &PolicyInput<'_>, _rng: &mut dyn RngCore) -> Choice {
         for rule in &self.rules {
             if rule.when.matches(input.signals) {
-                return Choice {
-                    target: rule.target,
-                    require: rule.require.clone(),
-                    reason: format!("rule:{}", rule.name),
-                    detail: format!("rule `{}` matched: {}", rule.name, rule.description),
-                    score: None,
-                    threshold: None,
-                };
+                return Choice::new(
+                    rule.target,
+                    format!("rule:{}", rule.name),
+                    format!("rule `{}` matched: {}", rule.name, rule.description),
+                )
+                .requiring(rule.require.clone());
             }
         }
-        Choice {
-            target: self.default_target,
-            require: Vec::new(),
-            reason: "rule:default".to_owned(),
-            detail: "no rule matched, so the default target applies".to_owned(),
-            score: None,
-            threshold: None,
-        }
+        Choice::new(
+            self.default_target,
+            "rule:default",
+            "no rule matched, so the default target applies",
+        )
     }
 }
 
@@ -337,19 +333,17 @@ mod tests {
         .unwrap();
         let s = signals(&[(Role::User, "hello", 0)], "standard", 12);
         let request = ChatInput::from_prompt("hello");
-        let input = PolicyInput {
-            signals: &s,
-            request: &request,
-            catalog: &catalog,
-        };
-        let choice = policy.choose(input);
+        let eligible = crate::catalog::ModelSet::all(&catalog);
+        let input = PolicyInput::plain(&s, &request, &catalog, &eligible);
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+        let choice = policy.choose(&input, &mut rng);
         assert_eq!(
             (choice.reason.as_str(), choice.target),
             ("rule:b", Target::Tier(0))
         );
         let fallback =
             RulesPolicy::new(vec![rule("a", Condition::MinTurns(5), 2)], Target::Tier(1));
-        let choice = fallback.choose(input);
+        let choice = fallback.choose(&input, &mut rng);
         assert_eq!(
             (choice.reason.as_str(), choice.target),
             ("rule:default", Target::Tier(1))

@@ -282,3 +282,86 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn three_policies_choose_over_one_analysis_with_one_tokenisation() {
+    let router = rules_router();
+    let catalog = catalog();
+    let policies: [Arc<dyn Policy>; 3] = [
+        Arc::new(RulesPolicy::default_rules(&catalog)),
+        Arc::new(ComplexityPolicy::default_for_tiers(3)),
+        Arc::new(RulesPolicy::new(Vec::new(), Target::Tier(2))),
+    ];
+    let input = ChatInput::from_prompt("Explain why the sky is blue, and compare it with sunsets.");
+    let before = router.extractor().extractions();
+    let analysis = router.analyse(&input, &RequestContext::default()).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut models = Vec::new();
+    for policy in &policies {
+        let mut steering = Steering {
+            rng: &mut rng,
+            now_unix_ms: 0,
+            bias: 0.0,
+            state: None,
+        };
+        let routed = router
+            .choose(policy.as_ref(), &input, &analysis, &mut steering)
+            .unwrap();
+        models.push(catalog.get(routed.model).unwrap().name.clone());
+    }
+    assert_eq!(router.extractor().extractions() - before, 1);
+    assert_eq!(models, ["large", "medium", "large"]);
+}
+
+#[test]
+fn raising_to_a_tier_keeps_to_eligible_models() {
+    let router = rules_router();
+    let input = ChatInput::from_prompt("Translate 'good morning' into French.");
+    let analysis = router.analyse(&input, &RequestContext::default()).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut steering = Steering {
+        rng: &mut rng,
+        now_unix_ms: 0,
+        bias: 0.0,
+        state: None,
+    };
+    let mut routed = router
+        .choose(router.policy(), &input, &analysis, &mut steering)
+        .unwrap();
+    assert_eq!(router.catalog().get(routed.model).unwrap().name, "small");
+    assert!(router.raise_to_tier(&mut routed, &analysis, 1));
+    assert_eq!(router.catalog().get(routed.model).unwrap().name, "medium");
+    assert!(
+        !router.raise_to_tier(&mut routed, &analysis, 1),
+        "already there"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn a_raised_decision_is_still_a_catalog_model_meeting_the_hard_constraints(
+        messages in proptest::collection::vec(any_message(), 1..5),
+        max_output in proptest::option::of(0u32..250_000),
+        floor in 0usize..4,
+    ) {
+        let router = rules_router();
+        let input = ChatInput { messages, requested_model: None, max_output_tokens: max_output };
+        let Ok(analysis) = router.analyse(&input, &RequestContext::default()) else {
+            return Ok(());
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut steering = Steering { rng: &mut rng, now_unix_ms: 0, bias: 0.0, state: None };
+        let Ok(mut routed) = router.choose(router.policy(), &input, &analysis, &mut steering) else {
+            return Ok(());
+        };
+        router.raise_to_tier(&mut routed, &analysis, floor);
+        prop_assert!(analysis.eligible.contains(routed.model));
+        let model = router.catalog().get(routed.model).unwrap();
+        if analysis.signals.image_parts > 0 {
+            prop_assert!(model.has(Capability::Vision));
+        }
+        prop_assert!(analysis.signals.required_context(0) <= model.context_window);
+    }
+}

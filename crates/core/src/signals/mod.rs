@@ -14,6 +14,8 @@ use crate::tokens::TokenCounter;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use scan::ScanError;
 
@@ -156,6 +158,9 @@ impl Signals {
 pub struct SignalExtractor {
     tokens: TokenCounter,
     phrases: AhoCorasick,
+    /// How many requests this extractor (and its clones) has analysed: extraction is the
+    /// tokenisation, the costly part of a decision, and should happen once per request.
+    extractions: Arc<AtomicU64>,
 }
 
 impl SignalExtractor {
@@ -172,7 +177,13 @@ impl SignalExtractor {
         Ok(Self {
             tokens: TokenCounter::o200k(),
             phrases,
+            extractions: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Requests analysed so far by this extractor and its clones.
+    pub fn extractions(&self) -> u64 {
+        self.extractions.load(Ordering::Relaxed)
     }
 
     pub fn token_counter(&self) -> TokenCounter {
@@ -181,6 +192,7 @@ impl SignalExtractor {
 
     /// Extracts the signals of one request.
     pub fn extract(&self, input: &ChatInput, context: &RequestContext) -> Signals {
+        self.extractions.fetch_add(1, Ordering::Relaxed);
         let mut prompt_tokens = TokenCounter::chat_overhead(input.messages.len());
         let mut user_tokens = 0u32;
         let mut turns = 0u32;

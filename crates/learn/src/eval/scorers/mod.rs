@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::{EvalError, Fitter, PairOutcome, QualityPredictor, grouped_folds_seeded};
 use crate::bench::BenchmarkRecord;
-use routewise_core::catalog::Catalog;
+use routewise_core::catalog::{Catalog, ModelSet};
 use routewise_core::policy::{Policy, PolicyInput, Target};
 use routewise_core::request::ChatInput;
 use routewise_core::signals::Signals;
@@ -40,19 +40,19 @@ pub fn policy_scores(
     signals: &[Signals],
 ) -> Vec<f64> {
     let top = catalog.top_tier().max(1) as f64;
+    let eligible = ModelSet::all(catalog);
+    // Benchmark policies are deterministic; a fixed seed keeps any that is not reproducible.
+    let mut rng = StdRng::seed_from_u64(0);
     requests
         .iter()
         .zip(signals)
         .map(|(request, signals)| {
-            let choice = policy.choose(PolicyInput {
-                signals,
-                request,
-                catalog,
-            });
+            let input = PolicyInput::plain(signals, request, catalog, &eligible);
+            let choice = policy.choose(&input, &mut rng);
             choice.score.unwrap_or_else(|| {
                 let tier = match choice.target {
                     Target::Tier(tier) => tier,
-                    Target::Model(model) => catalog.models().get(model).map_or(0, |m| m.tier),
+                    Target::Model(model) => catalog.get(model).map_or(0, |m| m.tier),
                 };
                 tier as f64 / top
             })

@@ -1,0 +1,93 @@
+//! The decision stages: what happens between a request's analysis and its execution, in order.
+//!
+//! A [`Draft`] goes through the runtime's list of [`DecisionStage`]s, built once per config by
+//! [`stages`] (the one place their order is set). Stages that earlier ones do not need are not
+//! in the list at all, so a gateway without memory or experiments pays nothing for them:
+//!
+//! 1. *memory* (when configured): a floor under the tier, from bad feedback on similar requests;
+//! 2. *experiment assignment* (when configured): which arm's policy decides, shadow policies;
+//! 3. *controllers* (when configured): the bias a strong-share target or a budget puts on
+//!    the policy's threshold. They come before the policy because their output is the policy's
+//!    input; what they learn from the decision is accounted after execution;
+//! 4. **choose**: the policy (or the caller's explicit model), resolved to an eligible model,
+//!    raised to the highest floor, explained.
+//!
+//! Every stage that changes the outcome names itself in the decision (`stages`, `reason`).
+
+mod choose;
+
+pub use choose::Choose;
+
+use crate::learning::LearnedStates;
+use routewise_config::PolicyRegistry;
+use routewise_core::{Analysis, ChatInput, Decision, RouteError, Router, ShadowDecision};
+
+/// A minimum tier a stage asks for, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Floor {
+    /// The stage that asked (`memory`).
+    pub stage: &'static str,
+    pub tier: usize,
+    /// Reason label when the floor raises the decision (`memory:upgrade`).
+    pub reason: String,
+    pub detail: String,
+}
+
+/// A decision in the making.
+#[derive(Debug)]
+pub struct Draft<'a> {
+    pub router: &'a Router,
+    pub input: &'a ChatInput,
+    pub analysis: &'a Analysis,
+    pub policies: &'a PolicyRegistry,
+    pub states: &'a LearnedStates,
+    /// The configured policy that decides: the route's, or the arm an experiment assigned.
+    pub policy: String,
+    /// Milliseconds since the Unix epoch.
+    pub now_unix_ms: u64,
+    /// Seeds the decision's randomness (from the request id): a logged decision can be replayed.
+    pub seed: u64,
+    /// See `routewise_core::policy::PolicyInput::bias`; stages add to it.
+    pub bias: f64,
+    pub floors: Vec<Floor>,
+    pub experiment: Option<String>,
+    pub arm: Option<String>,
+    pub shadow: Vec<ShadowDecision>,
+    /// Set by the choose stage.
+    pub decision: Option<Decision>,
+}
+
+/// One step of the decision.
+pub trait DecisionStage: std::fmt::Debug + Send + Sync {
+    fn name(&self) -> &'static str;
+
+    fn apply(&self, draft: &mut Draft<'_>) -> Result<(), RouteError>;
+}
+
+/// The decision stages of a config, in order (see the module documentation).
+pub fn stages() -> Vec<Box<dyn DecisionStage>> {
+    vec![Box::new(Choose)]
+}
+
+/// Runs `draft` through `stages`; the decision is the choose stage's, as later stages left it.
+pub fn decide(
+    stages: &[Box<dyn DecisionStage>],
+    mut draft: Draft<'_>,
+) -> Result<Decision, RouteError> {
+    for stage in stages {
+        stage.apply(&mut draft)?;
+    }
+    let mut decision = draft
+        .decision
+        .ok_or_else(|| RouteError::PolicyUnavailable {
+            policy: draft.policy.clone(),
+            why: "no decision stage chose a model".to_owned(),
+        })?;
+    decision.experiment = draft.experiment;
+    decision.arm = draft.arm;
+    decision.shadow = draft.shadow;
+    Ok(decision)
+}
+
+#[cfg(test)]
+mod tests;

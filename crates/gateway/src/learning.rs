@@ -1,0 +1,111 @@
+//! Learned state of the configured policies, kept outside the compiled config so that it
+//! survives reloads: decisions read a snapshot, outcomes swap in the learner's update.
+//!
+//! After a reload, [`LearnedStates::adopt`] keeps the state of every policy whose learner
+//! still accepts it (same arms, same features) and starts the others afresh, and says which.
+
+use arc_swap::ArcSwap;
+use routewise_config::PolicyRegistry;
+use routewise_core::policy::{LearnedState, Learner, Outcome};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+/// What a reload did to one learning policy's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// A new learning policy: it starts from its prior.
+    Started { policy: String },
+    /// The state carried over.
+    Kept { policy: String },
+    /// The policy's settings changed so that its old state no longer fits: it starts afresh.
+    Reset { policy: String, why: String },
+}
+
+impl std::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateChange::Started { policy } => {
+                write!(f, "policy `{policy}` starts learning from its prior")
+            }
+            StateChange::Kept { policy } => write!(f, "policy `{policy}` keeps what it learned"),
+            StateChange::Reset { policy, why } => write!(
+                f,
+                "policy `{policy}` starts learning afresh: its learned state no longer fits ({why})"
+            ),
+        }
+    }
+}
+
+/// Every learning policy's current state, by policy name.
+#[derive(Debug, Default)]
+pub struct LearnedStates {
+    states: RwLock<HashMap<String, Arc<ArcSwap<LearnedState>>>>,
+}
+
+impl LearnedStates {
+    /// The current state of `policy`, if it learns.
+    pub fn get(&self, policy: &str) -> Option<LearnedState> {
+        let states = self.states.read().unwrap_or_else(PoisonError::into_inner);
+        states
+            .get(policy)
+            .map(|state| LearnedState::clone(&state.load()))
+    }
+
+    /// Folds one outcome into `policy`'s state. Concurrent outcomes all count: the update is a
+    /// pure function, retried on a lost race.
+    pub fn observe(&self, policy: &str, learner: &dyn Learner, outcome: &Outcome<'_>) {
+        let slot = {
+            let states = self.states.read().unwrap_or_else(PoisonError::into_inner);
+            states.get(policy).cloned()
+        };
+        if let Some(slot) = slot {
+            slot.rcu(|current| learner.observe(current, outcome));
+        }
+    }
+
+    /// Replaces `policy`'s state (restored from the store).
+    pub fn set(&self, policy: &str, state: LearnedState) {
+        let mut states = self.states.write().unwrap_or_else(PoisonError::into_inner);
+        match states.get(policy) {
+            Some(slot) => slot.store(Arc::new(state)),
+            None => {
+                states.insert(policy.to_owned(), Arc::new(ArcSwap::from_pointee(state)));
+            }
+        }
+    }
+
+    /// Fits the states to the policies of a new config: what each learning policy keeps.
+    /// States of policies no longer configured are dropped.
+    pub fn adopt(&self, policies: &PolicyRegistry) -> Vec<StateChange> {
+        let mut states = self.states.write().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = HashMap::new();
+        let mut changes = Vec::new();
+        for entry in policies.iter() {
+            let Some(learner) = entry.policy.learner() else {
+                continue;
+            };
+            let policy = entry.name.clone();
+            let previous = states.remove(&entry.name);
+            let (slot, change) = match previous {
+                None => (
+                    Arc::new(ArcSwap::from_pointee(learner.fresh())),
+                    StateChange::Started { policy },
+                ),
+                Some(slot) => match learner.fits(&slot.load()) {
+                    Ok(()) => (slot, StateChange::Kept { policy }),
+                    Err(why) => (
+                        Arc::new(ArcSwap::from_pointee(learner.fresh())),
+                        StateChange::Reset {
+                            policy,
+                            why: why.to_string(),
+                        },
+                    ),
+                },
+            };
+            kept.insert(entry.name.clone(), slot);
+            changes.push(change);
+        }
+        *states = kept;
+        changes
+    }
+}
