@@ -10,7 +10,7 @@
 #           queueing delay, not overhead.
 #   open    oha at a fixed rate (RATE, default 1,000 req/s) with --latency-correction, so a
 #           late request counts from when it should have been sent. Gives the latency routewise
-#           adds at a given load (DESIGN: p99 added < 1 ms at 1,000 req/s).
+#           adds at a given load (docs/DESIGN.md: p99 added < 1 ms at 1,000 req/s).
 #
 # Each cell is the median of REPEATS runs; "added" is routed minus direct. The last line is
 # routewise's peak RSS.

@@ -70,11 +70,8 @@ impl Config {
 
     /// A router with another configured policy (e.g. `routewise route --policy complexity`).
     pub fn router_with(&self, name: &str) -> Result<Router, RouteError> {
-        Router::new(
-            self.catalog.clone(),
-            self.policy(name)?,
-            self.routing.options,
-        )
+        let policy = self.policy(name)?;
+        Ok(Router::new(self.catalog.clone(), policy, self.routing.options)?.named(name))
     }
 
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {

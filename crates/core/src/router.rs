@@ -140,6 +140,8 @@ pub struct Routed {
 pub struct Router {
     catalog: Arc<Catalog>,
     policy: Arc<dyn Policy>,
+    /// What decisions call the policy: its configured name (its kind unless renamed).
+    policy_name: String,
     extractor: SignalExtractor,
     options: RouterOptions,
 }
@@ -155,10 +157,17 @@ impl Router {
     ) -> Result<Self, RouteError> {
         Ok(Self {
             catalog,
+            policy_name: policy.name().to_owned(),
             policy,
             extractor: SignalExtractor::new()?,
             options,
         })
+    }
+
+    /// The same router, whose decisions name the policy `name` (as configured).
+    pub fn named(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.policy_name);
+        self
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -197,7 +206,7 @@ impl Router {
             state: None,
         };
         let routed = self.choose(self.policy.as_ref(), input, &analysis, &mut steering)?;
-        Ok(self.account(&analysis, routed, self.policy.name()))
+        Ok(self.account(&analysis, routed, &self.policy_name))
     }
 
     /// Validates the request, extracts its signals (the one tokenisation) and applies the hard

@@ -81,10 +81,22 @@ pub struct Harness {
 impl Harness {
     /// Starts a mock and a gateway configured with the given `[server]` TOML.
     pub async fn start(server: &str) -> Self {
+        Self::start_config(|mock| config_text(mock, server)).await
+    }
+
+    /// Starts a mock and a gateway whose whole config `config` writes, given the mock.
+    pub async fn start_config(config: impl FnOnce(&MockUpstream) -> String) -> Self {
         let mock = MockUpstream::start().await.unwrap();
-        let config =
-            routewise_config::from_str_with_env(&config_text(&mock, server), &|_| None).unwrap();
-        let gateway = Gateway::new(Runtime::build(config, &|_| None).unwrap());
+        let config = routewise_config::from_str_with_env(&config(&mock), &|_| None).unwrap();
+        Self::serve(
+            mock,
+            Gateway::new(Runtime::build(config, &|_| None).unwrap()),
+        )
+        .await
+    }
+
+    /// Serves `gateway` in front of `mock` on port 0.
+    pub async fn serve(mock: MockUpstream, gateway: Gateway) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
