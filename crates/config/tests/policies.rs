@@ -1,5 +1,9 @@
 //! Named policies: `[policies.NAME]` of a `kind`, looked up by name from `[routing] policy`
 //! and routes, with every mistake reported at its field path.
+#![expect(
+    clippy::panic,
+    reason = "test helper: an unexpected result is a failed test"
+)]
 
 use routewise_config::{ConfigError, from_str_with_env};
 use routewise_core::{ChatInput, RequestContext};

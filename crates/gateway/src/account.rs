@@ -5,6 +5,7 @@ use crate::execute::Attempt;
 use crate::metrics;
 use routewise_core::{Decision, ModelSpec};
 use routewise_openai::Usage;
+use routewise_providers::Redactor;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -126,9 +127,19 @@ impl LineBuffer {
 
 /// What is known about a request as it goes; finished exactly once. Stages tell it what they
 /// learned through its methods; [`Ledger::finish`] turns it into metrics and the log line.
+///
+/// A ledger dropped unfinished (the client hung up and its request was dropped mid-way) finishes
+/// itself as `client_disconnected`, so that every request that reached the pipeline is logged
+/// and counted exactly once, with what it consumed.
 #[derive(Debug)]
 pub struct Ledger {
     log: RequestLog,
+    /// Masks provider keys in the log line, whatever upstream text it quotes.
+    redactor: Arc<Redactor>,
+    /// Set once the record is written (or for the empty ledger [`Ledger::detach`] leaves).
+    finished: bool,
+    /// Tokens counted by routewise because the upstream reported no usage.
+    usage_estimated: bool,
     request_id: String,
     started: Instant,
     route: Option<String>,
@@ -173,14 +184,31 @@ struct Record<'a> {
     latency_ms: f64,
     overhead_ms: f64,
     upstream_ms: f64,
+    /// The token counts are routewise's own count, not the upstream's report (a stream cut
+    /// short, or a client that left before the answer).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    usage_estimated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
 
 impl Ledger {
     pub fn new(request_id: String, started: Instant, log: RequestLog) -> Self {
+        Self::redacting(request_id, started, log, Arc::default())
+    }
+
+    /// A ledger whose log line masks the secrets `redactor` knows.
+    pub fn redacting(
+        request_id: String,
+        started: Instant,
+        log: RequestLog,
+        redactor: Arc<Redactor>,
+    ) -> Self {
         Self {
             log,
+            redactor,
+            finished: false,
+            usage_estimated: false,
             request_id,
             started,
             route: None,
@@ -237,8 +265,14 @@ impl Ledger {
         self.upstream_time = upstream;
     }
 
-    /// A failed execution: what was tried and how long it waited.
+    /// The model about to be called, so that a request dropped mid-call is accounted to it.
+    pub fn set_attempting(&mut self, model: &ModelSpec) {
+        self.model = Some(model.clone());
+    }
+
+    /// A failed execution: what was tried and how long it waited; no model answered.
     pub fn set_failure(&mut self, attempts: Vec<Attempt>, upstream: Duration) {
+        self.model = None;
         self.attempts = attempts;
         self.upstream_time = upstream;
     }
@@ -251,6 +285,23 @@ impl Ledger {
         self.usage.as_ref()
     }
 
+    /// Token counts routewise made itself, when the upstream reported none.
+    pub fn set_estimated_usage(&mut self, usage: Usage) {
+        self.usage = Some(usage);
+        self.usage_estimated = true;
+    }
+
+    /// The prompt tokens the decision counted: what a call consumed at least, once sent.
+    pub fn prompt_tokens(&self) -> Option<u64> {
+        self.decision
+            .as_ref()
+            .map(|d| u64::from(d.signals.prompt_tokens))
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// The answer came from the cache.
     pub fn set_cached(&mut self, usage: Option<Usage>) {
         self.cached = true;
@@ -260,7 +311,8 @@ impl Ledger {
     /// Moves the ledger out (to finish it, or to hand it to a stream), leaving an empty one
     /// that is never finished.
     pub fn detach(&mut self) -> Ledger {
-        let empty = Ledger::new(String::new(), self.started, RequestLog::Tracing);
+        let mut empty = Ledger::new(String::new(), self.started, RequestLog::Tracing);
+        empty.finished = true;
         std::mem::replace(self, empty)
     }
 
@@ -293,6 +345,13 @@ impl Ledger {
 
     /// Emits metrics and the JSON log line.
     pub fn finish(mut self, outcome: &str, status: u16, error: Option<&str>) {
+        self.write(outcome, status, error);
+    }
+
+    fn write(&mut self, outcome: &str, status: u16, error: Option<&str>) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         if self.overhead.is_none() {
             self.mark_ready();
         }
@@ -333,11 +392,30 @@ impl Ledger {
             latency_ms: latency.as_secs_f64() * 1000.0,
             overhead_ms: overhead.as_secs_f64() * 1000.0,
             upstream_ms: self.upstream_time.as_secs_f64() * 1000.0,
+            usage_estimated: self.usage_estimated,
             error,
         };
         match serde_json::to_string(&record) {
-            Ok(line) => self.log.write(&line),
+            Ok(line) => self.log.write(&self.redactor.redact(&line)),
             Err(err) => tracing::warn!("cannot serialise the request log record: {err}"),
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The request was dropped mid-way: its client went away. A call that was sent
+            // consumed at least its prompt.
+            if let (None, Some(_), Some(prompt)) = (&self.usage, &self.model, self.prompt_tokens())
+            {
+                self.set_estimated_usage(Usage::new(prompt, 0));
+            }
+            self.write(
+                "client_disconnected",
+                499,
+                Some("the client closed the connection before the answer"),
+            );
         }
     }
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routewise_core::RouteError;
 use routewise_openai::ApiError;
+use routewise_providers::Redactor;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -65,6 +66,27 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// The same error with every secret `redactor` knows masked in its message.
+    pub fn redacted(mut self, redactor: &Redactor) -> Self {
+        match &mut self {
+            GatewayError::Upstream {
+                message, attempts, ..
+            } => {
+                redactor.redact_in_place(message);
+                for attempt in attempts {
+                    if let Some(error) = &mut attempt.error {
+                        redactor.redact_in_place(error);
+                    }
+                }
+            }
+            GatewayError::BadRequest(message) | GatewayError::Internal(message) => {
+                redactor.redact_in_place(message);
+            }
+            _ => {}
+        }
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BadRequest(_) | GatewayError::InvalidField { .. } => {

@@ -6,14 +6,12 @@
 //! refused while draining. Every response carries the request id (see [`crate::layers`]).
 
 use crate::Gateway;
-use crate::auth::Caller;
-use crate::layers::{self, RequestId, RequestRuntime};
+use crate::error::GatewayError;
+use crate::layers::{self, Admitted};
 use crate::pipeline;
-use axum::Extension;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,45 +20,42 @@ use routewise_openai::{ApiError, ModelList, ModelObject};
 /// Routes: `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}`,
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`; anything else is an OpenAI-shaped 404.
 pub fn app(gateway: Gateway) -> Router {
-    let authenticated = middleware::from_fn_with_state(gateway.clone(), layers::authenticate);
-    let api = Router::new()
+    Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(models))
         .route("/v1/models/{*id}", get(model))
-        .layer(authenticated)
-        .layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            layers::refuse_while_draining,
-        ));
-    let metrics_route =
-        Router::new()
-            .route("/metrics", get(metrics))
-            .layer(middleware::from_fn_with_state(
-                gateway.clone(),
-                layers::authenticate_metrics,
-            ));
-    Router::new()
-        .merge(api)
-        .merge(metrics_route)
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .layer(middleware::from_fn(layers::request_id))
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            layers::front_door,
+        ))
         .with_state(gateway)
 }
 
-async fn chat_completions(
-    State(gateway): State<Gateway>,
-    Extension(id): Extension<RequestId>,
-    Extension(caller): Extension<Caller>,
-    Extension(RequestRuntime(runtime)): Extension<RequestRuntime>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    pipeline::chat_completions(&gateway, &runtime, id, caller, &headers, body).await
+/// What the layers established, taken out of the request rather than cloned.
+fn admitted(request: &mut Request) -> Result<Admitted, GatewayError> {
+    request
+        .extensions_mut()
+        .remove::<Admitted>()
+        .ok_or_else(|| GatewayError::Internal("the request skipped authentication".to_owned()))
 }
 
-async fn models(Extension(RequestRuntime(runtime)): Extension<RequestRuntime>) -> Response {
+async fn chat_completions(State(gateway): State<Gateway>, mut request: Request) -> Response {
+    let admitted = match admitted(&mut request) {
+        Ok(admitted) => admitted,
+        Err(err) => return err.into_response(),
+    };
+    pipeline::chat_completions(&gateway, admitted, request.into_body()).await
+}
+
+async fn models(mut request: Request) -> Response {
+    let runtime = match admitted(&mut request) {
+        Ok(admitted) => admitted.runtime,
+        Err(err) => return err.into_response(),
+    };
     let data = runtime
         .model_names()
         .into_iter()
@@ -70,10 +65,11 @@ async fn models(Extension(RequestRuntime(runtime)): Extension<RequestRuntime>) -
 }
 
 /// `GET /v1/models/{id}` (the SDKs' `models.retrieve`); ids may contain slashes.
-async fn model(
-    Extension(RequestRuntime(runtime)): Extension<RequestRuntime>,
-    Path(id): Path<String>,
-) -> Response {
+async fn model(Path(id): Path<String>, mut request: Request) -> Response {
+    let runtime = match admitted(&mut request) {
+        Ok(admitted) => admitted.runtime,
+        Err(err) => return err.into_response(),
+    };
     match runtime.model_names().into_iter().find(|(name, _)| *name == id) {
         Some((id, owner)) => axum::Json(ModelObject::new(id, owner)).into_response(),
         None => (
@@ -82,7 +78,9 @@ async fn model(
                 ApiError::new(
                     "invalid_request_error",
                     Some("model_not_found"),
-                    format!("the model `{id}` does not exist; GET /v1/models lists the routes and models"),
+                    format!(
+                        "the model `{id}` does not exist; GET /v1/models lists the routes and models"
+                    ),
                 )
                 .with_param("model"),
             ),

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use routewise_config::PolicyRegistry;
 use routewise_core::policy::{LearnedState, Learner, Outcome};
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What a reload did to one learning policy's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,16 +36,24 @@ impl std::fmt::Display for StateChange {
     }
 }
 
-/// Every learning policy's current state, by policy name.
+type Slots = HashMap<String, Arc<ArcSwap<LearnedState>>>;
+
+/// Every learning policy's current state, by policy name. Decisions read it without a lock
+/// (the map and each state are swapped whole); only [`LearnedStates::adopt`] and
+/// [`LearnedStates::set`] change the map, one at a time.
 #[derive(Debug, Default)]
 pub struct LearnedStates {
-    states: RwLock<HashMap<String, Arc<ArcSwap<LearnedState>>>>,
+    states: ArcSwap<Slots>,
+    writing: Mutex<()>,
 }
 
 impl LearnedStates {
     /// The current state of `policy`, if it learns.
     pub fn get(&self, policy: &str) -> Option<LearnedState> {
-        let states = self.states.read().unwrap_or_else(PoisonError::into_inner);
+        let states = self.states.load();
+        if states.is_empty() {
+            return None;
+        }
         states
             .get(policy)
             .map(|state| LearnedState::clone(&state.load()))
@@ -54,22 +62,21 @@ impl LearnedStates {
     /// Folds one outcome into `policy`'s state. Concurrent outcomes all count: the update is a
     /// pure function, retried on a lost race.
     pub fn observe(&self, policy: &str, learner: &dyn Learner, outcome: &Outcome<'_>) {
-        let slot = {
-            let states = self.states.read().unwrap_or_else(PoisonError::into_inner);
-            states.get(policy).cloned()
-        };
-        if let Some(slot) = slot {
+        if let Some(slot) = self.states.load().get(policy) {
             slot.rcu(|current| learner.observe(current, outcome));
         }
     }
 
     /// Replaces `policy`'s state (restored from the store).
     pub fn set(&self, policy: &str, state: LearnedState) {
-        let mut states = self.states.write().unwrap_or_else(PoisonError::into_inner);
-        match states.get(policy) {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.states.load_full();
+        match current.get(policy) {
             Some(slot) => slot.store(Arc::new(state)),
             None => {
+                let mut states = Slots::clone(&current);
                 states.insert(policy.to_owned(), Arc::new(ArcSwap::from_pointee(state)));
+                self.states.store(Arc::new(states));
             }
         }
     }
@@ -77,16 +84,16 @@ impl LearnedStates {
     /// Fits the states to the policies of a new config: what each learning policy keeps.
     /// States of policies no longer configured are dropped.
     pub fn adopt(&self, policies: &PolicyRegistry) -> Vec<StateChange> {
-        let mut states = self.states.write().unwrap_or_else(PoisonError::into_inner);
-        let mut kept = HashMap::new();
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut previous = Slots::clone(&self.states.load_full());
+        let mut kept = Slots::new();
         let mut changes = Vec::new();
         for entry in policies.iter() {
             let Some(learner) = entry.policy.learner() else {
                 continue;
             };
             let policy = entry.name.clone();
-            let previous = states.remove(&entry.name);
-            let (slot, change) = match previous {
+            let (slot, change) = match previous.remove(&entry.name) {
                 None => (
                     Arc::new(ArcSwap::from_pointee(learner.fresh())),
                     StateChange::Started { policy },
@@ -105,7 +112,7 @@ impl LearnedStates {
             kept.insert(entry.name.clone(), slot);
             changes.push(change);
         }
-        *states = kept;
+        self.states.store(Arc::new(kept));
         changes
     }
 }

@@ -26,15 +26,16 @@ use crate::auth::Caller;
 use crate::decide::{self, Draft};
 use crate::error::GatewayError;
 use crate::execute::{self, Execution, Served};
-use crate::layers::RequestId;
+use crate::layers::{Admitted, RequestId};
 use crate::metrics;
 use crate::runtime::{Runtime, Target};
 use crate::shared::{CacheKey, CachedReply, cache_key};
-use crate::stream::sse_body;
+use crate::stream::{StreamContext, sse_body};
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routewise_config::server::RouteConfig;
+use routewise_core::tokens::TokenCounter;
 use routewise_core::{Analysis, ChatInput, Decision, RequestContext};
 use routewise_openai::ChatCompletionRequest;
 use serde::Serialize;
@@ -50,19 +51,24 @@ pub const BASELINE_COST: HeaderName = HeaderName::from_static("x-routewise-basel
 pub const CACHE: HeaderName = HeaderName::from_static("x-routewise-cache");
 
 /// Serves `POST /v1/chat/completions` for an identified caller.
-pub async fn chat_completions(
-    gateway: &Gateway,
-    runtime: &Arc<Runtime>,
-    id: RequestId,
-    caller: Caller,
-    _headers: &HeaderMap,
-    body: Body,
-) -> Response {
-    let mut ledger = Ledger::new(id.id.clone(), id.started, gateway.request_log().clone());
+pub async fn chat_completions(gateway: &Gateway, admitted: Admitted, body: Body) -> Response {
+    let Admitted {
+        id,
+        caller,
+        runtime,
+    } = admitted;
+    let runtime = &runtime;
+    let mut ledger = Ledger::redacting(
+        id.id.clone(),
+        id.started,
+        gateway.request_log().clone(),
+        Arc::clone(&runtime.redactor),
+    );
     ledger.set_caller(caller.key_name.as_deref(), &caller.tier);
     match serve(gateway, runtime, &id, &caller, body, &mut ledger).await {
         Ok(response) => response,
         Err(err) => {
+            let err = err.redacted(&runtime.redactor);
             let message = err.to_string();
             let response = err.into_response();
             ledger
@@ -95,19 +101,22 @@ async fn serve(
         .charge_prompt(gateway.limits().as_ref(), analysis.signals.prompt_tokens)
         .await?;
     let decision = decide_request(gateway, runtime, &input, &analysis, route, id)?;
-    let execution = execute_decision(
-        gateway, runtime, &decision, &analysis, route, &request, ledger,
-    )
-    .await?;
-    let (served, headers) = (
-        execution.served,
-        DecisionHeaders::of(&decision, &execution.model.name),
-    );
+    let (policy, reason) = (decision.policy.clone(), decision.reason.clone());
     ledger.set_decision(decision);
-    respond(
-        gateway, caller, served, headers, cache_key, &request, ledger,
-    )
-    .await
+    let execution = execute_decision(gateway, runtime, &analysis, route, &request, ledger).await?;
+    let headers = DecisionHeaders {
+        model: execution.model.name.clone(),
+        policy,
+        reason,
+    };
+    let tokens = runtime.router.extractor().token_counter();
+    let reply = Reply {
+        served: execution.served,
+        headers,
+        cache_key,
+        tokens,
+    };
+    respond(gateway, caller, reply, &request, ledger).await
 }
 
 /// Stage 1: the key's request limit.
@@ -232,7 +241,6 @@ fn decide_request(
 async fn execute_decision(
     gateway: &Gateway,
     runtime: &Runtime,
-    decision: &Decision,
     analysis: &Analysis,
     route: Option<&RouteConfig>,
     request: &ChatCompletionRequest,
@@ -240,7 +248,14 @@ async fn execute_decision(
 ) -> Result<Execution, GatewayError> {
     let fallback = route.is_some() && runtime.config.server.execution.fallback;
     let catalog = &runtime.config.catalog;
-    let models = execute::chain(catalog, &decision.model, &analysis.eligible, fallback);
+    let chosen = ledger
+        .decision()
+        .map(|d| d.model.clone())
+        .unwrap_or_default();
+    let models = execute::chain(catalog, &chosen, &analysis.eligible, fallback);
+    if let Some(first) = models.first() {
+        ledger.set_attempting(first);
+    }
     match execute::execute(runtime, gateway.circuits(), &models, request).await {
         Ok(execution) => {
             ledger.set_execution(
@@ -265,12 +280,16 @@ async fn execute_decision(
 async fn respond(
     gateway: &Gateway,
     caller: &Caller,
-    served: Served,
-    headers: DecisionHeaders,
-    cache_key: Option<CacheKey>,
+    reply: Reply,
     request: &ChatCompletionRequest,
     ledger: &mut Ledger,
 ) -> Result<Response, GatewayError> {
+    let Reply {
+        served,
+        headers,
+        cache_key,
+        tokens,
+    } = reply;
     match served {
         Served::Complete(completion) => {
             let body = json_body(&completion)?;
@@ -304,14 +323,13 @@ async fn respond(
                 .as_ref()
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false);
-            let body = sse_body(
-                first,
-                rest,
+            let context = StreamContext {
                 include_usage,
-                ledger.detach(),
-                caller.clone(),
-                Arc::clone(gateway.limits()),
-            );
+                caller: caller.clone(),
+                limiter: Arc::clone(gateway.limits()),
+                tokens,
+            };
+            let body = sse_body(first, rest, ledger.detach(), context);
             let mut response = Response::new(body);
             let response_headers = response.headers_mut();
             response_headers.insert(
@@ -337,7 +355,17 @@ fn json_body(completion: &impl Serialize) -> Result<Bytes, GatewayError> {
         })
 }
 
-/// The decision's header values, kept before the decision moves into the ledger.
+/// What execution produced, and what answering with it needs.
+struct Reply {
+    served: Served,
+    headers: DecisionHeaders,
+    /// Where to store a complete answer, when the request is cacheable.
+    cache_key: Option<CacheKey>,
+    /// Counts a stream's delivered tokens when the upstream reports none.
+    tokens: TokenCounter,
+}
+
+/// The decision's header values: the model that answered, the policy and reason that chose.
 struct DecisionHeaders {
     model: String,
     policy: String,
@@ -345,14 +373,6 @@ struct DecisionHeaders {
 }
 
 impl DecisionHeaders {
-    fn of(decision: &Decision, served_model: &str) -> Self {
-        Self {
-            model: served_model.to_owned(),
-            policy: decision.policy.clone(),
-            reason: decision.reason.clone(),
-        }
-    }
-
     fn apply(&self, response: &mut Response, cost: f64, baseline: f64) {
         set(response, MODEL, &self.model);
         set(response, POLICY, &self.policy);

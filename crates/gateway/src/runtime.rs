@@ -7,7 +7,9 @@ use crate::error::GatewayError;
 use routewise_config::Config;
 use routewise_config::server::{CacheConfig, RouteConfig};
 use routewise_core::{ModelSpec, RouteError, Router};
-use routewise_providers::{ApiKey, Provider, ProviderError, ProviderKind, ProviderSettings};
+use routewise_providers::{
+    ApiKey, Provider, ProviderError, ProviderKind, ProviderSettings, Redactor,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -48,6 +50,8 @@ pub struct Runtime {
     /// (and so their own connection pool, since the timeout belongs to the pool's connector).
     model_providers: HashMap<String, Arc<dyn Provider>>,
     pub keys: KeyStore,
+    /// Masks every provider key in what the gateway answers and logs.
+    pub redactor: Arc<Redactor>,
 }
 
 impl Runtime {
@@ -57,6 +61,7 @@ impl Runtime {
         let exec = &server.execution;
         let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         let mut settings_by_name = HashMap::new();
+        let mut secrets = Vec::new();
         for p in &config.providers {
             let api_key = match &p.api_key_env {
                 None => None,
@@ -77,6 +82,9 @@ impl Runtime {
                 api_key,
                 connect_timeout: exec.timeouts.connect,
             };
+            if let Some(key) = &settings.api_key {
+                secrets.push(key.expose().to_owned());
+            }
             providers.insert(
                 p.name.clone(),
                 routewise_providers::build(settings.clone())?,
@@ -115,6 +123,7 @@ impl Runtime {
             providers,
             model_providers,
             keys,
+            redactor: Arc::new(Redactor::new(secrets.iter().map(String::as_str))),
         })
     }
 

@@ -2,8 +2,11 @@
 //!
 //! The usage chunk routewise asks upstreams for is passed on only if the client asked for it
 //! too. A failure after the first chunk cannot fall back (the client already has bytes), so it
-//! ends the stream with an OpenAI-shaped error event. A client that hangs up is accounted as
-//! `client_disconnected` when the body is dropped.
+//! ends the stream with an OpenAI-shaped error event, and is accounted as `stream_error`; so is
+//! an upstream stream that ends before its answer finished (the provider reports it as an
+//! error rather than let it pass as complete). A client that hangs up is accounted as
+//! `client_disconnected` when the body is dropped. Whenever the upstream's usage never
+//! arrived, the tokens delivered so far are counted by routewise and marked as estimated.
 
 use crate::account::Ledger;
 use crate::auth::Caller;
@@ -11,26 +14,61 @@ use crate::shared::RateLimiter;
 use axum::body::{Body, Bytes};
 use futures::StreamExt;
 use futures::stream;
-use routewise_openai::{ApiError, ChatCompletionChunk};
+use routewise_core::tokens::TokenCounter;
+use routewise_openai::{ApiError, ChatCompletionChunk, Usage};
 use routewise_providers::ChunkStream;
 use std::convert::Infallible;
 use std::sync::Arc;
 
+/// What a stream needs besides its chunks.
+pub struct StreamContext {
+    pub include_usage: bool,
+    pub caller: Caller,
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Counts delivered tokens when the upstream reports no usage.
+    pub tokens: TokenCounter,
+}
+
+impl std::fmt::Debug for StreamContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamContext")
+            .field("include_usage", &self.include_usage)
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Finishes the ledger exactly once: at the end of the stream, or when the body is dropped.
 struct Guard {
     ledger: Option<Ledger>,
-    caller: Caller,
-    limiter: Arc<dyn RateLimiter>,
+    context: StreamContext,
+    /// The answer text delivered so far, to count when no usage arrives.
+    delivered: String,
 }
 
 impl Guard {
     fn finish(&mut self, outcome: &str, status: u16, error: Option<&str>) {
-        if let Some(ledger) = self.ledger.take() {
-            if let Some(usage) = ledger.usage() {
-                self.caller
-                    .charge_completion(self.limiter.as_ref(), usage.completion_tokens);
+        let Some(mut ledger) = self.ledger.take() else {
+            return;
+        };
+        if ledger.usage().is_none() {
+            let prompt = ledger.prompt_tokens().unwrap_or(0);
+            let completion = u64::from(self.context.tokens.count(&self.delivered));
+            ledger.set_estimated_usage(Usage::new(prompt, completion));
+        }
+        if let Some(usage) = ledger.usage() {
+            self.context
+                .caller
+                .charge_completion(self.context.limiter.as_ref(), usage.completion_tokens);
+        }
+        ledger.finish(outcome, status, error);
+    }
+
+    fn deliver(&mut self, chunk: &ChatCompletionChunk) {
+        for choice in &chunk.choices {
+            if let Some(text) = &choice.delta.content {
+                self.delivered.push_str(text);
             }
-            ledger.finish(outcome, status, error);
         }
     }
 }
@@ -48,28 +86,25 @@ impl Drop for Guard {
 struct State {
     first: Option<ChatCompletionChunk>,
     rest: ChunkStream,
-    include_usage: bool,
     guard: Guard,
     done: bool,
 }
 
-/// The SSE body: `first`, then `rest`, then `data: [DONE]`.
+/// The SSE body: `first`, then `rest`, then `data: [DONE]`, or an error event when the
+/// upstream fails or cuts the stream short.
 pub fn sse_body(
     first: ChatCompletionChunk,
     rest: ChunkStream,
-    include_usage: bool,
     ledger: Ledger,
-    caller: Caller,
-    limiter: Arc<dyn RateLimiter>,
+    context: StreamContext,
 ) -> Body {
     let state = State {
         first: Some(first),
         rest,
-        include_usage,
         guard: Guard {
             ledger: Some(ledger),
-            caller,
-            limiter,
+            context,
+            delivered: String::new(),
         },
         done: false,
     };
@@ -88,7 +123,7 @@ pub fn sse_body(
                         if let Some(ledger) = state.guard.ledger.as_mut() {
                             ledger.set_usage(Some(usage.clone()));
                         }
-                        if state.include_usage {
+                        if state.guard.context.include_usage {
                             chunk.usage = Some(usage);
                         } else if chunk.choices.is_empty() {
                             continue;
@@ -98,10 +133,14 @@ pub fn sse_body(
                         Ok(json) => format!("data: {json}\n\n"),
                         Err(_) => continue,
                     };
+                    state.guard.deliver(&chunk);
                     return Some((Ok::<_, Infallible>(Bytes::from(event)), state));
                 }
                 Some(Err(err)) => {
-                    let message = format!("the upstream stream failed after it started: {err}");
+                    let mut message = format!("the upstream stream failed after it started: {err}");
+                    if let Some(ledger) = &state.guard.ledger {
+                        ledger.redactor().redact_in_place(&mut message);
+                    }
                     let body = ApiError::new("api_error", Some("upstream_stream_error"), &message);
                     let event = format!(
                         "data: {}\n\n",

@@ -1,6 +1,10 @@
 //! The stages-and-state shape through the real HTTP server: layers on every route, circuit
 //! probes that always resolve, fallback that keeps to eligible models, and learned state that
 //! survives a reload.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure to build is a failed test"
+)]
 
 mod common;
 

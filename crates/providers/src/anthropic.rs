@@ -6,12 +6,16 @@ mod translate;
 pub use translate::DEFAULT_MAX_TOKENS;
 
 use crate::transport;
-use crate::{Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings};
+use crate::{
+    ApiKey, Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
+};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream;
 use routewise_openai::ChatCompletionRequest;
 use routewise_openai::anthropic::{MessagesResponse, StreamEvent};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 use translate::StreamTranslator;
@@ -25,16 +29,20 @@ pub struct AnthropicProvider {
     settings: ProviderSettings,
     client: reqwest::Client,
     endpoint: reqwest::Url,
+    /// Masks the provider's key in every error built from upstream text.
+    redactor: Redactor,
 }
 
 impl AnthropicProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
         let client = transport::build_client(&settings)?;
         let endpoint = transport::endpoint(&settings, "messages")?;
+        let redactor = Redactor::new(settings.api_key.as_ref().map(ApiKey::expose));
         Ok(Self {
             settings,
             client,
             endpoint,
+            redactor,
         })
     }
 
@@ -69,18 +77,27 @@ impl AnthropicProvider {
         }
         let provider = name.to_owned();
         let mut translator = StreamTranslator::new(created);
+        let ended = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&ended);
+        let redactor = self.redactor.clone();
         let chunks = transport::sse_events(name, response, deadlines, started)
             .flat_map(move |event| {
                 let translated = event.and_then(|event| {
                     let Some(data) = event.data else {
                         return Ok(Vec::new());
                     };
+                    if data.trim().is_empty() || data.trim() == "{}" {
+                        return Ok(Vec::new());
+                    }
                     let event: StreamEvent = serde_json::from_str(&data).map_err(|err| {
                         ProviderError::InvalidResponse {
                             provider: provider.clone(),
                             detail: format!("stream event is not a Messages API event: {err}"),
                         }
                     })?;
+                    if matches!(event, StreamEvent::MessageStop) {
+                        stopped.store(true, Ordering::Relaxed);
+                    }
                     translator
                         .translate(event)
                         .map_err(|err| ProviderError::Status {
@@ -98,11 +115,13 @@ impl AnthropicProvider {
                 });
                 match translated {
                     Ok(chunks) => stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
-                    Err(err) => stream::iter(vec![Err(err)]),
+                    Err(err) => stream::iter(vec![Err(err.redacted(&redactor))]),
                 }
             })
             .boxed();
-        Ok(ProviderReply::Stream(chunks))
+        Ok(ProviderReply::Stream(transport::require_finish(
+            name, chunks, ended,
+        )))
     }
 }
 
@@ -123,6 +142,10 @@ impl Provider for AnthropicProvider {
         request: ChatCompletionRequest,
         deadlines: Deadlines,
     ) -> BoxFuture<'_, Result<ProviderReply, ProviderError>> {
-        Box::pin(self.call(request, deadlines))
+        Box::pin(async move {
+            self.call(request, deadlines)
+                .await
+                .map_err(|err| err.redacted(&self.redactor))
+        })
     }
 }

@@ -10,13 +10,22 @@ pub enum TimeoutPhase {
     Total,
 }
 
+impl std::fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeoutPhase::FirstByte => "first-byte (response headers)",
+            TimeoutPhase::Total => "total (whole response)",
+        })
+    }
+}
+
 /// Why a provider call failed.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ProviderError {
     #[error("provider `{provider}`: cannot connect to the upstream: {detail}")]
     Connect { provider: String, detail: String },
     #[error(
-        "provider `{provider}`: the upstream did not answer within the {phase:?} timeout of {limit:?}"
+        "provider `{provider}`: the upstream did not answer within the {phase} timeout of {limit:?}"
     )]
     Timeout {
         provider: String,
@@ -40,6 +49,22 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The same error with every secret `redactor` knows masked in its upstream-supplied text.
+    pub fn redacted(mut self, redactor: &crate::Redactor) -> Self {
+        if redactor.is_empty() {
+            return self;
+        }
+        match &mut self {
+            ProviderError::Connect { detail, .. }
+            | ProviderError::InvalidResponse { detail, .. }
+            | ProviderError::Dropped { detail, .. }
+            | ProviderError::Request { detail, .. } => redactor.redact_in_place(detail),
+            ProviderError::Status { message, .. } => redactor.redact_in_place(message),
+            ProviderError::Timeout { .. } => {}
+        }
+        self
+    }
+
     /// Whether calling the same model again may succeed: connection failures, timeouts, dropped
     /// connections, 408, 429 and 5xx.
     pub fn is_retryable(&self) -> bool {

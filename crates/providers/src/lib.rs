@@ -10,10 +10,12 @@
 pub mod anthropic;
 mod error;
 pub mod openai;
+pub mod redact;
 mod settings;
 mod transport;
 
 pub use error::{ProviderError, TimeoutPhase};
+pub use redact::Redactor;
 pub use settings::{ApiKey, ProviderKind, ProviderSettings};
 
 use futures::future::BoxFuture;

@@ -4,10 +4,15 @@
 //! `stream_options.include_usage` switched on for streams so that streamed calls can be costed.
 
 use crate::transport;
-use crate::{Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings};
+use crate::{
+    ApiKey, Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
+};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
+use sse_stream::Sse;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::Instant;
 
 /// A provider for an OpenAI-compatible `{base_url}/chat/completions`.
@@ -16,16 +21,20 @@ pub struct OpenAiProvider {
     settings: ProviderSettings,
     client: reqwest::Client,
     endpoint: reqwest::Url,
+    /// Masks the provider's key in every error built from upstream text.
+    redactor: Redactor,
 }
 
 impl OpenAiProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
         let client = transport::build_client(&settings)?;
         let endpoint = transport::endpoint(&settings, "chat/completions")?;
+        let redactor = Redactor::new(settings.api_key.as_ref().map(ApiKey::expose));
         Ok(Self {
             settings,
             client,
             endpoint,
+            redactor,
         })
     }
 
@@ -54,33 +63,69 @@ impl OpenAiProvider {
             return Ok(ProviderReply::Complete(completion));
         }
         let provider = name.to_owned();
+        let ended = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&ended);
+        let redactor = self.redactor.clone();
         let chunks = transport::sse_events(name, response, deadlines, started)
             .filter_map(move |event| {
                 let provider = provider.clone();
+                let done = Arc::clone(&done);
+                let redactor = redactor.clone();
                 async move {
                     let event = match event {
                         Ok(event) => event,
-                        Err(err) => return Some(Err(err)),
+                        Err(err) => return Some(Err(err.redacted(&redactor))),
                     };
-                    let data = event.data?;
-                    if data.trim() == "[DONE]" {
-                        return None;
-                    }
-                    Some(
-                        serde_json::from_str::<ChatCompletionChunk>(&data).map_err(|err| {
-                            ProviderError::InvalidResponse {
-                                provider,
-                                detail: format!(
-                                    "stream chunk is not a chat completion chunk: {err}"
-                                ),
-                            }
-                        }),
-                    )
+                    chunk_of(&provider, event, &done).map(|r| r.map_err(|e| e.redacted(&redactor)))
                 }
             })
             .boxed();
-        Ok(ProviderReply::Stream(chunks))
+        Ok(ProviderReply::Stream(transport::require_finish(
+            name, chunks, ended,
+        )))
     }
+}
+
+/// One server-sent event as a chunk: `None` for events that carry none (keep-alive comments,
+/// `event: ping`, an empty `{}`, the `[DONE]` marker, which is noted in `done`); an error for
+/// an in-stream `{"error": ...}` or a body that is no chunk.
+fn chunk_of(
+    provider: &str,
+    event: Sse,
+    done: &AtomicBool,
+) -> Option<Result<ChatCompletionChunk, ProviderError>> {
+    if event.event.as_deref().is_some_and(|kind| kind != "message") {
+        return None;
+    }
+    let data = event.data?;
+    let data = data.trim();
+    if data == "[DONE]" {
+        done.store(true, Ordering::Relaxed);
+        return None;
+    }
+    if data.is_empty() || data == "{}" {
+        return None;
+    }
+    Some(
+        serde_json::from_str::<ChatCompletionChunk>(data).map_err(|err| {
+            let value: Option<serde_json::Value> = serde_json::from_str(data).ok();
+            match value.as_ref().and_then(|v| v.get("error")) {
+                Some(error) => ProviderError::Status {
+                    provider: provider.to_owned(),
+                    status: 500,
+                    retry_after: None,
+                    message: error
+                        .get("message")
+                        .and_then(serde_json::Value::as_str)
+                        .map_or_else(|| error.to_string(), str::to_owned),
+                },
+                None => ProviderError::InvalidResponse {
+                    provider: provider.to_owned(),
+                    detail: format!("stream chunk is not a chat completion chunk: {err}"),
+                },
+            }
+        }),
+    )
 }
 
 impl Provider for OpenAiProvider {
@@ -93,6 +138,10 @@ impl Provider for OpenAiProvider {
         request: ChatCompletionRequest,
         deadlines: Deadlines,
     ) -> BoxFuture<'_, Result<ProviderReply, ProviderError>> {
-        Box::pin(self.call(request, deadlines))
+        Box::pin(async move {
+            self.call(request, deadlines)
+                .await
+                .map_err(|err| err.redacted(&self.redactor))
+        })
     }
 }

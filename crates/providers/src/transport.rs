@@ -6,6 +6,8 @@ use futures::stream::{self, BoxStream};
 use http::HeaderMap;
 use serde::de::DeserializeOwned;
 use sse_stream::{Sse, SseStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -152,6 +154,40 @@ pub(crate) fn sse_events(
                         None,
                     )),
                 },
+            }
+        },
+    )
+    .boxed()
+}
+
+/// Ends a chunk stream with an error when the upstream closed it before the answer finished:
+/// no chunk carried a `finish_reason` and the protocol's end marker (set in `ended` by the
+/// parser: OpenAI's `[DONE]`, Anthropic's `message_stop`) never came. Relaying such a stream
+/// as complete would hand the client half an answer as a normal completion.
+pub(crate) fn require_finish(
+    provider: &str,
+    chunks: crate::ChunkStream,
+    ended: Arc<AtomicBool>,
+) -> crate::ChunkStream {
+    let provider = provider.to_owned();
+    stream::unfold(
+        Some((chunks, false, ended, provider)),
+        |state| async move {
+            let (mut chunks, mut finished, ended, provider) = state?;
+            match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    finished |= chunk.choices.iter().any(|c| c.finish_reason.is_some());
+                    Some((Ok(chunk), Some((chunks, finished, ended, provider))))
+                }
+                Some(Err(err)) => Some((Err(err), None)),
+                None if finished || ended.load(Ordering::Relaxed) => None,
+                None => Some((
+                    Err(ProviderError::Dropped {
+                        provider,
+                        detail: "the stream ended before the answer was finished (no finish_reason and no end-of-stream marker)".to_owned(),
+                    }),
+                    None,
+                )),
             }
         },
     )

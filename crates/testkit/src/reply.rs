@@ -10,6 +10,9 @@ pub struct Reply {
     pub header_delay: Duration,
     /// Wait this long before each SSE chunk after the first (stream pacing and total timeouts).
     pub chunk_delay: Duration,
+    /// Interleave a streamed reply with events that carry no chunk: SSE comments,
+    /// `event: ping`, `data: {}` (what some upstreams send to keep a stream alive).
+    pub keepalives: bool,
 }
 
 /// What the reply carries.
@@ -31,6 +34,12 @@ pub enum ReplyKind {
     /// Starts answering (headers, and `after_chunks` SSE chunks when streaming) and then drops the
     /// connection mid-body.
     Drop { after_chunks: usize },
+    /// A stream that sends `after_chunks` content chunks and then ends cleanly, without a
+    /// `finish_reason`, `[DONE]` or `message_stop`: an answer cut short by the upstream.
+    Truncate { after_chunks: usize },
+    /// An error whose body quotes every request header, the provider's key among them (as some
+    /// upstreams and proxies do): for streams, an in-stream error event after one chunk.
+    EchoHeaders { status: u16 },
 }
 
 impl Reply {
@@ -39,6 +48,7 @@ impl Reply {
             kind,
             header_delay: Duration::ZERO,
             chunk_delay: Duration::ZERO,
+            keepalives: false,
         }
     }
 
@@ -68,6 +78,22 @@ impl Reply {
     /// unpaced, the drop may overtake them.
     pub fn drop_connection(after_chunks: usize) -> Self {
         Self::of(ReplyKind::Drop { after_chunks })
+    }
+
+    /// A stream cut short: `after_chunks` content chunks, then a clean end with no finish.
+    pub fn truncated(after_chunks: usize) -> Self {
+        Self::of(ReplyKind::Truncate { after_chunks })
+    }
+
+    /// An error (`status`) whose body quotes the request's headers.
+    pub fn echo_headers(status: u16) -> Self {
+        Self::of(ReplyKind::EchoHeaders { status })
+    }
+
+    /// Interleaves keep-alive events that carry no chunk into a streamed reply.
+    pub fn with_keepalives(mut self) -> Self {
+        self.keepalives = true;
+        self
     }
 
     /// Reports these token counts instead of counting words.

@@ -211,7 +211,11 @@ async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> 
                         .pointer("/stream_options/include_usage")
                         .and_then(Value::as_bool)
                         .unwrap_or(false);
-                    let events = stream_events(api, &model, &content, usage, include_usage, None);
+                    let mut events =
+                        stream_events(api, &model, &content, usage, include_usage, None);
+                    if reply.keepalives {
+                        events = with_keepalives(events);
+                    }
                     sse_response(paced(events, reply.chunk_delay, false))
                 }
             }
@@ -238,6 +242,41 @@ async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> 
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(text))
             .unwrap_or_default(),
+        ReplyKind::Truncate { after_chunks } => {
+            let events = stream_events(
+                api,
+                &model,
+                "this answer is cut short by the upstream before it ends",
+                (1, 1),
+                false,
+                Some(after_chunks),
+            );
+            sse_response(paced(events, reply.chunk_delay, false))
+        }
+        ReplyKind::EchoHeaders { status } => {
+            let quoted: Vec<String> = headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("")))
+                .collect();
+            let message = format!("mock echo of your request headers: {}", quoted.join("; "));
+            if stream {
+                let mut events = stream_events(api, &model, "one chunk", (1, 1), false, Some(1));
+                events.push(match api {
+                    Api::OpenAi => format!(
+                        "data: {}\n\n",
+                        json!({"error": {"message": message, "type": "server_error"}})
+                    ),
+                    Api::Anthropic => wire::anthropic_event(&json!({"type": "error",
+                        "error": {"type": "api_error", "message": message}})),
+                });
+                sse_response(paced(events, reply.chunk_delay, false))
+            } else {
+                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                let body = json!({"error": {"message": message, "type": "invalid_request_error",
+                    "headers": quoted}});
+                json_response(code, &body)
+            }
+        }
         ReplyKind::Drop { after_chunks } => {
             if stream {
                 let events = stream_events(
@@ -325,6 +364,20 @@ fn stream_events(
         }
     }
     events
+}
+
+/// Adds events that carry no chunk before every event: a comment, a ping, an empty object.
+fn with_keepalives(events: Vec<String>) -> Vec<String> {
+    let mut noisy = Vec::with_capacity(events.len() * 2);
+    for (i, event) in events.into_iter().enumerate() {
+        noisy.push(match i % 3 {
+            0 => ": keep-alive\n\n".to_owned(),
+            1 => "event: ping\ndata: {}\n\n".to_owned(),
+            _ => "data: {}\n\n".to_owned(),
+        });
+        noisy.push(event);
+    }
+    noisy
 }
 
 /// Emits events with `delay` before each one after the first, then optionally fails the body so

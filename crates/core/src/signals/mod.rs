@@ -14,7 +14,9 @@ use crate::tokens::TokenCounter;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 use std::fmt;
+#[cfg(test)]
 use std::sync::Arc;
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use scan::ScanError;
@@ -159,7 +161,9 @@ pub struct SignalExtractor {
     tokens: TokenCounter,
     phrases: AhoCorasick,
     /// How many requests this extractor (and its clones) has analysed: extraction is the
-    /// tokenisation, the costly part of a decision, and should happen once per request.
+    /// tokenisation, the costly part of a decision, and should happen once per request. Tests
+    /// only: a counter shared by every worker thread costs cache-line traffic on each request.
+    #[cfg(test)]
     extractions: Arc<AtomicU64>,
 }
 
@@ -177,11 +181,13 @@ impl SignalExtractor {
         Ok(Self {
             tokens: TokenCounter::o200k(),
             phrases,
+            #[cfg(test)]
             extractions: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// Requests analysed so far by this extractor and its clones.
+    #[cfg(test)]
     pub fn extractions(&self) -> u64 {
         self.extractions.load(Ordering::Relaxed)
     }
@@ -192,6 +198,7 @@ impl SignalExtractor {
 
     /// Extracts the signals of one request.
     pub fn extract(&self, input: &ChatInput, context: &RequestContext) -> Signals {
+        #[cfg(test)]
         self.extractions.fetch_add(1, Ordering::Relaxed);
         let mut prompt_tokens = TokenCounter::chat_overhead(input.messages.len());
         let mut user_tokens = 0u32;
