@@ -293,7 +293,7 @@ fn compile_models(
                 Some(_) => {}
                 None => errors.push(
                     format!("{path}.capabilities[{j}]"),
-                    format!("unknown capability `{name}`; expected one of: vision, tools, code"),
+                    format!("unknown capability `{name}`; expected one of: vision, tools, code, json_schema"),
                 ),
             }
         }

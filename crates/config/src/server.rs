@@ -23,6 +23,10 @@ pub struct RawServer {
     pub listen: Option<String>,
     /// Largest accepted request body; default 4 MiB.
     pub max_body_bytes: Option<usize>,
+    /// Largest accepted request headers, all together; default 64 KiB.
+    pub max_header_bytes: Option<usize>,
+    /// Most request headers accepted; default 100.
+    pub max_headers: Option<usize>,
     /// How long in-flight requests and streams may run after a shutdown signal; default 30 s.
     pub shutdown_grace_secs: Option<u64>,
     /// Accept the `x-routewise-user-tier` request header; off by default, because a client could
@@ -114,6 +118,8 @@ pub struct RawModelTimeouts {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub shutdown_grace: Duration,
     pub trust_tier_header: bool,
     pub default_user_tier: String,
@@ -220,6 +226,19 @@ pub(crate) fn compile_server(
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
     let max_body_bytes = raw.max_body_bytes.unwrap_or(4 * 1024 * 1024);
+    let max_header_bytes = raw.max_header_bytes.unwrap_or(64 * 1024);
+    let max_headers = raw.max_headers.unwrap_or(100);
+    for (field, value, least) in [
+        ("max_header_bytes", max_header_bytes, 1024),
+        ("max_headers", max_headers, 8),
+    ] {
+        if value < least {
+            error(
+                &format!("server.{field}"),
+                format!("{value} is too small: HTTP clients send several headers; use at least {least}"),
+            );
+        }
+    }
     if max_body_bytes == 0 {
         error("server.max_body_bytes", "must be at least 1".to_owned());
     }
@@ -393,6 +412,8 @@ pub(crate) fn compile_server(
     ServerConfig {
         listen,
         max_body_bytes,
+        max_header_bytes,
+        max_headers,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
         trust_tier_header: raw.trust_tier_header.unwrap_or(false),
         default_user_tier,

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 /// Something a model can do that a request may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// Accepts image content parts.
     Vision,
@@ -18,16 +18,24 @@ pub enum Capability {
     Tools,
     /// Is good at writing code.
     Code,
+    /// Supports structured outputs (`response_format` of type `json_schema`).
+    JsonSchema,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 3] = [Capability::Vision, Capability::Tools, Capability::Code];
+    pub const ALL: [Capability; 4] = [
+        Capability::Vision,
+        Capability::Tools,
+        Capability::Code,
+        Capability::JsonSchema,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Capability::Vision => "vision",
             Capability::Tools => "tools",
             Capability::Code => "code",
+            Capability::JsonSchema => "json_schema",
         }
     }
 

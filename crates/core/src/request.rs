@@ -2,6 +2,7 @@
 //!
 //! Wire types (OpenAI, Anthropic) live in `routewise-openai` and convert into these at the edge.
 
+use crate::catalog::Capability;
 use serde::Serialize;
 
 /// Who wrote a message. Routing treats `User` text as "the user's own text"; everything else
@@ -45,6 +46,9 @@ pub struct ChatInput {
     /// The caller's output cap (`max_tokens` / `max_completion_tokens`), if any. It sizes the
     /// context-window check and the cost estimate.
     pub max_output_tokens: Option<u32>,
+    /// Capabilities the request itself needs from a model (it offers tools, asks for a JSON
+    /// schema); images are counted in the messages instead.
+    pub needs: Vec<Capability>,
 }
 
 impl ChatInput {

@@ -4,7 +4,7 @@
 //! [`Router::account`] attaches costs and the explanation. [`Router::decide`] runs all three
 //! with the router's own policy.
 
-use crate::catalog::{Capability, Catalog, ModelId, ModelSet};
+use crate::catalog::{Capability, Catalog, ModelId, ModelSet, ModelSpec};
 use crate::decision::Decision;
 use crate::policy::{Choice, LearnedState, Policy, PolicyInput, Target};
 use crate::request::{ChatInput, RequestContext};
@@ -400,17 +400,27 @@ impl Router {
         Ok(())
     }
 
-    /// The hard constraints: models that accept images when the request has some, and whose
-    /// context window holds the prompt plus the caller's output cap.
+    /// The hard constraints: models that accept images when the request has some, that have
+    /// every capability the request needs (tools, structured output) when the catalog declares
+    /// it for any model, and whose context window holds the prompt plus the caller's output cap.
     fn eligible_models(
         &self,
         signals: &Signals,
         constraints: &mut Vec<String>,
     ) -> Result<ModelSet, RouteError> {
+        let models = self.catalog.models();
         let needs_vision = signals.image_parts > 0;
         let needed_context = signals.required_context(0);
+        // A capability no model declares is not enforced: the operator has not described it,
+        // and refusing every such request would break catalogs written before it existed.
+        let (enforced, undeclared): (Vec<Capability>, Vec<Capability>) = signals
+            .needs
+            .iter()
+            .partition(|c| models.iter().any(|m| m.has(**c)));
         let eligible = ModelSet::of(&self.catalog, |m| {
-            (!needs_vision || m.has(Capability::Vision)) && needed_context <= m.context_window
+            (!needs_vision || m.has(Capability::Vision))
+                && enforced.iter().all(|c| m.has(*c))
+                && needed_context <= m.context_window
         });
         if needs_vision {
             constraints.push(format!(
@@ -418,12 +428,15 @@ impl Router {
                 signals.image_parts
             ));
         }
-        if self
-            .catalog
-            .models()
-            .iter()
-            .any(|m| needed_context > m.context_window)
-        {
+        for capability in &enforced {
+            constraints.push(format!("needs `{capability}` (the request uses it)"));
+        }
+        for capability in &undeclared {
+            constraints.push(format!(
+                "the request uses `{capability}`, which no model declares, so it was not required"
+            ));
+        }
+        if models.iter().any(|m| needed_context > m.context_window) {
             constraints.push(format!(
                 "needs a context window of at least {needed_context} tokens"
             ));
@@ -431,27 +444,42 @@ impl Router {
         if !eligible.is_empty() {
             return Ok(eligible);
         }
-        let why = if needs_vision
-            && !self
-                .catalog
-                .models()
-                .iter()
-                .any(|m| m.has(Capability::Vision))
-        {
-            "the request has images and no model has the `vision` capability".to_owned()
-        } else {
-            let largest = self
-                .catalog
-                .models()
-                .iter()
-                .map(|m| m.context_window)
-                .max()
-                .unwrap_or(0);
-            format!(
-                "it needs {needed_context} tokens of context (prompt plus max_tokens) and the largest eligible window is {largest}"
-            )
+        Err(RouteError::NoEligibleModel {
+            why: self.why_none_serves(signals, &enforced),
+        })
+    }
+
+    /// Which hard constraint left no model, for the error.
+    fn why_none_serves(&self, signals: &Signals, enforced: &[Capability]) -> String {
+        let models = self.catalog.models();
+        let needed_context = signals.required_context(0);
+        let needs_vision = signals.image_parts > 0;
+        if needs_vision && !models.iter().any(|m| m.has(Capability::Vision)) {
+            return "the request has images and no model has the `vision` capability".to_owned();
+        }
+        let capable = |m: &&ModelSpec| {
+            (!needs_vision || m.has(Capability::Vision)) && enforced.iter().all(|c| m.has(*c))
         };
-        Err(RouteError::NoEligibleModel { why })
+        if !models.iter().any(|m| capable(&m)) {
+            let needs: Vec<String> = needs_vision
+                .then(|| "vision".to_owned())
+                .into_iter()
+                .chain(enforced.iter().map(|c| c.to_string()))
+                .collect();
+            return format!(
+                "no model has every capability the request needs ({})",
+                needs.join(" + ")
+            );
+        }
+        let largest = models
+            .iter()
+            .filter(capable)
+            .map(|m| m.context_window)
+            .max()
+            .unwrap_or(0);
+        format!(
+            "it needs {needed_context} tokens of context (prompt plus max_tokens) and the largest eligible window is {largest}"
+        )
     }
 
     fn explicit_model(
@@ -479,6 +507,18 @@ impl Router {
         let why = match self.catalog.get(id) {
             Some(model) if signals.image_parts > 0 && !model.has(Capability::Vision) => {
                 "the request has images and this model has no `vision` capability".to_owned()
+            }
+            Some(model) if signals.needs.iter().any(|c| !model.has(*c)) => {
+                let missing: Vec<&str> = signals
+                    .needs
+                    .iter()
+                    .filter(|c| !model.has(**c))
+                    .map(|c| c.as_str())
+                    .collect();
+                format!(
+                    "the request uses {} and this model does not declare it",
+                    missing.join(" + ")
+                )
             }
             Some(model) => format!(
                 "the request needs {} tokens of context and this model's window is {}",

@@ -13,15 +13,34 @@ use thiserror::Error;
 /// A request that routewise could not answer.
 #[derive(Debug, Error)]
 pub enum GatewayError {
-    #[error("the request body is not a valid chat completion request: {0}")]
-    BadRequest(String),
+    /// The body is not a chat completion request; `param` names the field at fault.
+    #[error("{message}")]
+    BadRequest {
+        param: Option<String>,
+        message: String,
+    },
     #[error("{message}")]
     InvalidField {
         param: &'static str,
         message: String,
     },
+    #[error("{method} is not allowed on {path}; use {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: &'static str,
+    },
     #[error("the request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error(
+        "the request headers are too large ({count} headers, {bytes} bytes; the limits are {max_count} headers and {max_bytes} bytes)"
+    )]
+    HeadersTooLarge {
+        bytes: usize,
+        count: usize,
+        max_bytes: usize,
+        max_count: usize,
+    },
     #[error(
         "the model `{requested}` does not exist; use \"auto\", a route ({routes}) or a catalog model ({models})"
     )]
@@ -79,7 +98,7 @@ impl GatewayError {
                     }
                 }
             }
-            GatewayError::BadRequest(message) | GatewayError::Internal(message) => {
+            GatewayError::BadRequest { message, .. } | GatewayError::Internal(message) => {
                 redactor.redact_in_place(message);
             }
             _ => {}
@@ -89,10 +108,12 @@ impl GatewayError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::BadRequest(_) | GatewayError::InvalidField { .. } => {
+            GatewayError::BadRequest { .. } | GatewayError::InvalidField { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -110,9 +131,11 @@ impl GatewayError {
     /// A short, stable label for metrics and logs.
     pub fn kind(&self) -> &'static str {
         match self {
-            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::BadRequest { .. } => "bad_request",
             GatewayError::InvalidField { .. } => "invalid_field",
+            GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
+            GatewayError::HeadersTooLarge { .. } => "headers_too_large",
             GatewayError::UnknownModel { .. } => "unknown_model",
             GatewayError::Unauthorized => "unauthorized",
             GatewayError::RateLimited { .. } => "rate_limited",
@@ -128,15 +151,25 @@ impl GatewayError {
     pub fn to_api_error(&self) -> ApiError {
         let message = self.to_string();
         match self {
-            GatewayError::BadRequest(_) => {
+            GatewayError::BadRequest { param: None, .. } => {
                 ApiError::new("invalid_request_error", Some("invalid_json"), message)
             }
+            GatewayError::BadRequest {
+                param: Some(param), ..
+            } => ApiError::new("invalid_request_error", Some("invalid_value"), message)
+                .with_param(param.clone()),
             GatewayError::InvalidField { param, .. } => {
                 ApiError::new("invalid_request_error", Some("invalid_value"), message)
                     .with_param(*param)
             }
+            GatewayError::MethodNotAllowed { .. } => {
+                ApiError::new("invalid_request_error", Some("method_not_allowed"), message)
+            }
             GatewayError::BodyTooLarge { .. } => {
                 ApiError::new("invalid_request_error", Some("request_too_large"), message)
+            }
+            GatewayError::HeadersTooLarge { .. } => {
+                ApiError::new("invalid_request_error", Some("headers_too_large"), message)
             }
             GatewayError::UnknownModel { .. } => {
                 ApiError::new("invalid_request_error", Some("model_not_found"), message)
@@ -176,6 +209,11 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.to_api_error())).into_response();
+        if let GatewayError::MethodNotAllowed { allowed, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allowed));
+        }
         if let GatewayError::RateLimited { retry_after, .. } = &self {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             response

@@ -21,18 +21,35 @@ use routewise_openai::{ApiError, ModelList, ModelObject};
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`; anything else is an OpenAI-shaped 404.
 pub fn app(gateway: Gateway) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/models", get(models))
-        .route("/v1/models/{*id}", get(model))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route(
+            "/v1/chat/completions",
+            post(chat_completions).fallback(only("POST")),
+        )
+        .route("/v1/models", get(models).fallback(only("GET")))
+        .route("/v1/models/{*id}", get(model).fallback(only("GET")))
+        .route("/metrics", get(metrics).fallback(only("GET")))
+        .route("/healthz", get(healthz).fallback(only("GET")))
+        .route("/readyz", get(readyz).fallback(only("GET")))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             gateway.clone(),
             layers::front_door,
         ))
         .with_state(gateway)
+}
+
+/// The answer to a method a route does not serve: an OpenAI-shaped 405 naming the one it does.
+fn only(allowed: &'static str) -> impl Fn(Request) -> std::future::Ready<Response> + Clone {
+    move |request: Request| {
+        std::future::ready(
+            GatewayError::MethodNotAllowed {
+                method: request.method().to_string(),
+                path: request.uri().path().to_owned(),
+                allowed,
+            }
+            .into_response(),
+        )
+    }
 }
 
 /// What the layers established, taken out of the request rather than cloned.

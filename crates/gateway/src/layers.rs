@@ -18,7 +18,8 @@ use crate::auth::Caller;
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{self as http, HeaderName, HeaderValue, StatusCode};
+use routewise_openai::ApiError;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -71,8 +72,9 @@ impl Gate {
     }
 }
 
-/// The three layers in order, as one middleware: a layer each would box the request's future
-/// three times over, which measured as a tenth of the gateway's throughput.
+/// The three layers in order, as one middleware (one boxed future per request rather than
+/// three), plus two guards every route needs: headers within the configured limits, and every
+/// error in the OpenAI envelope.
 pub async fn front_door(
     State(gateway): State<Gateway>,
     mut request: Request,
@@ -80,11 +82,17 @@ pub async fn front_door(
 ) -> Response {
     let id = request_id(&request);
     let ids = (id.id.clone(), id.client.clone());
-    let response = match Gate::of(request.uri().path()) {
+    // Cheap to clone (the URI is reference-counted): only an error response reads them.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let runtime = gateway.runtime();
+    let server = &runtime.config.server;
+    if let Some(err) = oversized_headers(&request, server.max_header_bytes, server.max_headers) {
+        return with_ids(err.into_response(), &ids.0, ids.1.as_deref());
+    }
+    let response = match Gate::of(uri.path()) {
         Gate::Open => next.run(request).await,
         Gate::Api if gateway.is_draining() => GatewayError::ShuttingDown.into_response(),
         gate => {
-            let runtime = gateway.runtime();
             let needs_key = gate == Gate::Api || runtime.config.server.metrics_auth;
             match identify(&gateway, &runtime, &request, &id, needs_key) {
                 Ok(caller) => {
@@ -99,7 +107,70 @@ pub async fn front_door(
             }
         }
     };
+    let response = openai_shaped(response, &method, uri.path());
     with_ids(response, &ids.0, ids.1.as_deref())
+}
+
+/// Headers over the configured limits get an OpenAI-shaped 431 (the HTTP stack's own limits
+/// sit above these, so that this one, with a message, is what clients meet).
+fn oversized_headers(request: &Request, max_bytes: usize, max_count: usize) -> Option<GatewayError> {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    (bytes > max_bytes || headers.len() > max_count).then_some(GatewayError::HeadersTooLarge {
+        bytes,
+        count: headers.len(),
+        max_bytes,
+        max_count,
+    })
+}
+
+/// An error response that the HTTP stack or the router made (405, 415, ...) carries no body a
+/// client can read; it gets the OpenAI error envelope like every other error.
+fn openai_shaped(response: Response, method: &http::Method, path: &str) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = parts
+                .headers
+                .get(http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("another method");
+            format!("{method} is not allowed on {path}; use {allowed}")
+        }
+        _ => format!(
+            "{} ({} {path})",
+            status.canonical_reason().unwrap_or("the request cannot be served"),
+            method
+        ),
+    };
+    let kind = if status.is_client_error() {
+        "invalid_request_error"
+    } else {
+        "api_error"
+    };
+    let code = status
+        .canonical_reason()
+        .map(|r| r.to_lowercase().replace([' ', '-'], "_"));
+    let body = ApiError::new(kind, code.as_deref(), message);
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Layer 1: every request gets a routewise id (UUIDv7); the client's `x-request-id` is kept to

@@ -130,7 +130,10 @@ async fn parse(runtime: &Runtime, body: Body) -> Result<ChatCompletionRequest, G
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| GatewayError::BodyTooLarge { limit })?;
-    serde_json::from_slice(&bytes).map_err(|err| GatewayError::BadRequest(err.to_string()))
+    routewise_openai::parse_chat_request(&bytes).map_err(|err| GatewayError::BadRequest {
+        param: err.param,
+        message: err.message,
+    })
 }
 
 /// Stage 3: what `model` names, and the request as routing sees it.

@@ -1,7 +1,7 @@
 //! From the wire to the domain: an OpenAI chat request as `routewise_core::ChatInput`.
 
 use crate::chat::{ChatCompletionRequest, Role};
-use routewise_core::{ChatInput, Message};
+use routewise_core::{Capability, ChatInput, Message};
 use thiserror::Error;
 
 /// The `model` value that asks routewise to choose.
@@ -56,7 +56,37 @@ impl ChatCompletionRequest {
             messages,
             requested_model: (self.model != AUTO_MODEL).then(|| self.model.clone()),
             max_output_tokens: self.output_cap(),
+            needs: self.needs(),
         })
+    }
+
+    /// What the request needs of a model: `tools` when it offers tools or functions (and does
+    /// not turn them off with `tool_choice: "none"`), `json_schema` for structured output.
+    pub fn needs(&self) -> Vec<Capability> {
+        let mut needs = Vec::new();
+        let offered = |key: &str| {
+            self.extra
+                .get(key)
+                .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        };
+        let tools_off = self.extra.get("tool_choice").and_then(|v| v.as_str()) == Some("none");
+        let forced_tool = self
+            .extra
+            .get("tool_choice")
+            .is_some_and(|v| v.is_object() || v.as_str() == Some("required"));
+        if ((offered("tools") || offered("functions")) && !tools_off) || forced_tool {
+            needs.push(Capability::Tools);
+        }
+        let schema = self
+            .extra
+            .get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(|t| t.as_str())
+            == Some("json_schema");
+        if schema {
+            needs.push(Capability::JsonSchema);
+        }
+        needs
     }
 }
 
@@ -107,6 +137,31 @@ mod tests {
             request.to_chat_input().unwrap().requested_model.as_deref(),
             Some("large")
         );
+    }
+
+    #[test]
+    fn tools_and_json_schema_are_needs() {
+        let base = json!({"model": "auto", "messages": [{"role": "user", "content": "x"}]});
+        let with = |key: &str, value: serde_json::Value| {
+            let mut body = base.clone();
+            body[key] = value;
+            parse(body).to_chat_input().unwrap().needs
+        };
+        assert!(parse(base.clone()).to_chat_input().unwrap().needs.is_empty());
+        let tool = json!([{"type": "function", "function": {"name": "f"}}]);
+        assert_eq!(with("tools", tool.clone()), [Capability::Tools]);
+        assert_eq!(with("functions", json!([{"name": "f"}])), [Capability::Tools]);
+        assert!(with("tools", json!([])).is_empty());
+        assert_eq!(with("tool_choice", json!("required")), [Capability::Tools]);
+        let mut off = base.clone();
+        off["tools"] = tool;
+        off["tool_choice"] = json!("none");
+        assert!(parse(off).to_chat_input().unwrap().needs.is_empty());
+        assert_eq!(
+            with("response_format", json!({"type": "json_schema", "json_schema": {}})),
+            [Capability::JsonSchema]
+        );
+        assert!(with("response_format", json!({"type": "json_object"})).is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod chat;
 pub mod error;
 mod input;
 pub mod models;
+mod parse;
 
 pub use chat::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Choice, ChunkChoice,
@@ -20,6 +21,7 @@ pub use chat::{
 pub use error::{ApiError, ErrorBody};
 pub use input::{AUTO_MODEL, InputError};
 pub use models::{ModelList, ModelObject};
+pub use parse::{RequestError, parse_chat_request};
 
 /// Unknown fields of a wire object, kept verbatim so they pass through routewise untouched.
 pub type Extra = serde_json::Map<String, serde_json::Value>;

@@ -69,7 +69,7 @@ fn compile_rules(
                 Some(c) => require.push(c),
                 None => errors.push(
                     format!("{path}.require[{j}]"),
-                    format!("unknown capability `{name}`; expected one of: vision, tools, code"),
+                    format!("unknown capability `{name}`; expected one of: vision, tools, code, json_schema"),
                 ),
             }
         }

@@ -267,7 +267,7 @@ proptest! {
             Arc::new(RulesPolicy::default_rules(&catalog))
         };
         let router = Router::new(catalog.clone(), policy, RouterOptions::default()).unwrap();
-        let input = ChatInput { messages, requested_model: None, max_output_tokens: max_output };
+        let input = ChatInput { messages, requested_model: None, max_output_tokens: max_output, needs: Vec::new() };
         let context = RequestContext { user_tier: tier.into(), hour_of_day: hour };
         let first = router.decide(&input, &context);
         let second = router.decide(&input, &context);
@@ -347,7 +347,7 @@ proptest! {
         floor in 0usize..4,
     ) {
         let router = rules_router();
-        let input = ChatInput { messages, requested_model: None, max_output_tokens: max_output };
+        let input = ChatInput { messages, requested_model: None, max_output_tokens: max_output, needs: Vec::new() };
         let Ok(analysis) = router.analyse(&input, &RequestContext::default()) else {
             return Ok(());
         };

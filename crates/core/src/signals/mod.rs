@@ -9,6 +9,7 @@
 mod lexicon;
 mod scan;
 
+use crate::catalog::Capability;
 use crate::request::{ChatInput, RequestContext, Role};
 use crate::tokens::TokenCounter;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
@@ -130,6 +131,9 @@ pub struct Signals {
     pub domains: Vec<Domain>,
     /// Image content parts in the request (any role).
     pub image_parts: u32,
+    /// Capabilities the request needs beyond images: `tools` when it offers tools,
+    /// `json_schema` when it asks for structured output.
+    pub needs: Vec<Capability>,
     /// Whether the user's text contains source code.
     pub has_code: bool,
     /// A specific model the caller asked for, if any.
@@ -228,6 +232,7 @@ impl SignalExtractor {
             task_type: user_scan.task_scores.winner(),
             domains: user_scan.domain_scores.present(),
             image_parts,
+            needs: input.needs.clone(),
             has_code: user_scan.code_score >= scan::CODE_THRESHOLD,
             requested_model: input.requested_model.clone(),
             user_tier: context.user_tier.clone(),

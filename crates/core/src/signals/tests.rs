@@ -1,3 +1,4 @@
+use crate::catalog::Capability;
 use super::*;
 use crate::request::{ChatInput, Message, RequestContext, Role};
 
@@ -158,6 +159,7 @@ fn images_tier_model_request_hour_and_output_cap_are_carried() {
         }],
         requested_model: Some("gpt-4o".into()),
         max_output_tokens: Some(100),
+        needs: vec![Capability::Tools],
     };
     let context = RequestContext {
         user_tier: "premium".into(),
@@ -165,6 +167,7 @@ fn images_tier_model_request_hour_and_output_cap_are_carried() {
     };
     let s = extractor.extract(&input, &context);
     assert_eq!(s.image_parts, 2);
+    assert_eq!(s.needs, [Capability::Tools]);
     assert_eq!(s.requested_model.as_deref(), Some("gpt-4o"));
     assert_eq!(s.user_tier, "premium");
     assert_eq!(s.hour_of_day, 23, "an out-of-range hour is clamped");

@@ -8,7 +8,9 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+use routewise_gateway::account::RequestLog;
 use routewise_gateway::{Gateway, Runtime};
+use std::sync::{Arc, Mutex};
 use routewise_testkit::MockUpstream;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -69,6 +71,35 @@ context_window = 200000
     )
 }
 
+/// Captures what a request log writes.
+#[derive(Debug, Clone, Default)]
+pub struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogSink {
+    /// Everything written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    pub fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
 pub struct Harness {
     pub mock: MockUpstream,
     pub gateway: Gateway,
@@ -86,13 +117,27 @@ impl Harness {
 
     /// Starts a mock and a gateway whose whole config `config` writes, given the mock.
     pub async fn start_config(config: impl FnOnce(&MockUpstream) -> String) -> Self {
+        Self::start_logged(config, &|_| None).await.0
+    }
+
+    /// Like [`Harness::start_config`], with provider keys read through `env`, and the request
+    /// log captured.
+    pub async fn start_logged(
+        config: impl FnOnce(&MockUpstream) -> String,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> (Self, LogSink) {
         let mock = MockUpstream::start().await.unwrap();
-        let config = routewise_config::from_str_with_env(&config(&mock), &|_| None).unwrap();
-        Self::serve(
-            mock,
-            Gateway::new(Runtime::build(config, &|_| None).unwrap()),
-        )
-        .await
+        let config = routewise_config::from_str_with_env(&config(&mock), env).unwrap();
+        let sink = LogSink::default();
+        let log = RequestLog::to_writer(sink.clone()).unwrap();
+        let gateway = Gateway::with_request_log(Runtime::build(config, env).unwrap(), log);
+        (Self::serve(mock, gateway).await, sink)
+    }
+
+    /// The request log lines written so far, parsed.
+    pub fn log_lines(&self, sink: &LogSink) -> Vec<Value> {
+        self.gateway.request_log().flush();
+        sink.lines()
     }
 
     /// Serves `gateway` in front of `mock` on port 0.
