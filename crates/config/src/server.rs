@@ -235,7 +235,9 @@ pub(crate) fn compile_server(
         if value < least {
             error(
                 &format!("server.{field}"),
-                format!("{value} is too small: HTTP clients send several headers; use at least {least}"),
+                format!(
+                    "{value} is too small: HTTP clients send several headers; use at least {least}"
+                ),
             );
         }
     }

@@ -79,6 +79,8 @@ pub enum GatewayError {
         status: StatusCode,
         message: String,
         attempts: Vec<Attempt>,
+        /// When trying again may succeed (every model rate-limited, or every circuit open).
+        retry_after: Option<Duration>,
     },
     #[error("the gateway is shutting down")]
     ShuttingDown,
@@ -193,6 +195,9 @@ impl GatewayError {
             GatewayError::Route(err) => {
                 ApiError::new("invalid_request_error", Some(err.kind()), message)
             }
+            GatewayError::Upstream { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                ApiError::new("rate_limit_error", Some("upstream_rate_limited"), message)
+            }
             GatewayError::Upstream { status, .. } if status.is_client_error() => {
                 ApiError::new("invalid_request_error", Some("upstream_rejected"), message)
             }
@@ -214,8 +219,14 @@ impl IntoResponse for GatewayError {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
         }
-        if let GatewayError::RateLimited { retry_after, .. } = &self {
-            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let retry_after = match &self {
+            GatewayError::RateLimited { retry_after, .. } => Some(*retry_after),
+            GatewayError::Upstream { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        if let Some(wait) = retry_after {
+            // Whole seconds, rounded up, at least 1.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

@@ -113,6 +113,8 @@ pub async fn execute(
     let mut attempts = Vec::new();
     let mut upstream_time = Duration::ZERO;
     let mut last_error: Option<ProviderError> = None;
+    // When the models may be tried again: open circuits' cooldowns, upstreams' Retry-After.
+    let mut waits: Vec<Duration> = Vec::new();
     for (position, model) in models.iter().enumerate() {
         if position > 0 {
             let reason = last_error
@@ -135,7 +137,8 @@ pub async fn execute(
         loop {
             attempt += 1;
             let started = Instant::now();
-            if circuits.admit(&model.name).await == Admission::Rejected {
+            if let Admission::Rejected { retry_in } = circuits.admit(&model.name).await {
+                waits.push(retry_in);
                 attempts.push(Attempt {
                     model: model.name.clone(),
                     attempt,
@@ -187,11 +190,14 @@ pub async fn execute(
                         // upstream did answer, so its circuit closes.
                         guard.resolve(Verdict::Success);
                         return Err(Failure {
-                            error: upstream_error(Some(&err), &attempts),
+                            error: upstream_error(Some(&err), &attempts, &waits),
                             upstream_time,
                         });
                     }
                     guard.resolve(Verdict::Failure);
+                    if let Some(wait) = err.retry_after() {
+                        waits.push(wait);
+                    }
                     let wait = match (err.is_retryable(), delays.next(), err.retry_after()) {
                         (false, _, _) | (true, None, _) => None,
                         (true, Some(_), Some(asked)) if asked > exec.max_retry_after => None,
@@ -206,7 +212,7 @@ pub async fn execute(
         }
     }
     Err(Failure {
-        error: upstream_error(last_error.as_ref(), &attempts),
+        error: upstream_error(last_error.as_ref(), &attempts, &waits),
         upstream_time,
     })
 }
@@ -244,16 +250,36 @@ fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// The client-facing error for a failed chain, listing every attempt.
-fn upstream_error(last: Option<&ProviderError>, attempts: &[Attempt]) -> GatewayError {
+/// The client-facing error for a failed chain, listing every attempt. When every model was
+/// rate-limited (or routed around), it is a 429 with the soonest `Retry-After`; when every
+/// circuit was open, a 503 with the soonest cooldown's end: a client can wait and retry.
+fn upstream_error(
+    last: Option<&ProviderError>,
+    attempts: &[Attempt],
+    waits: &[Duration],
+) -> GatewayError {
+    let outcome_is = |kinds: &[&str]| attempts.iter().all(|a| kinds.contains(&a.outcome));
+    let rate_limited = outcome_is(&["status_429", "circuit_open"])
+        && attempts.iter().any(|a| a.outcome == "status_429");
     let status = match last {
         Some(err @ ProviderError::Status { status, .. }) if err.is_client_error() => {
             StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
         }
         Some(ProviderError::Request { .. }) => StatusCode::BAD_REQUEST,
+        _ if rate_limited => StatusCode::TOO_MANY_REQUESTS,
         Some(ProviderError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
         Some(_) => StatusCode::BAD_GATEWAY,
         None => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let retry_after = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Some(
+            waits
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(Duration::from_secs(1)),
+        ),
+        _ => None,
     };
     let tried: Vec<String> = attempts
         .iter()
@@ -274,6 +300,7 @@ fn upstream_error(last: Option<&ProviderError>, attempts: &[Attempt]) -> Gateway
         status,
         message,
         attempts: attempts.to_vec(),
+        retry_after,
     }
 }
 
@@ -348,11 +375,11 @@ mod tests {
             phase: routewise_providers::TimeoutPhase::FirstByte,
             limit: Duration::from_secs(1),
         };
-        let GatewayError::Upstream { status, .. } = upstream_error(Some(&timeout), &[]) else {
+        let GatewayError::Upstream { status, .. } = upstream_error(Some(&timeout), &[], &[]) else {
             panic!()
         };
         assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-        let GatewayError::Upstream { status, .. } = upstream_error(None, &[]) else {
+        let GatewayError::Upstream { status, .. } = upstream_error(None, &[], &[]) else {
             panic!()
         };
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -124,7 +124,7 @@ async fn metrics() -> Response {
     match crate::metrics::handle() {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
+            crate::metrics::render(handle),
         )
             .into_response(),
         None => (

@@ -19,9 +19,9 @@ use crate::error::GatewayError;
 use crate::runtime::Runtime;
 use axum::extract::{Request, State};
 use axum::http::{self as http, HeaderName, HeaderValue, StatusCode};
-use routewise_openai::ApiError;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use routewise_openai::ApiError;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -113,7 +113,11 @@ pub async fn front_door(
 
 /// Headers over the configured limits get an OpenAI-shaped 431 (the HTTP stack's own limits
 /// sit above these, so that this one, with a message, is what clients meet).
-fn oversized_headers(request: &Request, max_bytes: usize, max_count: usize) -> Option<GatewayError> {
+fn oversized_headers(
+    request: &Request,
+    max_bytes: usize,
+    max_count: usize,
+) -> Option<GatewayError> {
     let headers = request.headers();
     let bytes: usize = headers
         .iter()
@@ -151,7 +155,9 @@ fn openai_shaped(response: Response, method: &http::Method, path: &str) -> Respo
         }
         _ => format!(
             "{} ({} {path})",
-            status.canonical_reason().unwrap_or("the request cannot be served"),
+            status
+                .canonical_reason()
+                .unwrap_or("the request cannot be served"),
             method
         ),
     };

@@ -45,7 +45,8 @@ pub fn decision(model: &str, policy: &str, reason: &str) {
     .increment(1);
 }
 
-/// Spend is fractional, so it is a float running total (exported as a gauge that only grows).
+/// Spend is fractional, and the `metrics` facade's counters count whole numbers, so spend is a
+/// float running total kept as a gauge that only grows; [`render`] declares it a counter.
 pub fn cost(model: &str, cost_usd: f64, baseline_usd: f64) {
     gauge!("routewise_cost_usd_total", "model" => model.to_owned()).increment(cost_usd);
     gauge!("routewise_baseline_cost_usd_total").increment(baseline_usd);
@@ -67,6 +68,25 @@ pub fn fallback(from: &str, to: &str, reason: &'static str) {
     counter!("routewise_fallbacks_total", "from" => from.to_owned(), "to" => to.to_owned(),
         "reason" => reason)
     .increment(1);
+}
+
+/// Running totals kept as gauges because they are fractional (see [`cost`]).
+const FLOAT_COUNTERS: [&str; 2] = [
+    "routewise_cost_usd_total",
+    "routewise_baseline_cost_usd_total",
+];
+
+/// The Prometheus text of every metric, with the float running totals typed `counter` (what
+/// they are: they only grow, so `rate()` and `increase()` apply).
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    for name in FLOAT_COUNTERS {
+        text = text.replace(
+            &format!("# TYPE {name} gauge\n"),
+            &format!("# TYPE {name} counter\n"),
+        );
+    }
+    text
 }
 
 pub fn cache_hit() {

@@ -35,6 +35,15 @@ pub async fn reload(gateway: &Gateway, path: &Path) -> Result<Vec<PathBuf>, Relo
         })
         .await
         .map_err(|err| ReloadError::Task(err.to_string()))??;
+    let (was, now) = (
+        gateway.runtime().config.server.listen,
+        runtime.config.server.listen,
+    );
+    if was != now {
+        tracing::warn!(
+            "[server] listen changed from {was} to {now}: the new address takes a restart; the gateway keeps listening where it is"
+        );
+    }
     for change in gateway.swap(runtime) {
         tracing::info!("{change}");
     }

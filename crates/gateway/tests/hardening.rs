@@ -121,7 +121,10 @@ async fn provider_keys_never_reach_the_client_or_the_log() {
     h.mock.script("claude-up", [Reply::echo_headers(400)]);
     let anthropic = h.chat(ask("claude", SIMPLE)).await;
     assert_eq!(anthropic.status(), 400);
-    assert_no_secret("the Anthropic passthrough", &anthropic.text().await.unwrap());
+    assert_no_secret(
+        "the Anthropic passthrough",
+        &anthropic.text().await.unwrap(),
+    );
 
     let lines = h.log_lines(&log);
     assert!(lines.len() >= 4, "{lines:?}");
@@ -139,10 +142,7 @@ async fn provider_keys_never_reach_the_client_or_the_log() {
 }
 
 fn outcomes(lines: &[Value]) -> Vec<&str> {
-    lines
-        .iter()
-        .filter_map(|l| l["outcome"].as_str())
-        .collect()
+    lines.iter().filter_map(|l| l["outcome"].as_str()).collect()
 }
 
 /// Before the fix, a stream the upstream closed without a finish was relayed with a `[DONE]`
@@ -158,7 +158,10 @@ async fn a_stream_cut_short_ends_with_an_error_and_costs_what_it_used() {
         assert!(!events.iter().any(|e| e == "[DONE]"), "{model}: {events:?}");
         let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
         assert_eq!(last["error"]["code"], "upstream_stream_error", "{model}");
-        assert!(!streamed_text(&events).is_empty(), "the client got the chunks");
+        assert!(
+            !streamed_text(&events).is_empty(),
+            "the client got the chunks"
+        );
 
         let lines = h.log_lines(&log);
         assert_eq!(outcomes(&lines), ["stream_error"], "{model}");
@@ -196,7 +199,8 @@ async fn a_client_that_hangs_up_mid_request_is_logged_once() {
         "small-up",
         [Reply::text("too late").after(Duration::from_secs(30))],
     );
-    let gave_up = tokio::time::timeout(Duration::from_millis(300), h.chat(ask("auto", SIMPLE))).await;
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(300), h.chat(ask("auto", SIMPLE))).await;
     assert!(gave_up.is_err());
     let mut lines = Vec::new();
     for _ in 0..100 {
@@ -209,7 +213,10 @@ async fn a_client_that_hangs_up_mid_request_is_logged_once() {
     assert_eq!(outcomes(&lines), ["client_disconnected"]);
     let line = &lines[0];
     assert_eq!(line["status"], 499);
-    assert_eq!(line["model"], "small", "accounted to the model it was sent to");
+    assert_eq!(
+        line["model"], "small",
+        "accounted to the model it was sent to"
+    );
     assert!(line["prompt_tokens"].as_u64().unwrap() > 0, "{line}");
     assert_eq!(line["usage_estimated"], true);
 }
@@ -221,8 +228,10 @@ async fn a_client_that_hangs_up_mid_stream_is_charged_for_what_it_got() {
     let (h, log) = keyed().await;
     h.mock.script(
         "small-up",
-        [Reply::text("one two three four five six seven eight nine ten")
-            .chunk_every(Duration::from_millis(200))],
+        [
+            Reply::text("one two three four five six seven eight nine ten")
+                .chunk_every(Duration::from_millis(200)),
+        ],
     );
     let mut response = h.chat(streamed("auto", SIMPLE)).await;
     // Read a couple of chunks, then hang up.
@@ -327,7 +336,9 @@ async fn requests_that_use_tools_or_schemas_go_only_to_models_that_declare_them(
 }
 
 fn is_openai_error(body: &Value) -> bool {
-    body["error"]["message"].as_str().is_some_and(|m| !m.is_empty())
+    body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty())
         && body["error"]["type"].is_string()
         && body["error"].get("param").is_some()
         && body["error"].get("code").is_some()
@@ -347,7 +358,10 @@ async fn every_error_a_client_can_get_is_openai_shaped() {
     assert_eq!(get.status(), 405);
     let body: Value = get.json().await.unwrap();
     assert!(is_openai_error(&body), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("POST"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("POST"),
+        "{body}"
+    );
 
     let huge = h
         .client
@@ -369,7 +383,10 @@ async fn every_error_a_client_can_get_is_openai_shaped() {
     assert!(is_openai_error(&body), "{body}");
     assert_eq!(body["error"]["param"], "messages[0].content");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(!message.contains("untagged") && !message.contains("struct"), "{message}");
+    assert!(
+        !message.contains("untagged") && !message.contains("struct"),
+        "{message}"
+    );
 
     let not_an_object = h
         .client
@@ -380,5 +397,54 @@ async fn every_error_a_client_can_get_is_openai_shaped() {
         .unwrap();
     let body: Value = not_an_object.json().await.unwrap();
     assert!(is_openai_error(&body), "{body}");
-    assert!(!body["error"]["message"].as_str().unwrap().contains("ChatCompletionRequest"));
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ChatCompletionRequest")
+    );
+}
+
+/// Before the fix, every upstream rate-limiting the request gave a 502, and neither that nor
+/// the all-circuits-open 503 said when to retry.
+#[tokio::test(start_paused = true)]
+async fn when_every_model_is_rate_limited_the_client_gets_a_429_with_retry_after() {
+    let h = Harness::start(
+        "[server.execution]\nmax_retries = 0\nmax_retry_after_secs = 5\ncircuit_failure_threshold = 1\ncircuit_cooldown_secs = 40",
+    )
+    .await;
+    for model in ["small-up", "large-up", "claude-up"] {
+        h.mock
+            .script(model, [Reply::status(429).with_retry_after(30)]);
+    }
+    let limited = h.chat(ask("auto", SIMPLE)).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(header(&limited, "retry-after"), "30");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+
+    // Every circuit is open now: a 503 that says when the first one cools down.
+    let open = h.chat(ask("auto", SIMPLE)).await;
+    assert_eq!(open.status(), 503);
+    assert_eq!(header(&open, "retry-after"), "40");
+}
+
+#[tokio::test]
+async fn spend_totals_are_typed_as_counters() {
+    let h = Harness::start("").await;
+    h.chat(ask("auto", SIMPLE)).await;
+    let metrics = h
+        .client
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("# TYPE routewise_cost_usd_total counter"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE routewise_baseline_cost_usd_total counter"));
 }

@@ -147,10 +147,19 @@ mod tests {
             body[key] = value;
             parse(body).to_chat_input().unwrap().needs
         };
-        assert!(parse(base.clone()).to_chat_input().unwrap().needs.is_empty());
+        assert!(
+            parse(base.clone())
+                .to_chat_input()
+                .unwrap()
+                .needs
+                .is_empty()
+        );
         let tool = json!([{"type": "function", "function": {"name": "f"}}]);
         assert_eq!(with("tools", tool.clone()), [Capability::Tools]);
-        assert_eq!(with("functions", json!([{"name": "f"}])), [Capability::Tools]);
+        assert_eq!(
+            with("functions", json!([{"name": "f"}])),
+            [Capability::Tools]
+        );
         assert!(with("tools", json!([])).is_empty());
         assert_eq!(with("tool_choice", json!("required")), [Capability::Tools]);
         let mut off = base.clone();
@@ -158,7 +167,10 @@ mod tests {
         off["tool_choice"] = json!("none");
         assert!(parse(off).to_chat_input().unwrap().needs.is_empty());
         assert_eq!(
-            with("response_format", json!({"type": "json_schema", "json_schema": {}})),
+            with(
+                "response_format",
+                json!({"type": "json_schema", "json_schema": {}})
+            ),
             [Capability::JsonSchema]
         );
         assert!(with("response_format", json!({"type": "json_object"})).is_empty());

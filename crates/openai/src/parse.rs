@@ -24,7 +24,9 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatCompletionRequest, RequestE
             let valid_json = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
             describe(err.into_inner(), &path, valid_json)
         })?;
-    deserializer.end().map_err(|err| describe(err, ".", false))?;
+    deserializer
+        .end()
+        .map_err(|err| describe(err, ".", false))?;
     Ok(request)
 }
 
@@ -60,10 +62,9 @@ fn describe(err: serde_json::Error, path: &str, valid_json: bool) -> RequestErro
                 param = Some(field);
                 message
             } else {
-                let what = param.as_deref().map_or_else(
-                    || "the body".to_owned(),
-                    |p| format!("`{p}`"),
-                );
+                let what = param
+                    .as_deref()
+                    .map_or_else(|| "the body".to_owned(), |p| format!("`{p}`"));
                 format!("{what} is not valid: {}", plain_words(detail))
             }
         }
@@ -93,8 +94,14 @@ fn plain_words(detail: &str) -> String {
             "struct ContentPart",
             "a content part object such as {\"type\": \"text\", \"text\": \"...\"}",
         ),
-        ("struct StreamOptions", "an object such as {\"include_usage\": true}"),
-        ("enum Role", "one of system, developer, user, assistant, tool"),
+        (
+            "struct StreamOptions",
+            "an object such as {\"include_usage\": true}",
+        ),
+        (
+            "enum Role",
+            "one of system, developer, user, assistant, tool",
+        ),
     ];
     if detail == "expected value" {
         return "it has the wrong type for this field".to_owned();
@@ -126,16 +133,21 @@ mod tests {
 
     #[test]
     fn a_valid_request_parses() {
-        let request =
-            parse_chat_request(br#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#)
-                .unwrap();
+        let request = parse_chat_request(
+            br#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#,
+        )
+        .unwrap();
         assert_eq!(request.model, "auto");
     }
 
     #[test]
     fn errors_name_the_field_and_no_rust_type() {
         let cases = [
-            (r#"{"model": "auto"}"#, Some("messages"), "`messages` is required"),
+            (
+                r#"{"model": "auto"}"#,
+                Some("messages"),
+                "`messages` is required",
+            ),
             (r#"{"messages": []}"#, Some("model"), "`model` is required"),
             (
                 r#"{"model": "auto", "messages": [{"role": "user", "content": 5}]}"#,
@@ -147,7 +159,11 @@ mod tests {
                 Some("messages[0].role"),
                 "unknown variant `robot`",
             ),
-            (r#""a string""#, None, "a JSON object with `model` and `messages`"),
+            (
+                r#""a string""#,
+                None,
+                "a JSON object with `model` and `messages`",
+            ),
             (
                 r#"{"model": "auto", "messages": [1]}"#,
                 Some("messages[0]"),
@@ -160,7 +176,11 @@ mod tests {
             ),
             ("", None, "empty or cut short"),
             ("{nope", None, "not valid JSON"),
-            (r#"{"model": "auto", "messages": []} extra"#, None, "not valid JSON"),
+            (
+                r#"{"model": "auto", "messages": []} extra"#,
+                None,
+                "not valid JSON",
+            ),
         ];
         for (body, param, needle) in cases {
             let err = error(body);

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use routewise_gateway::account::{REQUEST_LOG_TARGET, RequestLog};
 use routewise_gateway::{Gateway, reload};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,8 +65,10 @@ fn init_logging() {
         .with_level(false)
         .with_target(false)
         .with_filter(filter_fn(|meta| meta.target() == REQUEST_LOG_TARGET));
+    // Colour codes only for a terminal: piped into a file or a log collector they are noise.
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter_fn(|meta| meta.target() != REQUEST_LOG_TARGET))
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     // A second init (only possible in tests) keeps the first subscriber.

@@ -1,5 +1,5 @@
-use crate::catalog::Capability;
 use super::*;
+use crate::catalog::Capability;
 use crate::request::{ChatInput, Message, RequestContext, Role};
 
 fn extract(prompt: &str) -> Signals {

@@ -32,9 +32,15 @@ pub enum Admission {
     /// The circuit has cooled down and this call is its one probe: resolve it with a
     /// [`Verdict`] (a [`ProbeGuard`] does so even when the call is dropped).
     Probe,
-    /// The circuit is open (or another call is probing); skip this model.
-    Rejected,
+    /// The circuit is open (or another call is probing); skip this model. It may be tried
+    /// again in `retry_in`.
+    Rejected {
+        retry_in: Duration,
+    },
 }
+
+/// How soon a half-open circuit's probe is expected to have decided.
+const PROBE_WAIT: Duration = Duration::from_secs(1);
 
 /// How an admitted call went, as far as the upstream's health is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +96,12 @@ impl LocalCircuits {
                 *state = State::HalfOpen;
                 Admission::Probe
             }
-            State::Open { .. } | State::HalfOpen => Admission::Rejected,
+            State::Open { until } => Admission::Rejected {
+                retry_in: until.saturating_duration_since(now),
+            },
+            State::HalfOpen => Admission::Rejected {
+                retry_in: PROBE_WAIT,
+            },
         }
     }
 
@@ -225,14 +236,18 @@ mod tests {
         assert!(circuits.record_at("m", Verdict::Failure, SETTINGS, t0));
         assert_eq!(
             circuits.admit_at("m", t0 + COOLDOWN / 2),
-            Admission::Rejected
+            Admission::Rejected {
+                retry_in: COOLDOWN / 2
+            }
         );
         assert_eq!(circuits.admit_at("other", t0), Admission::Allowed);
         let later = t0 + COOLDOWN;
         assert_eq!(circuits.admit_at("m", later), Admission::Probe, "the probe");
         assert_eq!(
             circuits.admit_at("m", later),
-            Admission::Rejected,
+            Admission::Rejected {
+                retry_in: PROBE_WAIT
+            },
             "only one probe"
         );
         circuits.record_at("m", Verdict::Success, SETTINGS, later);
@@ -248,10 +263,10 @@ mod tests {
         let probe = t0 + COOLDOWN;
         assert_eq!(circuits.admit_at("m", probe), Admission::Probe);
         assert!(circuits.record_at("m", Verdict::Failure, once(1), probe));
-        assert_eq!(
+        assert!(matches!(
             circuits.admit_at("m", probe + COOLDOWN / 2),
-            Admission::Rejected
-        );
+            Admission::Rejected { .. }
+        ));
 
         circuits.record_at("n", Verdict::Failure, once(2), t0);
         circuits.record_at("n", Verdict::Success, once(2), t0);

@@ -10,9 +10,9 @@
 
 use routewise_gateway::account::RequestLog;
 use routewise_gateway::{Gateway, Runtime};
-use std::sync::{Arc, Mutex};
 use routewise_testkit::MockUpstream;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
