@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The most `[server] max_connections` accepted.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// The model value that is always a route: the configured `[routing] policy`.
 pub const AUTO_ROUTE: &str = "auto";
 
@@ -29,6 +32,15 @@ pub struct RawServer {
     pub max_headers: Option<usize>,
     /// How long in-flight requests and streams may run after a shutdown signal; default 30 s.
     pub shutdown_grace_secs: Option<u64>,
+    /// Time for a connection to send a request's headers, from when it opens or its previous
+    /// response ends (so also how long an idle keep-alive connection stays); default 30 s.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Time for a request's whole body to arrive once its headers have; default 30 s.
+    pub body_read_timeout_secs: Option<u64>,
+    /// Keep connections open between requests; default true.
+    pub keep_alive: Option<bool>,
+    /// Client connections open at once; more wait in the listen backlog. Default 4096.
+    pub max_connections: Option<usize>,
     /// Accept the `x-routewise-user-tier` request header; off by default, because a client could
     /// otherwise raise its own tier.
     pub trust_tier_header: Option<bool>,
@@ -121,6 +133,10 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub shutdown_grace: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub keep_alive: bool,
+    pub max_connections: usize,
     pub trust_tier_header: bool,
     pub default_user_tier: String,
     pub watch_config: bool,
@@ -240,6 +256,26 @@ pub(crate) fn compile_server(
                 ),
             );
         }
+    }
+    let header_read_timeout = Duration::from_secs(raw.header_read_timeout_secs.unwrap_or(30));
+    let body_read_timeout = Duration::from_secs(raw.body_read_timeout_secs.unwrap_or(30));
+    let max_connections = raw.max_connections.unwrap_or(4096);
+    for (field, zero) in [
+        ("header_read_timeout_secs", header_read_timeout.is_zero()),
+        ("body_read_timeout_secs", body_read_timeout.is_zero()),
+        ("max_connections", max_connections == 0),
+    ] {
+        if zero {
+            error(&format!("server.{field}"), "must be at least 1".to_owned());
+        }
+    }
+    if max_connections > MAX_CONNECTIONS {
+        error(
+            "server.max_connections",
+            format!(
+                "{max_connections} is more connections than a process can hold open (one file descriptor each); use at most {MAX_CONNECTIONS}"
+            ),
+        );
     }
     if max_body_bytes == 0 {
         error("server.max_body_bytes", "must be at least 1".to_owned());
@@ -417,6 +453,10 @@ pub(crate) fn compile_server(
         max_header_bytes,
         max_headers,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
+        header_read_timeout,
+        body_read_timeout,
+        keep_alive: raw.keep_alive.unwrap_or(true),
+        max_connections,
         trust_tier_header: raw.trust_tier_header.unwrap_or(false),
         default_user_tier,
         watch_config: raw.watch_config.unwrap_or(true),

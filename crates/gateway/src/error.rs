@@ -32,6 +32,8 @@ pub enum GatewayError {
     },
     #[error("the request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("the request body did not arrive within {timeout:?}")]
+    BodyTimeout { timeout: Duration },
     #[error(
         "the request headers are too large ({count} headers, {bytes} bytes; the limits are {max_count} headers and {max_bytes} bytes)"
     )]
@@ -115,6 +117,7 @@ impl GatewayError {
             }
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::UnknownModel { .. } => StatusCode::NOT_FOUND,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -137,6 +140,7 @@ impl GatewayError {
             GatewayError::InvalidField { .. } => "invalid_field",
             GatewayError::MethodNotAllowed { .. } => "method_not_allowed",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
+            GatewayError::BodyTimeout { .. } => "body_timeout",
             GatewayError::HeadersTooLarge { .. } => "headers_too_large",
             GatewayError::UnknownModel { .. } => "unknown_model",
             GatewayError::Unauthorized => "unauthorized",
@@ -169,6 +173,9 @@ impl GatewayError {
             }
             GatewayError::BodyTooLarge { .. } => {
                 ApiError::new("invalid_request_error", Some("request_too_large"), message)
+            }
+            GatewayError::BodyTimeout { .. } => {
+                ApiError::new("invalid_request_error", Some("request_timeout"), message)
             }
             GatewayError::HeadersTooLarge { .. } => {
                 ApiError::new("invalid_request_error", Some("headers_too_large"), message)

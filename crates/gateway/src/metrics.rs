@@ -96,3 +96,26 @@ pub fn cache_hit() {
 pub fn reload(outcome: &'static str) {
     counter!("routewise_config_reloads_total", "outcome" => outcome).increment(1);
 }
+
+/// A client connection was accepted.
+pub fn connection_opened() {
+    counter!("routewise_connections_total").increment(1);
+    gauge!("routewise_connections_open").increment(1.0);
+}
+
+/// A client connection ended: `closed` (normally), `header_timeout` (too slow to send a
+/// request, or idle too long), `error`.
+pub fn connection_closed(reason: &'static str) {
+    gauge!("routewise_connections_open").decrement(1.0);
+    counter!("routewise_connections_closed_total", "reason" => reason).increment(1);
+}
+
+/// A connection had to wait because `max_connections` were open.
+pub fn connections_at_limit() {
+    counter!("routewise_connections_at_limit_total").increment(1);
+}
+
+/// A request whose body did not arrive within the body read timeout.
+pub fn body_timeout() {
+    counter!("routewise_body_timeouts_total").increment(1);
+}

@@ -126,9 +126,15 @@ async fn admit(gateway: &Gateway, runtime: &Runtime, caller: &Caller) -> Result<
 
 /// Stage 2: the body, within the size limit, as a chat completion request.
 async fn parse(runtime: &Runtime, body: Body) -> Result<ChatCompletionRequest, GatewayError> {
-    let limit = runtime.config.server.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
+    let server = &runtime.config.server;
+    let limit = server.max_body_bytes;
+    let timeout = server.body_read_timeout;
+    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
+        .map_err(|_| {
+            metrics::body_timeout();
+            GatewayError::BodyTimeout { timeout }
+        })?
         .map_err(|_| GatewayError::BodyTooLarge { limit })?;
     routewise_openai::parse_chat_request(&bytes).map_err(|err| GatewayError::BadRequest {
         param: err.param,

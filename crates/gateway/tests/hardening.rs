@@ -448,3 +448,139 @@ async fn spend_totals_are_typed_as_counters() {
     );
     assert!(metrics.contains("# TYPE routewise_baseline_cost_usd_total counter"));
 }
+
+async fn metric(h: &Harness, name: &str) -> f64 {
+    let text = h
+        .client
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Reads until the server closes the connection, or `limit` passes.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, stream.read_to_end(&mut received)).await;
+    read.ok().map(|_| received)
+}
+
+/// Before the fix, a connection with unfinished headers stayed open indefinitely.
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::start("[server]\nheader_read_timeout_secs = 5").await;
+    let before = metric(
+        &h,
+        "routewise_connections_closed_total{reason=\"header_timeout\"}",
+    )
+    .await;
+    let address = h.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut slow, Duration::from_secs(60)).await;
+    assert!(closed.is_some(), "the server closed the connection");
+    let after = metric(
+        &h,
+        "routewise_connections_closed_total{reason=\"header_timeout\"}",
+    )
+    .await;
+    assert!(after > before, "counted: {before} -> {after}");
+
+    // An idle keep-alive connection is closed the same way.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(60))
+            .await
+            .is_some()
+    );
+}
+
+/// Before the fix, a stalled request body kept the connection and the request open forever.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_gets_a_408() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::start("[server]\nbody_read_timeout_secs = 5").await;
+    let address = h.url.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\": ",
+        )
+        .await
+        .unwrap();
+    let answer = closed_within(&mut stalled, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+    assert!(h.mock.calls().is_empty());
+}
+
+/// Before the fix, connections were unbounded (2,000 slow ones stayed open, an fd each).
+#[tokio::test(start_paused = true)]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::start("[server]\nmax_connections = 2\nheader_read_timeout_secs = 600").await;
+    let address = h.url.trim_start_matches("http://").to_owned();
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut holder = tokio::net::TcpStream::connect(&address).await.unwrap();
+        holder
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        holders.push(holder);
+    }
+    // Let the server accept both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let third = h.client.get(format!("{}/healthz", h.url)).send();
+    tokio::pin!(third);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), &mut third)
+            .await
+            .is_err(),
+        "the third connection waits while two are open"
+    );
+    drop(holders.pop());
+    let served = tokio::time::timeout(Duration::from_secs(30), third).await;
+    assert_eq!(served.unwrap().unwrap().status(), 200);
+    assert!(metric(&h, "routewise_connections_at_limit_total").await >= 1.0);
+}
+
+/// Before the fix, a stream still running at the drain deadline left no log line: its
+/// connection outlived the server.
+#[tokio::test(start_paused = true)]
+async fn a_stream_cut_at_the_drain_deadline_is_logged() {
+    let config = |mock: &MockUpstream| {
+        keyed_config(mock).replace(
+            "[server.execution]",
+            "[server]\nshutdown_grace_secs = 2\n[server.execution]",
+        )
+    };
+    let (mut h, log) = Harness::start_logged(config, &keys).await;
+    h.mock.script(
+        "small-up",
+        [Reply::text("one two three four five six seven eight")
+            .chunk_every(Duration::from_secs(1))],
+    );
+    let mut response = h.chat(streamed("small", SIMPLE)).await;
+    assert!(response.chunk().await.unwrap().is_some());
+    h.shutdown();
+    let served = tokio::time::timeout(Duration::from_secs(60), &mut h.server).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "{served:?}");
+    let lines = h.log_lines(&log);
+    assert_eq!(outcomes(&lines), ["client_disconnected"], "{lines:?}");
+    assert!(lines[0]["completion_tokens"].as_u64().unwrap() > 0);
+}

@@ -152,7 +152,12 @@ impl Harness {
             mock,
             gateway,
             url,
-            client: reqwest::Client::new(),
+            // A fresh connection per request: tests that jump paused time past the server's
+            // idle timeout would otherwise reuse a connection the server has just closed.
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             stop: Some(stop),
             server,
         }
