@@ -49,6 +49,8 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
     pub server: crate::server::ServerConfig,
+    pub store: crate::store::StoreConfig,
+    pub memory: crate::store::MemoryConfig,
 }
 
 impl Config {
@@ -90,7 +92,18 @@ impl Errors {
 }
 
 /// Compiles a parsed config; `load_model` reads the learned router's model file, if one is named.
+/// Without a `[store]` URL there is no store (a config file's default store is added by
+/// [`crate::load_file`]).
 pub fn compile(raw: RawConfig, load_model: ModelLoader<'_>) -> Result<Config, ConfigError> {
+    compile_with_store(raw, load_model, None)
+}
+
+/// [`compile`], with the store URL that applies when `[store]` gives none.
+pub fn compile_with_store(
+    raw: RawConfig,
+    load_model: ModelLoader<'_>,
+    default_store: Option<&str>,
+) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
     let tiers = check_tiers(&raw.tiers, &mut errors);
     let providers = compile_providers(&raw.providers, &mut errors);
@@ -122,6 +135,8 @@ pub fn compile(raw: RawConfig, load_model: ModelLoader<'_>) -> Result<Config, Co
         &catalog,
         &mut errors.0,
     );
+    let store = crate::store::compile_store(&raw.store, default_store, &mut errors.0);
+    let memory = crate::store::compile_memory(&raw.memory, &mut errors.0);
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -130,6 +145,8 @@ pub fn compile(raw: RawConfig, load_model: ModelLoader<'_>) -> Result<Config, Co
         providers,
         routing,
         server,
+        store,
+        memory,
     })
 }
 
@@ -322,7 +339,12 @@ fn compile_routing_without_catalog(raw: &RawConfig, errors: &mut Errors) {
         errors.push("routing.policy", why);
     }
     for (i, rule) in raw.routing.rules.iter().flatten().enumerate() {
-        policies::rules::compile_condition(&format!("routing.rules[{i}].when"), &rule.when, errors);
+        policies::rules::compile_condition(
+            &format!("routing.rules[{i}].when"),
+            &rule.when,
+            None,
+            errors,
+        );
     }
 }
 

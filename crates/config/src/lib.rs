@@ -13,6 +13,7 @@ mod model_file;
 pub mod policies;
 pub mod raw;
 pub mod server;
+pub mod store;
 
 pub use compile::{Config, ProviderConfig, ProviderKind, RoutingConfig};
 pub use error::{ConfigError, FieldError};
@@ -45,6 +46,15 @@ fn compile_text(
     env: &dyn Fn(&str) -> Option<String>,
     load_model: ModelLoader<'_>,
 ) -> Result<Config, ConfigError> {
+    compile_text_with_store(text, env, load_model, None)
+}
+
+fn compile_text_with_store(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    load_model: ModelLoader<'_>,
+    default_store: Option<&str>,
+) -> Result<Config, ConfigError> {
     let expanded = interpolate::expand(text, env)?;
     let raw: raw::RawConfig = toml::from_str(&expanded).map_err(|e| ConfigError::Parse {
         message: e.message().to_owned(),
@@ -53,7 +63,7 @@ fn compile_text(
             .map(|span| error::line_and_column(&expanded, span.start)),
         file: None,
     })?;
-    compile::compile(raw, load_model)
+    compile::compile_with_store(raw, load_model, default_store)
 }
 
 /// Parses and compiles config text, looking variables up in the process environment.
@@ -74,10 +84,34 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// Parses and compiles config text as [`load_file`] would if `path` held it, so a tool can
 /// check an edited config before it replaces the file.
 pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    compile_text(text, &|name| std::env::var(name).ok(), &|model| {
-        read_learned_model(&relative_to(path, model))
-    })
-    .map_err(|e| e.in_file(path))
+    let mut config = compile_text_with_store(
+        text,
+        &|name| std::env::var(name).ok(),
+        &|model| read_learned_model(&relative_to(path, model)),
+        Some(store::DEFAULT_STORE),
+    )
+    .map_err(|e| e.in_file(path))?;
+    config.store.url = config.store.url.map(|url| store_beside(path, &url));
+    Ok(config)
+}
+
+/// A relative `sqlite://PATH` resolved against the config file's directory; other URLs as
+/// they are.
+fn store_beside(config_path: &Path, url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(file) if !file.is_empty() && !Path::new(file).is_absolute() => {
+            let (file, query) = file
+                .split_once('?')
+                .map_or((file, None), |(f, q)| (f, Some(q)));
+            let path = std::path::absolute(relative_to(config_path, file))
+                .unwrap_or_else(|_| relative_to(config_path, file));
+            match query {
+                Some(query) => format!("sqlite://{}?{query}", path.display()),
+                None => format!("sqlite://{}", path.display()),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The files a config loaded from `path` is made of: the config itself and the learned model

@@ -22,6 +22,11 @@ pub struct RawConfig {
     /// `routewise serve` settings (see `crate::server`).
     #[serde(default)]
     pub server: crate::server::RawServer,
+    /// Where decisions and feedback are kept (see `crate::store`).
+    #[serde(default)]
+    pub store: crate::store::RawStore,
+    #[serde(default)]
+    pub memory: crate::store::RawMemory,
 }
 
 /// A named policy: its `kind` and that kind's settings.
@@ -127,6 +132,19 @@ pub struct RawCondition {
     pub has_image: Option<bool>,
     /// `[from, to)` hours, UTC; wraps past midnight when from > to.
     pub hour_between: Option<[u8; 2]>,
+    /// A model's mean score on similar rated requests is below `score` (needs memory).
+    pub track_record_below: Option<RawTrackRecordBelow>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrackRecordBelow {
+    /// The model whose record counts; default the cheapest model.
+    pub model: Option<String>,
+    /// Mean feedback score, 0..1.
+    pub score: f64,
+    /// Similar rated requests needed before the condition can hold; default 3.
+    pub min_count: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -148,6 +166,8 @@ pub struct RawWeights {
     pub domain: Option<f64>,
     pub code: Option<f64>,
     pub turns: Option<f64>,
+    /// How badly similar rated requests went (needs memory); default 0.
+    pub track_record: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

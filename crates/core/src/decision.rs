@@ -62,6 +62,9 @@ pub struct StageNote {
     pub reason: String,
     /// One sentence for humans.
     pub detail: String,
+    /// What caused it, when that is a record (memory: the rated request whose upgrade applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A shadow policy's would-be decision.
@@ -82,14 +85,18 @@ impl Decision {
 
     /// Records that a stage changed the outcome: its note joins the explanation, and its
     /// reason becomes the decision's.
-    pub fn note_stage(&mut self, stage: &str, reason: String, detail: String) {
+    pub fn note_stage(&mut self, note: StageNote) {
         self.detail.push_str("; ");
-        self.detail.push_str(&detail);
-        self.reason.clone_from(&reason);
-        self.stages.push(StageNote {
-            stage: stage.to_owned(),
-            reason,
-            detail,
-        });
+        self.detail.push_str(&note.detail);
+        self.reason.clone_from(&note.reason);
+        self.stages.push(note);
+    }
+
+    /// The request whose memory upgrade raised this decision, if one did.
+    pub fn upgraded_by(&self) -> Option<&str> {
+        self.stages
+            .iter()
+            .find(|n| n.stage == "memory")
+            .and_then(|n| n.source.as_deref())
     }
 }

@@ -15,6 +15,7 @@
 pub mod catalog;
 pub mod decision;
 pub mod learn;
+pub mod memory;
 pub mod policy;
 pub mod request;
 pub mod router;

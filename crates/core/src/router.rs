@@ -102,6 +102,8 @@ pub struct Analysis {
     pub eligible: ModelSet,
     /// The hard constraints that applied, for the explanation (e.g. `needs vision`).
     pub constraints: Vec<String>,
+    /// The query's fingerprint, when memory is on (see [`crate::memory`]).
+    pub fingerprint: Option<crate::memory::Fingerprint>,
 }
 
 /// What a choice takes besides the request: randomness, the time, the policy's learned state,
@@ -224,6 +226,7 @@ impl Router {
             signals,
             eligible,
             constraints,
+            fingerprint: None,
         })
     }
 

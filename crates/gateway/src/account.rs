@@ -3,6 +3,7 @@
 
 use crate::execute::Attempt;
 use crate::metrics;
+use crate::records::{Finished, QueryFacts, RecordSink};
 use routewise_core::{Decision, ModelSpec};
 use routewise_openai::Usage;
 use routewise_providers::Redactor;
@@ -140,6 +141,12 @@ pub struct Ledger {
     finished: bool,
     /// Tokens counted by routewise because the upstream reported no usage.
     usage_estimated: bool,
+    /// Where the decision record goes, when the gateway keeps them.
+    sink: Option<RecordSink>,
+    /// What the record keeps of the query.
+    query: Option<QueryFacts>,
+    /// Wall-clock time the request arrived, for the record.
+    started_unix_ms: i64,
     request_id: String,
     started: Instant,
     route: Option<String>,
@@ -204,11 +211,18 @@ impl Ledger {
         log: RequestLog,
         redactor: Arc<Redactor>,
     ) -> Self {
+        let started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or_default();
         Self {
             log,
             redactor,
             finished: false,
             usage_estimated: false,
+            sink: None,
+            query: None,
+            started_unix_ms,
             request_id,
             started,
             route: None,
@@ -228,6 +242,20 @@ impl Ledger {
 
     pub fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    /// Sends the finished request's record to `sink`.
+    pub fn set_sink(&mut self, sink: RecordSink) {
+        self.sink = Some(sink);
+    }
+
+    /// What the record keeps of the query.
+    pub fn set_query(&mut self, query: QueryFacts) {
+        self.query = Some(query);
+    }
+
+    pub fn log_prompts(&self) -> bool {
+        self.sink.as_ref().is_some_and(|s| s.log_prompts)
     }
 
     /// Who called.
@@ -395,9 +423,33 @@ impl Ledger {
             usage_estimated: self.usage_estimated,
             error,
         };
-        match serde_json::to_string(&record) {
-            Ok(line) => self.log.write(&self.redactor.redact(&line)),
-            Err(err) => tracing::warn!("cannot serialise the request log record: {err}"),
+        let line = match serde_json::to_string(&record) {
+            Ok(line) => self.redactor.redact(&line).into_owned(),
+            Err(err) => {
+                tracing::warn!("cannot serialise the request log record: {err}");
+                return;
+            }
+        };
+        self.log.write(&line);
+        if let Some(sink) = &self.sink {
+            sink.keep(Finished {
+                request_id: &self.request_id,
+                created_unix_ms: self.started_unix_ms,
+                key: self.key.as_deref(),
+                route: self.route.as_deref(),
+                decision: self.decision.as_ref(),
+                model: self.model.as_ref(),
+                outcome,
+                status,
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                cost_usd: cost,
+                baseline_cost_usd: baseline,
+                latency_ms: latency.as_secs_f64() * 1000.0,
+                overhead_ms: overhead.as_secs_f64() * 1000.0,
+                query: self.query.as_ref(),
+                line,
+            });
         }
     }
 }

@@ -84,6 +84,12 @@ pub enum GatewayError {
         /// When trying again may succeed (every model rate-limited, or every circuit open).
         retry_after: Option<Duration>,
     },
+    #[error(
+        "no request `{request_id}` is known for this client key: send the x-routewise-request-id of one of your own answers"
+    )]
+    UnknownRequest { request_id: String },
+    #[error("the store is unavailable, so the feedback was not kept (try again): {0}")]
+    StoreUnavailable(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
 }
@@ -129,6 +135,8 @@ impl GatewayError {
             }
             GatewayError::Route(_) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream { status, .. } => *status,
+            GatewayError::UnknownRequest { .. } => StatusCode::NOT_FOUND,
+            GatewayError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -149,6 +157,8 @@ impl GatewayError {
             GatewayError::Internal(_) => "internal",
             GatewayError::Route(err) => err.kind(),
             GatewayError::Upstream { .. } => "upstream",
+            GatewayError::UnknownRequest { .. } => "unknown_request",
+            GatewayError::StoreUnavailable(_) => "store_unavailable",
             GatewayError::ShuttingDown => "shutting_down",
         }
     }
@@ -210,6 +220,13 @@ impl GatewayError {
             }
             GatewayError::Upstream { .. } => {
                 ApiError::new("api_error", Some("upstream_unavailable"), message)
+            }
+            GatewayError::UnknownRequest { .. } => {
+                ApiError::new("invalid_request_error", Some("request_not_found"), message)
+                    .with_param("request_id")
+            }
+            GatewayError::StoreUnavailable(_) => {
+                ApiError::new("api_error", Some("store_unavailable"), message)
             }
             GatewayError::ShuttingDown => {
                 ApiError::new("api_error", Some("shutting_down"), message)

@@ -25,6 +25,7 @@ pub fn app(gateway: Gateway) -> Router {
             "/v1/chat/completions",
             post(chat_completions).fallback(only("POST")),
         )
+        .route("/v1/feedback", post(feedback).fallback(only("POST")))
         .route("/v1/models", get(models).fallback(only("GET")))
         .route("/v1/models/{*id}", get(model).fallback(only("GET")))
         .route("/metrics", get(metrics).fallback(only("GET")))
@@ -66,6 +67,14 @@ async fn chat_completions(State(gateway): State<Gateway>, mut request: Request) 
         Err(err) => return err.into_response(),
     };
     pipeline::chat_completions(&gateway, admitted, request.into_body()).await
+}
+
+async fn feedback(State(gateway): State<Gateway>, mut request: Request) -> Response {
+    let admitted = match admitted(&mut request) {
+        Ok(admitted) => admitted,
+        Err(err) => return err.into_response(),
+    };
+    crate::feedback::feedback(&gateway, admitted, request.into_body()).await
 }
 
 async fn models(mut request: Request) -> Response {
@@ -111,16 +120,37 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: a config is loaded and the gateway is not draining.
+/// Readiness: a config is loaded and the gateway is not draining (503 then). The body says how
+/// the store is doing: records queued, dropped because the writer fell behind or the store
+/// failed, and its last error.
 async fn readyz(State(gateway): State<Gateway>) -> Response {
-    if gateway.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    let store = gateway.store().map(|handle| {
+        let stats = handle.writer.stats();
+        let dropped = stats.dropped();
+        serde_json::json!({
+            "backend": handle.store.backend(),
+            "queued_records": handle.writer.queued(),
+            "dropped_records": dropped,
+            "last_error": stats.last_error(),
+            "status": if dropped > 0 || stats.last_error().is_some() { "degraded" } else { "ok" },
+        })
+    });
+    let status = if gateway.is_draining() {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
-        "ready".into_response()
-    }
+        StatusCode::OK
+    };
+    let body = serde_json::json!({
+        "status": if gateway.is_draining() { "draining" } else { "ready" },
+        "store": store,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(gateway): State<Gateway>) -> Response {
+    if let Some(store) = gateway.store() {
+        crate::metrics::store(store.writer.stats(), store.writer.queued());
+    }
     match crate::metrics::handle() {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

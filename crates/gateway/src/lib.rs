@@ -17,11 +17,14 @@ pub mod auth;
 pub mod decide;
 pub mod error;
 pub mod execute;
+pub mod feedback;
 pub mod http;
 pub mod layers;
 pub mod learning;
+pub mod memory;
 pub mod metrics;
 pub mod pipeline;
+pub mod records;
 pub mod reload;
 pub mod runtime;
 pub mod serve;
@@ -35,12 +38,15 @@ pub use serve::run;
 use account::RequestLog;
 use arc_swap::ArcSwap;
 use learning::{LearnedStates, StateChange};
+use memory::Memory;
+use records::RecordSink;
 use routewise_config::server::CacheConfig;
+use routewise_store::{RecordWriter, Store, WriterSettings};
 use shared::{
     CircuitBreaker, LocalCircuits, LocalRateLimiter, LocalResponseCache, RateLimiter, ResponseCache,
 };
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Builds the response cache for a config's cache settings.
 pub type CacheFactory = Box<dyn Fn(CacheConfig) -> Arc<dyn ResponseCache> + Send + Sync>;
@@ -87,8 +93,44 @@ struct Shared {
     /// The cache and the settings it was built with, kept while they stay the same.
     cache: ArcSwap<Option<(CacheConfig, Arc<dyn ResponseCache>)>>,
     learned: LearnedStates,
+    memory: Arc<Memory>,
+    /// The store and its record writer, once attached (see [`Gateway::attach_store`]).
+    store: OnceLock<StoreHandle>,
     draining: AtomicBool,
     request_log: RequestLog,
+    clock: Clock,
+}
+
+/// Wall-clock time as the gateway counts it: the time it started plus what the runtime's
+/// monotonic clock has counted since. It never jumps with the system clock, and a test with
+/// paused time moves it (memory's time to live is tested that way).
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    started_unix_ms: u64,
+    started: tokio::time::Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            started_unix_ms: now_unix_ms(),
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    fn now_unix_ms(&self) -> u64 {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.started_unix_ms.saturating_add(elapsed)
+    }
+}
+
+/// An attached store.
+#[derive(Debug, Clone)]
+pub struct StoreHandle {
+    pub store: Arc<dyn Store>,
+    pub writer: RecordWriter,
+    /// The URL it was opened from (a reload that changes it needs a restart).
+    pub url: String,
 }
 
 impl Gateway {
@@ -104,14 +146,18 @@ impl Gateway {
     pub fn with_state(runtime: Runtime, request_log: RequestLog, state: SharedState) -> Self {
         // Install the recorder before the first request records anything.
         let _ = metrics::handle();
+        let memory = Arc::new(Memory::new(&runtime.config.memory));
         let gateway = Self {
             shared: Arc::new(Shared {
                 runtime: ArcSwap::from_pointee(runtime),
                 state,
                 cache: ArcSwap::from_pointee(None),
                 learned: LearnedStates::default(),
+                memory,
+                store: OnceLock::new(),
                 draining: AtomicBool::new(false),
                 request_log,
+                clock: Clock::start(),
             }),
         };
         gateway.adopt(&gateway.runtime());
@@ -185,6 +231,69 @@ impl Gateway {
         &self.shared.learned
     }
 
+    pub fn memory(&self) -> &Arc<Memory> {
+        &self.shared.memory
+    }
+
+    /// Milliseconds since the Unix epoch, by the gateway's clock.
+    pub fn now_unix_ms(&self) -> u64 {
+        self.shared.clock.now_unix_ms()
+    }
+
+    /// The attached store, if any.
+    pub fn store(&self) -> Option<&StoreHandle> {
+        self.shared.store.get()
+    }
+
+    /// Attaches `store` (opened from `url`): starts its record writer and restores memory
+    /// from it (upgrades in force, the latest ratings). A gateway takes one store for its life.
+    pub async fn attach_store(
+        &self,
+        store: Arc<dyn Store>,
+        url: &str,
+    ) -> Result<(), routewise_store::StoreError> {
+        let runtime = self.runtime();
+        let config = &runtime.config;
+        let settings = WriterSettings {
+            queue: config.store.queue,
+            batch: config.store.batch,
+            ..WriterSettings::default()
+        };
+        memory::restore(
+            &self.shared.memory,
+            store.as_ref(),
+            &config.memory,
+            self.now_unix_ms(),
+        )
+        .await?;
+        let writer = RecordWriter::start(Arc::clone(&store), settings);
+        let handle = StoreHandle {
+            store,
+            writer,
+            url: url.to_owned(),
+        };
+        if self.shared.store.set(handle).is_err() {
+            tracing::warn!("a store is attached already; keeping it");
+        }
+        Ok(())
+    }
+
+    /// Where a request's record goes.
+    pub fn record_sink(&self, runtime: &Runtime) -> RecordSink {
+        RecordSink {
+            writer: self.store().map(|s| s.writer.clone()),
+            memory: Arc::clone(&self.shared.memory),
+            log_prompts: runtime.config.store.log_prompts,
+        }
+    }
+
+    /// Writes out queued decision records (at shutdown).
+    pub async fn flush_records(&self) {
+        if let Some(store) = self.store() {
+            store.writer.flush().await;
+        }
+    }
+
     /// Whether shutdown has begun (`/readyz` fails and new requests are refused).
     pub fn is_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Relaxed)
@@ -198,4 +307,12 @@ impl Gateway {
     pub fn app(&self) -> axum::Router {
         http::app(self.clone())
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }

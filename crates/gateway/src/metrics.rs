@@ -4,7 +4,7 @@
 //! (tests run several) shares one registry; labels keep their series apart.
 
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -15,6 +15,9 @@ const BUCKETS: [f64; 16] = [
     10.0, 60.0,
 ];
 
+/// Feedback scores are 0..1.
+const SCORE_BUCKETS: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the Prometheus recorder once per process; `None` if another recorder was installed
@@ -24,6 +27,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             PrometheusBuilder::new()
                 .set_buckets(&BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("routewise_feedback_score".to_owned()),
+                    &SCORE_BUCKETS,
+                )
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -118,4 +126,28 @@ pub fn connections_at_limit() {
 /// A request whose body did not arrive within the body read timeout.
 pub fn body_timeout() {
     counter!("routewise_body_timeouts_total").increment(1);
+}
+
+/// One committed feedback on a request `model` answered.
+pub fn feedback(model: &str, source: &'static str, score: f64) {
+    counter!("routewise_feedback_total", "model" => model.to_owned(), "source" => source)
+        .increment(1);
+    histogram!("routewise_feedback_score", "model" => model.to_owned()).record(score);
+}
+
+/// Memory learned from feedback: `upgrade` or `release`.
+pub fn memory(change: &'static str) {
+    counter!("routewise_memory_changes_total", "change" => change).increment(1);
+}
+
+/// The store writer's totals, set when metrics are scraped.
+pub fn store(stats: &routewise_store::WriterStats, queued: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    counter!("routewise_store_records_written_total").absolute(stats.written.load(Relaxed));
+    counter!("routewise_store_dropped_total", "reason" => "queue_full")
+        .absolute(stats.dropped_full.load(Relaxed));
+    counter!("routewise_store_dropped_total", "reason" => "store_failed")
+        .absolute(stats.dropped_failed.load(Relaxed));
+    counter!("routewise_store_failed_batches_total").absolute(stats.failed_batches.load(Relaxed));
+    gauge!("routewise_store_queued_records").set(queued as f64);
 }

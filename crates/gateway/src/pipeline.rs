@@ -28,6 +28,8 @@ use crate::error::GatewayError;
 use crate::execute::{self, Execution, Served};
 use crate::layers::{Admitted, RequestId};
 use crate::metrics;
+use crate::now_unix_ms;
+use crate::records::QueryFacts;
 use crate::runtime::{Runtime, Target};
 use crate::shared::{CacheKey, CachedReply, cache_key};
 use crate::stream::{StreamContext, sse_body};
@@ -40,7 +42,6 @@ use routewise_core::{Analysis, ChatInput, Decision, RequestContext};
 use routewise_openai::ChatCompletionRequest;
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use crate::layers::REQUEST_ID;
 pub const MODEL: HeaderName = HeaderName::from_static("x-routewise-model");
@@ -65,6 +66,7 @@ pub async fn chat_completions(gateway: &Gateway, admitted: Admitted, body: Body)
         Arc::clone(&runtime.redactor),
     );
     ledger.set_caller(caller.key_name.as_deref(), &caller.tier);
+    ledger.set_sink(gateway.record_sink(runtime));
     match serve(gateway, runtime, &id, &caller, body, &mut ledger).await {
         Ok(response) => response,
         Err(err) => {
@@ -96,7 +98,8 @@ async fn serve(
         Lookup::Hit(response) => return Ok(response),
         Lookup::Miss(key) => key,
     };
-    let analysis = analyse(runtime, &input, caller)?;
+    let mut analysis = analyse(runtime, &input, caller)?;
+    remember(gateway, runtime, &input, &mut analysis, ledger);
     caller
         .charge_prompt(gateway.limits().as_ref(), analysis.signals.prompt_tokens)
         .await?;
@@ -212,6 +215,27 @@ fn analyse(
         .map_err(GatewayError::Route)
 }
 
+/// Stage 5, memory's part (with a store): the query's fingerprint and its track record on
+/// similar rated requests, and what the record keeps of the query.
+fn remember(
+    gateway: &Gateway,
+    runtime: &Runtime,
+    input: &ChatInput,
+    analysis: &mut Analysis,
+    ledger: &mut Ledger,
+) {
+    if gateway.store().is_none() {
+        return;
+    }
+    gateway
+        .memory()
+        .annotate(analysis, input, &runtime.config.memory);
+    if let Some(fingerprint) = analysis.fingerprint {
+        let text = crate::memory::query_text(input);
+        ledger.set_query(QueryFacts::of(text, fingerprint, ledger.log_prompts()));
+    }
+}
+
 /// Stage 7: the decision stages over the analysis.
 fn decide_request(
     gateway: &Gateway,
@@ -227,11 +251,12 @@ fn decide_request(
         analysis,
         policies: &runtime.config.routing.policies,
         states: gateway.learned(),
+        memory: gateway.store().map(|_| gateway.memory().as_ref()),
         policy: route.map_or_else(
             || runtime.config.routing.policy.clone(),
             |r| r.policy.clone(),
         ),
-        now_unix_ms: now_unix_ms(),
+        now_unix_ms: gateway.now_unix_ms(),
         seed: seed_of(&id.id),
         bias: 0.0,
         floors: Vec::new(),
@@ -436,13 +461,6 @@ fn seed_of(request_id: &str) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
         })
-}
-
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
 }
 
 fn utc_hour() -> u8 {

@@ -115,11 +115,12 @@ impl Runtime {
             &server.default_user_tier,
             server.trust_tier_header,
         );
+        let stages = decide::stages(&config);
         Ok(Self {
             config,
             routes,
             router,
-            stages: decide::stages(),
+            stages,
             providers,
             model_providers,
             keys,

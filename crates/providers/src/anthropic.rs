@@ -1,10 +1,11 @@
 //! Anthropic's Messages API behind the OpenAI contract: requests, responses and streams are
 //! translated both ways (see [`translate`]).
 
-mod translate;
+pub mod translate;
 
 pub use translate::DEFAULT_MAX_TOKENS;
 
+use crate::ChunkStream;
 use crate::transport;
 use crate::{
     ApiKey, Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
@@ -12,8 +13,10 @@ use crate::{
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream;
+use futures::stream::BoxStream;
 use routewise_openai::ChatCompletionRequest;
 use routewise_openai::anthropic::{MessagesResponse, StreamEvent};
+use sse_stream::Sse;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -75,54 +78,68 @@ impl AnthropicProvider {
                 message, created,
             )));
         }
-        let provider = name.to_owned();
-        let mut translator = StreamTranslator::new(created);
-        let ended = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&ended);
-        let redactor = self.redactor.clone();
-        let chunks = transport::sse_events(name, response, deadlines, started)
-            .flat_map(move |event| {
-                let translated = event.and_then(|event| {
-                    let Some(data) = event.data else {
-                        return Ok(Vec::new());
-                    };
-                    if data.trim().is_empty() || data.trim() == "{}" {
-                        return Ok(Vec::new());
-                    }
-                    let event: StreamEvent = serde_json::from_str(&data).map_err(|err| {
-                        ProviderError::InvalidResponse {
-                            provider: provider.clone(),
-                            detail: format!("stream event is not a Messages API event: {err}"),
-                        }
-                    })?;
-                    if matches!(event, StreamEvent::MessageStop) {
-                        stopped.store(true, Ordering::Relaxed);
-                    }
-                    translator
-                        .translate(event)
-                        .map_err(|err| ProviderError::Status {
-                            provider: provider.clone(),
-                            // An in-stream error is what the upstream would have sent as a 5xx had
-                            // it known before the headers; `overloaded_error` is Anthropic's 529.
-                            status: if err.kind == "overloaded_error" {
-                                529
-                            } else {
-                                500
-                            },
-                            retry_after: None,
-                            message: err.message,
-                        })
-                });
-                match translated {
-                    Ok(chunks) => stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
-                    Err(err) => stream::iter(vec![Err(err.redacted(&redactor))]),
-                }
-            })
-            .boxed();
-        Ok(ProviderReply::Stream(transport::require_finish(
-            name, chunks, ended,
+        let events = transport::sse_events(name, response, deadlines, started);
+        Ok(ProviderReply::Stream(chunks(
+            name,
+            events,
+            &self.redactor,
+            created,
         )))
     }
+}
+
+/// A Messages API event stream as OpenAI chunks: keep-alives skipped, in-stream errors and a
+/// stream that ends unfinished reported, secrets masked.
+pub(crate) fn chunks(
+    provider: &str,
+    events: BoxStream<'static, Result<Sse, ProviderError>>,
+    redactor: &Redactor,
+    created: u64,
+) -> ChunkStream {
+    let name = provider.to_owned();
+    let mut translator = StreamTranslator::new(created);
+    let ended = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&ended);
+    let redactor = redactor.clone();
+    let chunks = events
+        .flat_map(move |event| {
+            let translated = event.and_then(|event| {
+                let Some(data) = event.data else {
+                    return Ok(Vec::new());
+                };
+                if data.trim().is_empty() || data.trim() == "{}" {
+                    return Ok(Vec::new());
+                }
+                let event: StreamEvent =
+                    serde_json::from_str(&data).map_err(|err| ProviderError::InvalidResponse {
+                        provider: name.clone(),
+                        detail: format!("stream event is not a Messages API event: {err}"),
+                    })?;
+                if matches!(event, StreamEvent::MessageStop) {
+                    stopped.store(true, Ordering::Relaxed);
+                }
+                translator
+                    .translate(event)
+                    .map_err(|err| ProviderError::Status {
+                        provider: name.clone(),
+                        // An in-stream error is what the upstream would have sent as a 5xx had
+                        // it known before the headers; `overloaded_error` is Anthropic's 529.
+                        status: if err.kind == "overloaded_error" {
+                            529
+                        } else {
+                            500
+                        },
+                        retry_after: None,
+                        message: err.message,
+                    })
+            });
+            match translated {
+                Ok(chunks) => stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
+                Err(err) => stream::iter(vec![Err(err.redacted(&redactor))]),
+            }
+        })
+        .boxed();
+    transport::require_finish(provider, chunks, ended)
 }
 
 fn unix_now() -> u64 {

@@ -8,12 +8,14 @@
 //! gateway's execution layer can retry, fall back, or answer the client.
 
 pub mod anthropic;
+mod decode;
 mod error;
 pub mod openai;
 pub mod redact;
 mod settings;
 mod transport;
 
+pub use decode::decode_stream;
 pub use error::{ProviderError, TimeoutPhase};
 pub use redact::Redactor;
 pub use settings::{ApiKey, ProviderKind, ProviderSettings};

@@ -3,12 +3,14 @@
 //! The request is forwarded as the client sent it (unknown fields included), with
 //! `stream_options.include_usage` switched on for streams so that streamed calls can be costed.
 
+use crate::ChunkStream;
 use crate::transport;
 use crate::{
     ApiKey, Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
 use sse_stream::Sse;
 use std::sync::Arc;
@@ -62,28 +64,37 @@ impl OpenAiProvider {
                 transport::read_json(name, response, deadlines, started).await?;
             return Ok(ProviderReply::Complete(completion));
         }
-        let provider = name.to_owned();
-        let ended = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&ended);
-        let redactor = self.redactor.clone();
-        let chunks = transport::sse_events(name, response, deadlines, started)
-            .filter_map(move |event| {
-                let provider = provider.clone();
-                let done = Arc::clone(&done);
-                let redactor = redactor.clone();
-                async move {
-                    let event = match event {
-                        Ok(event) => event,
-                        Err(err) => return Some(Err(err.redacted(&redactor))),
-                    };
-                    chunk_of(&provider, event, &done).map(|r| r.map_err(|e| e.redacted(&redactor)))
-                }
-            })
-            .boxed();
-        Ok(ProviderReply::Stream(transport::require_finish(
-            name, chunks, ended,
-        )))
+        let events = transport::sse_events(name, response, deadlines, started);
+        Ok(ProviderReply::Stream(chunks(name, events, &self.redactor)))
     }
+}
+
+/// An OpenAI-compatible event stream as chunks: keep-alives skipped, in-stream errors and a
+/// stream that ends unfinished reported, secrets masked.
+pub(crate) fn chunks(
+    provider: &str,
+    events: BoxStream<'static, Result<Sse, ProviderError>>,
+    redactor: &Redactor,
+) -> ChunkStream {
+    let ended = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&ended);
+    let redactor = redactor.clone();
+    let name = provider.to_owned();
+    let chunks = events
+        .filter_map(move |event| {
+            let provider = name.clone();
+            let done = Arc::clone(&done);
+            let redactor = redactor.clone();
+            async move {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(err) => return Some(Err(err.redacted(&redactor))),
+                };
+                chunk_of(&provider, event, &done).map(|r| r.map_err(|e| e.redacted(&redactor)))
+            }
+        })
+        .boxed();
+    transport::require_finish(provider, chunks, ended)
 }
 
 /// One server-sent event as a chunk: `None` for events that carry none (keep-alive comments,

@@ -36,7 +36,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let request_log = RequestLog::stdout().context("cannot start the request log writer")?;
+        let store_url = config.store.url.clone();
         let gateway = Gateway::from_config(config, request_log.clone())?;
+        if let Some(url) = &store_url {
+            let store = routewise_store::SqlStore::open(url)
+                .await
+                .with_context(|| {
+                    "cannot open the [store]: fix its url, or set url = \"none\" to run without one"
+                        .to_owned()
+                })?;
+            tracing::info!("decision records and feedback go to {}", store.target());
+            gateway
+                .attach_store(std::sync::Arc::new(store), url)
+                .await?;
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -47,8 +60,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "routewise listening on http://{address} (config {})",
             args.config.display()
         );
-        let served = routewise_gateway::run(listener, gateway, shutdown_signal()).await;
-        // The writer thread flushes on a timer; the last lines must not die with the process.
+        let served = routewise_gateway::run(listener, gateway.clone(), shutdown_signal()).await;
+        // The writers flush on a timer; the last lines and records must not die with the process.
+        gateway.flush_records().await;
         request_log.flush();
         served?;
         tracing::info!("routewise stopped");

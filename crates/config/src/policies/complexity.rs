@@ -27,6 +27,7 @@ pub(crate) fn compile(
             ("domain", w.domain, &mut weights.domain),
             ("code", w.code, &mut weights.code),
             ("turns", w.turns, &mut weights.turns),
+            ("track_record", w.track_record, &mut weights.track_record),
         ];
         for (name, value, slot) in fields {
             if let Some(value) = value {
@@ -44,7 +45,8 @@ pub(crate) fn compile(
             + weights.task
             + weights.domain
             + weights.code
-            + weights.turns;
+            + weights.turns
+            + weights.track_record;
         if total.is_finite() && total <= 0.0 {
             errors.push(
                 format!("{prefix}.weights"),

@@ -2,7 +2,7 @@
 //! its own, the built-in default rules.
 
 use crate::compile::{Errors, check_name};
-use crate::raw::{RawCondition, RawRule};
+use crate::raw::{RawCondition, RawRule, RawTrackRecordBelow};
 use routewise_core::catalog::{Capability, Catalog};
 use routewise_core::policy::{Condition, Rule, RulesPolicy, Target, resolve_target_name};
 use routewise_core::signals::{Domain, TaskType};
@@ -61,7 +61,7 @@ fn compile_rules(
                 format!("rule `{}` is declared twice", r.name),
             );
         }
-        let when = compile_condition(&format!("{path}.when"), &r.when, errors);
+        let when = compile_condition(&format!("{path}.when"), &r.when, Some(catalog), errors);
         let target = target(catalog, &format!("{path}.target"), &r.target, errors);
         let mut require = Vec::new();
         for (j, name) in r.require.iter().enumerate() {
@@ -87,13 +87,18 @@ fn compile_rules(
     rules
 }
 
-pub(crate) fn compile_condition(path: &str, raw: &RawCondition, errors: &mut Errors) -> Condition {
+pub(crate) fn compile_condition(
+    path: &str,
+    raw: &RawCondition,
+    catalog: Option<&Catalog>,
+    errors: &mut Errors,
+) -> Condition {
     let mut parts = Vec::new();
     if let Some(all) = &raw.all {
         let inner = all
             .iter()
             .enumerate()
-            .map(|(i, c)| compile_condition(&format!("{path}.all[{i}]"), c, errors));
+            .map(|(i, c)| compile_condition(&format!("{path}.all[{i}]"), c, catalog, errors));
         parts.push(Condition::All(inner.collect()));
     }
     if let Some(any) = &raw.any {
@@ -106,13 +111,14 @@ pub(crate) fn compile_condition(path: &str, raw: &RawCondition, errors: &mut Err
         let inner = any
             .iter()
             .enumerate()
-            .map(|(i, c)| compile_condition(&format!("{path}.any[{i}]"), c, errors));
+            .map(|(i, c)| compile_condition(&format!("{path}.any[{i}]"), c, catalog, errors));
         parts.push(Condition::Any(inner.collect()));
     }
     if let Some(not) = &raw.not {
         parts.push(Condition::Not(Box::new(compile_condition(
             &format!("{path}.not"),
             not,
+            catalog,
             errors,
         ))));
     }
@@ -182,10 +188,51 @@ pub(crate) fn compile_condition(path: &str, raw: &RawCondition, errors: &mut Err
         }
         parts.push(Condition::HourBetween { from, to });
     }
+    if let Some(raw) = &raw.track_record_below {
+        parts.push(track_record_below(
+            &format!("{path}.track_record_below"),
+            raw,
+            catalog,
+            errors,
+        ));
+    }
     match parts.len() {
         0 => Condition::Always,
         1 => parts.pop().unwrap_or(Condition::Always),
         _ => Condition::All(parts),
+    }
+}
+
+fn track_record_below(
+    path: &str,
+    raw: &RawTrackRecordBelow,
+    catalog: Option<&Catalog>,
+    errors: &mut Errors,
+) -> Condition {
+    if !(0.0..=1.0).contains(&raw.score) {
+        errors.push(
+            format!("{path}.score"),
+            format!("{} is not a feedback score: scores are 0..1", raw.score),
+        );
+    }
+    let cheapest = catalog
+        .and_then(|c| c.models_by_preference().first().and_then(|&id| c.get(id)))
+        .map(|m| m.name.clone());
+    let model = match (&raw.model, catalog) {
+        (Some(model), Some(catalog)) if catalog.model(model).is_none() => {
+            errors.push(
+                format!("{path}.model"),
+                format!("unknown model `{model}`: name a catalog model"),
+            );
+            model.clone()
+        }
+        (Some(model), _) => model.clone(),
+        (None, _) => cheapest.unwrap_or_default(),
+    };
+    Condition::TrackRecordBelow {
+        model,
+        score: raw.score,
+        min_count: raw.min_count.unwrap_or(3).max(1),
     }
 }
 

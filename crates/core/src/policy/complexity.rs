@@ -17,6 +17,9 @@ pub struct ComplexityWeights {
     pub domain: f64,
     pub code: f64,
     pub turns: f64,
+    /// How badly similar rated requests went (1 - their mean score), when memory has at least
+    /// [`TRACK_RECORD_MIN_COUNT`] of them; off (0) by default.
+    pub track_record: f64,
 }
 
 impl Default for ComplexityWeights {
@@ -28,9 +31,13 @@ impl Default for ComplexityWeights {
             domain: 0.10,
             code: 0.05,
             turns: 0.05,
+            track_record: 0.0,
         }
     }
 }
+
+/// Similar rated requests the track-record term needs before it counts.
+pub const TRACK_RECORD_MIN_COUNT: u32 = 3;
 
 /// Prompt length at which the token component saturates at 1.
 const TOKENS_SATURATION: f64 = 8192.0;
@@ -69,6 +76,7 @@ impl ComplexityWeights {
             (self.domain, domain),
             (self.code, code),
             (self.turns, turns),
+            (self.track_record, bad_track_record(s)),
         ];
         let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
         if total <= 0.0 {
@@ -77,6 +85,18 @@ impl ComplexityWeights {
         let weighted: f64 = parts.iter().map(|(w, v)| w.max(0.0) * v).sum();
         (weighted / total).clamp(0.0, 1.0)
     }
+}
+
+/// 1 - the mean score of similar rated requests over every model (weighted by count), or 0
+/// when there are fewer than [`TRACK_RECORD_MIN_COUNT`].
+fn bad_track_record(s: &Signals) -> f64 {
+    let (sum, count) = s.track_record.iter().fold((0.0, 0u32), |(sum, count), r| {
+        (sum + r.mean_score * f64::from(r.count), count + r.count)
+    });
+    if count < TRACK_RECORD_MIN_COUNT {
+        return 0.0;
+    }
+    (1.0 - sum / f64::from(count)).clamp(0.0, 1.0)
 }
 
 /// The complexity policy. Invariant (checked by the config compiler): `thresholds` and

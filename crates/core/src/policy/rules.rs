@@ -38,6 +38,13 @@ pub enum Condition {
         from: u8,
         to: u8,
     },
+    /// `model` scored below `score` on average over similar rated requests, of which there
+    /// were at least `min_count` (the track record signal).
+    TrackRecordBelow {
+        model: String,
+        score: f64,
+        min_count: u32,
+    },
 }
 
 impl Condition {
@@ -62,6 +69,13 @@ impl Condition {
             Condition::MinTurns(n) => s.turns >= *n,
             Condition::HasCode(want) => s.has_code == *want,
             Condition::HasImage(want) => (s.image_parts > 0) == *want,
+            Condition::TrackRecordBelow {
+                model,
+                score,
+                min_count,
+            } => s
+                .track_record_of(model, *min_count)
+                .is_some_and(|record| record.mean_score < *score),
             Condition::HourBetween { from, to } => {
                 let h = s.hour_of_day;
                 if from <= to {

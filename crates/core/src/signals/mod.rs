@@ -10,6 +10,7 @@ mod lexicon;
 mod scan;
 
 use crate::catalog::Capability;
+use crate::memory::TrackRecord;
 use crate::request::{ChatInput, RequestContext, Role};
 use crate::tokens::TokenCounter;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
@@ -144,11 +145,22 @@ pub struct Signals {
     pub hour_of_day: u8,
     /// The caller's output cap, if any.
     pub max_output_tokens: Option<u32>,
+    /// How each model fared on the most similar rated past requests (from memory; empty when
+    /// memory is off or nothing similar was rated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub track_record: Vec<TrackRecord>,
 }
 
 impl Signals {
     pub fn has_domain(&self, domain: Domain) -> bool {
         self.domains.contains(&domain)
+    }
+
+    /// The track record of `model`, if it has at least `min_count` similar rated requests.
+    pub fn track_record_of(&self, model: &str, min_count: u32) -> Option<&TrackRecord> {
+        self.track_record
+            .iter()
+            .find(|r| r.model == model && r.count >= min_count)
     }
 
     /// Tokens the request needs from a model's context window: the prompt plus the output cap
@@ -238,6 +250,7 @@ impl SignalExtractor {
             user_tier: context.user_tier.clone(),
             hour_of_day: context.hour_of_day.min(23),
             max_output_tokens: input.max_output_tokens,
+            track_record: Vec::new(),
         }
     }
 }

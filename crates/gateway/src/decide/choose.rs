@@ -51,7 +51,7 @@ impl DecisionStage for Choose {
         });
         let mut decision = draft.router.account(draft.analysis, routed, &entry.name);
         if let (true, Some(floor)) = (raised, floor) {
-            decision.note_stage(floor.stage, floor.reason, floor.detail);
+            decision.note_stage(floor.note);
         }
         draft.decision = Some(decision);
         Ok(())

@@ -15,22 +15,24 @@
 //! Every stage that changes the outcome names itself in the decision (`stages`, `reason`).
 
 mod choose;
+mod memory;
 
 pub use choose::Choose;
+pub use memory::RememberedUpgrades;
 
 use crate::learning::LearnedStates;
-use routewise_config::PolicyRegistry;
-use routewise_core::{Analysis, ChatInput, Decision, RouteError, Router, ShadowDecision};
+use crate::memory::Memory;
+use routewise_config::{Config, PolicyRegistry};
+use routewise_core::{
+    Analysis, ChatInput, Decision, RouteError, Router, ShadowDecision, StageNote,
+};
 
 /// A minimum tier a stage asks for, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Floor {
-    /// The stage that asked (`memory`).
-    pub stage: &'static str,
     pub tier: usize,
-    /// Reason label when the floor raises the decision (`memory:upgrade`).
-    pub reason: String,
-    pub detail: String,
+    /// What the decision notes when the floor raises it.
+    pub note: StageNote,
 }
 
 /// A decision in the making.
@@ -41,6 +43,8 @@ pub struct Draft<'a> {
     pub analysis: &'a Analysis,
     pub policies: &'a PolicyRegistry,
     pub states: &'a LearnedStates,
+    /// The gateway's memory, when it keeps one.
+    pub memory: Option<&'a Memory>,
     /// The configured policy that decides: the route's, or the arm an experiment assigned.
     pub policy: String,
     /// Milliseconds since the Unix epoch.
@@ -65,8 +69,13 @@ pub trait DecisionStage: std::fmt::Debug + Send + Sync {
 }
 
 /// The decision stages of a config, in order (see the module documentation).
-pub fn stages() -> Vec<Box<dyn DecisionStage>> {
-    vec![Box::new(Choose)]
+pub fn stages(config: &Config) -> Vec<Box<dyn DecisionStage>> {
+    let mut stages: Vec<Box<dyn DecisionStage>> = Vec::new();
+    if config.memory.enabled {
+        stages.push(Box::new(RememberedUpgrades::new(config.memory.clone())));
+    }
+    stages.push(Box::new(Choose));
+    stages
 }
 
 /// Runs `draft` through `stages`; the decision is the choose stage's, as later stages left it.

@@ -43,6 +43,10 @@ fn registry(catalog: &Catalog) -> PolicyRegistry {
     registry
 }
 
+fn choose_only() -> Vec<Box<dyn DecisionStage>> {
+    vec![Box::new(Choose)]
+}
+
 fn draft<'a>(
     router: &'a Router,
     input: &'a ChatInput,
@@ -56,6 +60,7 @@ fn draft<'a>(
         analysis,
         policies,
         states,
+        memory: None,
         policy: "cheap".into(),
         now_unix_ms: 0,
         seed: 1,
@@ -83,7 +88,7 @@ fn the_choose_stage_decides_with_the_named_policy_and_raises_to_a_floor() {
     let states = LearnedStates::default();
 
     let plain = decide(
-        &stages(),
+        &choose_only(),
         draft(&router, &input, &analysis, &policies, &states),
     )
     .unwrap();
@@ -95,16 +100,20 @@ fn the_choose_stage_decides_with_the_named_policy_and_raises_to_a_floor() {
 
     let mut floored = draft(&router, &input, &analysis, &policies, &states);
     floored.floors.push(Floor {
-        stage: "memory",
         tier: 1,
-        reason: "memory:upgrade".into(),
-        detail: "a similar request was rated bad".into(),
+        note: StageNote {
+            stage: "memory".into(),
+            reason: "memory:upgrade".into(),
+            detail: "a similar request was rated bad".into(),
+            source: Some("r1".into()),
+        },
     });
-    let raised = decide(&stages(), floored).unwrap();
+    let raised = decide(&choose_only(), floored).unwrap();
     assert_eq!(raised.model, "large");
     assert_eq!(raised.reason, "memory:upgrade");
     assert_eq!(raised.stages.len(), 1);
     assert!(raised.detail.contains("rated bad"), "{}", raised.detail);
+    assert_eq!(raised.upgraded_by(), Some("r1"));
 }
 
 #[test]
@@ -123,16 +132,19 @@ fn an_explicit_model_is_not_raised_and_an_unknown_policy_is_an_error() {
     let states = LearnedStates::default();
     let mut explicit = draft(&router, &input, &analysis, &policies, &states);
     explicit.floors.push(Floor {
-        stage: "memory",
         tier: 1,
-        reason: "memory:upgrade".into(),
-        detail: String::new(),
+        note: StageNote {
+            stage: "memory".into(),
+            reason: "memory:upgrade".into(),
+            detail: String::new(),
+            source: None,
+        },
     });
-    assert_eq!(decide(&stages(), explicit).unwrap().model, "small");
+    assert_eq!(decide(&choose_only(), explicit).unwrap().model, "small");
 
     let mut unknown = draft(&router, &input, &analysis, &policies, &states);
     unknown.policy = "nope".into();
-    assert!(decide(&stages(), unknown).is_err());
+    assert!(decide(&choose_only(), unknown).is_err());
 }
 
 /// A policy that records the bias it was given, to check the stages pass it through.
@@ -172,5 +184,5 @@ fn the_bias_reaches_the_policy() {
     let mut biased = draft(&router, &input, &analysis, &policies, &states);
     biased.policy = "echo".into();
     biased.bias = 0.5;
-    assert_eq!(decide(&stages(), biased).unwrap().model, "large");
+    assert_eq!(decide(&choose_only(), biased).unwrap().model, "large");
 }

@@ -20,9 +20,7 @@ use std::collections::HashMap;
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Translates an OpenAI request into a Messages request, or says which part cannot be.
-pub(crate) fn to_messages_request(
-    request: &ChatCompletionRequest,
-) -> Result<MessagesRequest, String> {
+pub fn to_messages_request(request: &ChatCompletionRequest) -> Result<MessagesRequest, String> {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<anthropic::Message> = Vec::new();
     for (i, message) in request.messages.iter().enumerate() {
@@ -225,7 +223,7 @@ fn finish_reason(stop_reason: &str) -> &'static str {
 }
 
 /// Translates a Messages response into a chat completion.
-pub(crate) fn to_chat_completion(response: MessagesResponse, created: u64) -> ChatCompletion {
+pub fn to_chat_completion(response: MessagesResponse, created: u64) -> ChatCompletion {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in &response.content {

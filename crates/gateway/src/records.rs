@@ -1,0 +1,116 @@
+//! Where a finished request goes besides the log line: its decision record, queued for the
+//! store's writer (off the request path), and its summary in memory's recent decisions, so
+//! that feedback on it can be acted on even before the record is written.
+
+use crate::memory::{Memory, RatedDecision};
+use routewise_core::memory::Fingerprint;
+use routewise_core::{Decision, ModelSpec};
+use routewise_store::{DecisionRecord, RecordWriter};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The records' destination, cheap to clone into every request's ledger.
+#[derive(Debug, Clone)]
+pub struct RecordSink {
+    /// `None` without a store: decisions are still remembered for a while, not kept.
+    pub writer: Option<RecordWriter>,
+    pub memory: Arc<Memory>,
+    /// Keep the query text in the record (`[store] log_prompts`).
+    pub log_prompts: bool,
+}
+
+/// What a record keeps of the query: its fingerprint and hash, and its text when the operator
+/// opted in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryFacts {
+    pub fingerprint: Fingerprint,
+    /// SHA-256 of the query text, hex.
+    pub hash: String,
+    pub text: Option<String>,
+}
+
+impl QueryFacts {
+    pub fn of(text: &str, fingerprint: Fingerprint, log_prompts: bool) -> Self {
+        let digest = Sha256::digest(text.as_bytes());
+        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            fingerprint,
+            hash,
+            text: log_prompts.then(|| text.to_owned()),
+        }
+    }
+}
+
+/// A finished request, as the ledger knows it.
+#[derive(Debug)]
+pub struct Finished<'a> {
+    pub request_id: &'a str,
+    pub created_unix_ms: i64,
+    pub key: Option<&'a str>,
+    pub route: Option<&'a str>,
+    pub decision: Option<&'a Decision>,
+    pub model: Option<&'a ModelSpec>,
+    pub outcome: &'a str,
+    pub status: u16,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub baseline_cost_usd: f64,
+    pub latency_ms: f64,
+    pub overhead_ms: f64,
+    pub query: Option<&'a QueryFacts>,
+    /// The request's log line, secrets masked.
+    pub line: String,
+}
+
+impl RecordSink {
+    /// Queues the record and notes the decision for feedback.
+    pub fn keep(&self, finished: Finished<'_>) {
+        let decision = finished.decision;
+        self.memory.note_decision(RatedDecision {
+            request_id: finished.request_id.to_owned(),
+            key_name: finished.key.map(str::to_owned),
+            model: finished.model.map(|m| m.name.clone()),
+            tier: finished.model.map(|m| m.tier),
+            fingerprint: finished.query.map(|q| q.fingerprint),
+            upgraded_by: decision.and_then(|d| d.upgraded_by()).map(str::to_owned),
+            policy: decision.map(|d| d.policy.clone()),
+            policy_features: decision
+                .map(|d| d.policy_features.clone())
+                .unwrap_or_default(),
+            cost_usd: finished.cost_usd,
+        });
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        writer.push(DecisionRecord {
+            request_id: finished.request_id.to_owned(),
+            created_unix_ms: finished.created_unix_ms,
+            key_name: finished.key.map(str::to_owned),
+            route: finished.route.map(str::to_owned),
+            policy: decision.map(|d| d.policy.clone()),
+            reason: decision.map(|d| d.reason.clone()),
+            experiment: decision.and_then(|d| d.experiment.clone()),
+            arm: decision.and_then(|d| d.arm.clone()),
+            model: finished.model.map(|m| m.name.clone()),
+            tier: finished
+                .model
+                .map(|m| i64::try_from(m.tier).unwrap_or(i64::MAX)),
+            propensity: decision.map_or(1.0, |d| d.propensity),
+            outcome: finished.outcome.to_owned(),
+            status: i64::from(finished.status),
+            prompt_tokens: count(finished.prompt_tokens),
+            completion_tokens: count(finished.completion_tokens),
+            cost_usd: finished.cost_usd,
+            baseline_cost_usd: finished.baseline_cost_usd,
+            latency_ms: finished.latency_ms,
+            overhead_ms: finished.overhead_ms,
+            fingerprint: finished.query.map(|q| q.fingerprint.to_bytes()),
+            prompt_hash: finished.query.map(|q| q.hash.clone()),
+            prompt: finished.query.and_then(|q| q.text.clone()),
+            upgraded_by: decision.and_then(|d| d.upgraded_by()).map(str::to_owned),
+            body: finished.line,
+        });
+    }
+}

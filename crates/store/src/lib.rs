@@ -1,0 +1,92 @@
+//! routewise-store: what routewise remembers. Decision records (one per request), feedback,
+//! the upgrade memory's entries and the learning policies' state, behind the [`Store`] trait.
+//!
+//! [`SqlStore`] implements it over SQL, for SQLite (the embedded default: one file, WAL) and
+//! PostgreSQL (several replicas), with the same portable SQL and one set of versioned
+//! migrations applied at open ([`migrations`]). A database migrated by a newer routewise is
+//! refused with a message that says so. Similarity, scoring and decisions are not here: they
+//! are `routewise-core` functions that take what the store keeps as values.
+
+mod error;
+pub mod migrations;
+mod records;
+mod sql;
+pub mod writer;
+
+pub use error::StoreError;
+pub use records::{
+    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, UpgradeRecord,
+};
+pub use sql::SqlStore;
+pub use writer::{RecordWriter, WriterSettings, WriterStats};
+
+use futures::future::BoxFuture;
+
+/// What a store answers with.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage routewise uses. Every write is committed when its future resolves: an
+/// acknowledged write survives a crash of the process.
+pub trait Store: std::fmt::Debug + Send + Sync {
+    /// Which backend, for logs and `/readyz` (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// Writes decision records in one transaction (a record already stored is replaced).
+    fn write_records<'a>(&'a self, records: &'a [DecisionRecord])
+    -> BoxFuture<'a, StoreResult<()>>;
+
+    /// The record of one request.
+    fn record<'a>(
+        &'a self,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<DecisionRecord>>>;
+
+    /// Records matching `query`, newest first.
+    fn records<'a>(
+        &'a self,
+        query: &'a RecordQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<DecisionRecord>>>;
+
+    /// Adds one feedback (the history of a request's feedback is kept; the latest counts).
+    fn add_feedback(&self, feedback: FeedbackRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Every feedback on one request, oldest first.
+    fn feedback<'a>(
+        &'a self,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<FeedbackRecord>>>;
+
+    /// The latest score of each rated request with a fingerprint, newest first, at most
+    /// `limit` (to rebuild the track record at start).
+    fn rated(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<RatedRecord>>>;
+
+    /// Rated requests whose prompt was logged, with their latest score per model, newest first
+    /// (for `routewise export`).
+    fn rated_with_prompts(
+        &self,
+        since_unix_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<(DecisionRecord, FeedbackRecord)>>>;
+
+    /// Remembers an upgrade (replacing one for the same rated request).
+    fn put_upgrade(&self, upgrade: UpgradeRecord) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Forgets the upgrade a rated request caused.
+    fn release_upgrade<'a>(&'a self, rated_request: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// Upgrades still in force at `now_unix_ms`, oldest first; expired ones are deleted.
+    fn live_upgrades(&self, now_unix_ms: i64) -> BoxFuture<'_, StoreResult<Vec<UpgradeRecord>>>;
+
+    /// Saves a learning policy's state.
+    fn save_state<'a>(
+        &'a self,
+        policy: &'a str,
+        state: &'a str,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<()>>;
+
+    /// A learning policy's saved state.
+    fn load_state<'a>(&'a self, policy: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>>;
+
+    /// Checks the database is sound (SQLite's integrity check; PostgreSQL: a round trip).
+    fn check(&self) -> BoxFuture<'_, StoreResult<()>>;
+}

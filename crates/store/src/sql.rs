@@ -1,0 +1,522 @@
+//! [`Store`] over SQL: SQLite or PostgreSQL through sqlx's `Any` driver, with portable SQL
+//! (`$N` placeholders, `ON CONFLICT` upserts, `BIGINT` / `DOUBLE PRECISION` / `TEXT` /
+//! `BYTEA`), so both backends run the same statements and pass the same contract suite.
+
+use crate::migrations::{LATEST, migrator};
+use crate::records::{
+    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, UpgradeRecord,
+};
+use crate::{Store, StoreError, StoreResult};
+use futures::future::BoxFuture;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::MigrateError;
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+use std::sync::Once;
+use std::time::Duration;
+
+/// Columns of `decisions`, in the order [`bind_record`] binds them.
+const RECORD_COLUMNS: [&str; 24] = [
+    "request_id",
+    "created_ms",
+    "key_name",
+    "route",
+    "policy",
+    "reason",
+    "experiment",
+    "arm",
+    "model",
+    "tier",
+    "propensity",
+    "outcome",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "baseline_cost_usd",
+    "latency_ms",
+    "overhead_ms",
+    "fingerprint",
+    "prompt_hash",
+    "prompt",
+    "upgraded_by",
+    "body",
+];
+
+/// Records per INSERT statement: 24 columns x 40 rows stays far below both backends' limits
+/// on parameters.
+const ROWS_PER_INSERT: usize = 40;
+
+/// A store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: &'static str,
+    /// The URL without its password, for messages.
+    target: String,
+}
+
+impl SqlStore {
+    /// Opens (creating an SQLite file if need be) and migrates the store at `url`:
+    /// `sqlite://PATH`, `sqlite::memory:` (gone with the process) or `postgres://...`.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let target = without_password(url);
+        let (backend, url, options) = if url == "sqlite::memory:" {
+            // Each connection to `:memory:` is its own database: exactly one, kept open.
+            let options = AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+            ("sqlite", url.to_owned(), options)
+        } else if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") {
+                url.to_owned()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            ("sqlite", url, AnyPoolOptions::new().max_connections(4))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (
+                "postgres",
+                url.to_owned(),
+                AnyPoolOptions::new().max_connections(8),
+            )
+        } else {
+            return Err(StoreError::BadUrl { url: target });
+        };
+        let pool = options
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == "sqlite" {
+                        // WAL: readers do not block the writer, and a committed transaction
+                        // survives the process being killed. NORMAL is durable in WAL mode
+                        // against process crashes (not power loss, which FULL would cover at a
+                        // cost on every commit).
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            connection.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Open {
+                target: target.clone(),
+                source,
+            })?;
+        migrate(&pool, &target).await?;
+        Ok(Self {
+            pool,
+            backend,
+            target,
+        })
+    }
+
+    /// The store's URL without its password.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Closes the pool; pending writes finish first.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn migrate(pool: &AnyPool, target: &str) -> StoreResult<()> {
+    match migrator().run(pool).await {
+        Ok(()) => Ok(()),
+        Err(MigrateError::VersionMissing(found)) => Err(StoreError::NewerSchema {
+            target: target.to_owned(),
+            found,
+            known: LATEST,
+        }),
+        Err(err) => Err(StoreError::Migrate {
+            target: target.to_owned(),
+            detail: err.to_string(),
+        }),
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user@host/db`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn insert_sql(rows: usize) -> String {
+    let columns = RECORD_COLUMNS.join(", ");
+    let width = RECORD_COLUMNS.len();
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let placeholders: Vec<String> = (1..=width)
+                .map(|col| format!("${}", row * width + col))
+                .collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    let updates: Vec<String> = RECORD_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO decisions ({columns}) VALUES {} ON CONFLICT (request_id) DO UPDATE SET {}",
+        values.join(", "),
+        updates.join(", ")
+    )
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn bind_record<'q>(query: AnyQuery<'q>, r: &'q DecisionRecord) -> AnyQuery<'q> {
+    query
+        .bind(r.request_id.as_str())
+        .bind(r.created_unix_ms)
+        .bind(r.key_name.as_deref())
+        .bind(r.route.as_deref())
+        .bind(r.policy.as_deref())
+        .bind(r.reason.as_deref())
+        .bind(r.experiment.as_deref())
+        .bind(r.arm.as_deref())
+        .bind(r.model.as_deref())
+        .bind(r.tier)
+        .bind(r.propensity)
+        .bind(r.outcome.as_str())
+        .bind(r.status)
+        .bind(r.prompt_tokens)
+        .bind(r.completion_tokens)
+        .bind(r.cost_usd)
+        .bind(r.baseline_cost_usd)
+        .bind(r.latency_ms)
+        .bind(r.overhead_ms)
+        .bind(r.fingerprint.as_deref())
+        .bind(r.prompt_hash.as_deref())
+        .bind(r.prompt.as_deref())
+        .bind(r.upgraded_by.as_deref())
+        .bind(r.body.as_str())
+}
+
+fn record_of(row: &AnyRow) -> StoreResult<DecisionRecord> {
+    Ok(DecisionRecord {
+        request_id: row.try_get("request_id")?,
+        created_unix_ms: row.try_get("created_ms")?,
+        key_name: row.try_get("key_name")?,
+        route: row.try_get("route")?,
+        policy: row.try_get("policy")?,
+        reason: row.try_get("reason")?,
+        experiment: row.try_get("experiment")?,
+        arm: row.try_get("arm")?,
+        model: row.try_get("model")?,
+        tier: row.try_get("tier")?,
+        propensity: row.try_get("propensity")?,
+        outcome: row.try_get("outcome")?,
+        status: row.try_get("status")?,
+        prompt_tokens: row.try_get("prompt_tokens")?,
+        completion_tokens: row.try_get("completion_tokens")?,
+        cost_usd: row.try_get("cost_usd")?,
+        baseline_cost_usd: row.try_get("baseline_cost_usd")?,
+        latency_ms: row.try_get("latency_ms")?,
+        overhead_ms: row.try_get("overhead_ms")?,
+        fingerprint: row.try_get("fingerprint")?,
+        prompt_hash: row.try_get("prompt_hash")?,
+        prompt: row.try_get("prompt")?,
+        upgraded_by: row.try_get("upgraded_by")?,
+        body: row.try_get("body")?,
+    })
+}
+
+fn feedback_of(row: &AnyRow, prefix: &str) -> StoreResult<FeedbackRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let source: String = row.try_get(column("source").as_str())?;
+    Ok(FeedbackRecord {
+        id: row.try_get(column("id").as_str())?,
+        request_id: row.try_get(column("request_id").as_str())?,
+        created_unix_ms: row.try_get(column("created_ms").as_str())?,
+        score: row.try_get(column("score").as_str())?,
+        source: FeedbackSource::parse(&source)
+            .ok_or_else(|| StoreError::Corrupt(format!("feedback source `{source}`")))?,
+        comment: row.try_get(column("comment").as_str())?,
+        key_name: row.try_get(column("key_name").as_str())?,
+    })
+}
+
+const SELECT_RECORD: &str = "SELECT request_id, created_ms, key_name, route, policy, reason, experiment, arm, model, tier, propensity, outcome, status, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, overhead_ms, fingerprint, prompt_hash, prompt, upgraded_by, body FROM decisions";
+
+/// The latest feedback of each request: a feedback row `f` for which no later one exists.
+const LATEST_FEEDBACK: &str = "NOT EXISTS (SELECT 1 FROM feedback g WHERE g.request_id = f.request_id AND (g.created_ms > f.created_ms OR (g.created_ms = f.created_ms AND g.id > f.id)))";
+
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn write_records<'a>(
+        &'a self,
+        records: &'a [DecisionRecord],
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            if records.is_empty() {
+                return Ok(());
+            }
+            let mut transaction = self.pool.begin().await?;
+            for chunk in records.chunks(ROWS_PER_INSERT) {
+                let mut query = sqlx::query(AssertSqlSafe(insert_sql(chunk.len())));
+                for record in chunk {
+                    query = bind_record(query, record);
+                }
+                query.execute(&mut *transaction).await?;
+            }
+            transaction.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<DecisionRecord>>> {
+        Box::pin(async move {
+            let sql = format!("{SELECT_RECORD} WHERE request_id = $1");
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(record_of).transpose()
+        })
+    }
+
+    fn records<'a>(
+        &'a self,
+        query: &'a RecordQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<DecisionRecord>>> {
+        Box::pin(async move {
+            let sql = format!(
+                "{SELECT_RECORD} WHERE created_ms >= $1 AND created_ms < $2 AND ($3 = '' OR request_id < $3) ORDER BY created_ms DESC, request_id DESC LIMIT $4"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.since_unix_ms.unwrap_or(i64::MIN))
+                .bind(query.until_unix_ms.unwrap_or(i64::MAX))
+                .bind(query.before_request.clone().unwrap_or_default())
+                .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(record_of).collect()
+        })
+    }
+
+    fn add_feedback(&self, feedback: FeedbackRecord) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO feedback (id, request_id, created_ms, score, source, comment, key_name) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(feedback.id)
+            .bind(feedback.request_id)
+            .bind(feedback.created_unix_ms)
+            .bind(feedback.score)
+            .bind(feedback.source.as_str())
+            .bind(feedback.comment)
+            .bind(feedback.key_name)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn feedback<'a>(
+        &'a self,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Vec<FeedbackRecord>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, request_id, created_ms, score, source, comment, key_name FROM feedback WHERE request_id = $1 ORDER BY created_ms, id",
+            )
+            .bind(request_id)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(|row| feedback_of(row, "")).collect()
+        })
+    }
+
+    fn rated(&self, limit: usize) -> BoxFuture<'_, StoreResult<Vec<RatedRecord>>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT d.request_id, d.model, f.score, d.fingerprint FROM decisions d JOIN feedback f ON f.request_id = d.request_id WHERE d.fingerprint IS NOT NULL AND d.model IS NOT NULL AND {LATEST_FEEDBACK} ORDER BY f.created_ms DESC, f.id DESC LIMIT $1"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(RatedRecord {
+                        request_id: row.try_get("request_id")?,
+                        model: row.try_get("model")?,
+                        score: row.try_get("score")?,
+                        fingerprint: row.try_get("fingerprint")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn rated_with_prompts(
+        &self,
+        since_unix_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<(DecisionRecord, FeedbackRecord)>>> {
+        Box::pin(async move {
+            let columns: Vec<String> = RECORD_COLUMNS.iter().map(|c| format!("d.{c}")).collect();
+            let sql = format!(
+                "SELECT {}, f.id AS f_id, f.request_id AS f_request_id, f.created_ms AS f_created_ms, f.score AS f_score, f.source AS f_source, f.comment AS f_comment, f.key_name AS f_key_name FROM decisions d JOIN feedback f ON f.request_id = d.request_id WHERE d.prompt IS NOT NULL AND d.model IS NOT NULL AND d.created_ms >= $1 AND {LATEST_FEEDBACK} ORDER BY d.created_ms DESC, d.request_id DESC",
+                columns.join(", ")
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(since_unix_ms)
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| Ok((record_of(row)?, feedback_of(row, "f_")?)))
+                .collect()
+        })
+    }
+
+    fn put_upgrade(&self, upgrade: UpgradeRecord) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO upgrades (rated_request, rated_model, min_tier, fingerprint, created_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (rated_request) DO UPDATE SET rated_model = excluded.rated_model, min_tier = excluded.min_tier, fingerprint = excluded.fingerprint, created_ms = excluded.created_ms, expires_ms = excluded.expires_ms",
+            )
+            .bind(upgrade.rated_request)
+            .bind(upgrade.rated_model)
+            .bind(upgrade.min_tier)
+            .bind(upgrade.fingerprint)
+            .bind(upgrade.created_unix_ms)
+            .bind(upgrade.expires_unix_ms)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn release_upgrade<'a>(&'a self, rated_request: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM upgrades WHERE rated_request = $1")
+                .bind(rated_request)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn live_upgrades(&self, now_unix_ms: i64) -> BoxFuture<'_, StoreResult<Vec<UpgradeRecord>>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM upgrades WHERE expires_ms <= $1")
+                .bind(now_unix_ms)
+                .execute(&self.pool)
+                .await?;
+            let rows = sqlx::query(
+                "SELECT rated_request, rated_model, min_tier, fingerprint, created_ms, expires_ms FROM upgrades ORDER BY created_ms, rated_request",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(UpgradeRecord {
+                        rated_request: row.try_get("rated_request")?,
+                        rated_model: row.try_get("rated_model")?,
+                        min_tier: row.try_get("min_tier")?,
+                        fingerprint: row.try_get("fingerprint")?,
+                        created_unix_ms: row.try_get("created_ms")?,
+                        expires_unix_ms: row.try_get("expires_ms")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn save_state<'a>(
+        &'a self,
+        policy: &'a str,
+        state: &'a str,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO policy_state (policy, updated_ms, state) VALUES ($1, $2, $3) ON CONFLICT (policy) DO UPDATE SET updated_ms = excluded.updated_ms, state = excluded.state",
+            )
+            .bind(policy)
+            .bind(now_unix_ms)
+            .bind(state)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn load_state<'a>(&'a self, policy: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT state FROM policy_state WHERE policy = $1")
+                .bind(policy)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| r.try_get("state")).transpose()?)
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async move {
+            if self.backend == "sqlite" {
+                let verdict: String = sqlx::query("PRAGMA integrity_check")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                if verdict != "ok" {
+                    return Err(StoreError::Integrity(verdict));
+                }
+            } else {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_kept_out_of_messages() {
+        assert_eq!(
+            without_password("postgres://app:s3cret@db.internal:5432/routewise"),
+            "postgres://app@db.internal:5432/routewise"
+        );
+        assert_eq!(
+            without_password("sqlite:///var/lib/rw.db"),
+            "sqlite:///var/lib/rw.db"
+        );
+    }
+
+    #[test]
+    fn the_insert_has_a_placeholder_per_column_and_row() {
+        let sql = insert_sql(2);
+        assert!(sql.contains("$48") && !sql.contains("$49"), "{sql}");
+    }
+}

@@ -1,0 +1,368 @@
+//! The contract every store must keep, run on SQLite (a temporary file) and on PostgreSQL
+//! (`ROUTEWISE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`; each test in
+//! a schema of its own, dropped afterwards). Without a reachable PostgreSQL the PostgreSQL half
+//! is skipped with a note, unless `ROUTEWISE_REQUIRE_SERVICES=1` (CI sets it), which makes that
+//! a failure.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test harness: a failure is a failed test"
+)]
+
+use routewise_store::{
+    DecisionRecord, FeedbackRecord, FeedbackSource, RecordQuery, RecordWriter, SqlStore, Store,
+    StoreError, UpgradeRecord, WriterSettings,
+};
+use sqlx::Executor;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A store under test, and how to clean up after it.
+struct Backend {
+    store: SqlStore,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+impl Backend {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = SqlStore::open(&url).await.unwrap();
+        Self {
+            store,
+            _dir: Some(dir),
+            schema: None,
+        }
+    }
+
+    /// A PostgreSQL store in a fresh schema, or `None` when no server answers (and services
+    /// are not required).
+    async fn postgres() -> Option<Self> {
+        let base = std::env::var("ROUTEWISE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let schema = format!("rw_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::any::install_default_drivers();
+        let admin = match sqlx::AnyPool::connect(&base).await {
+            Ok(pool) => pool,
+            Err(err) if std::env::var("ROUTEWISE_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL at {base} is required (ROUTEWISE_REQUIRE_SERVICES=1): {err}")
+            }
+            Err(err) => {
+                eprintln!("skipping the PostgreSQL half: {base} does not answer ({err})");
+                return None;
+            }
+        };
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .await
+            .unwrap();
+        admin.close().await;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+        let store = SqlStore::open(&url).await.unwrap();
+        Some(Self {
+            store,
+            _dir: None,
+            schema: Some((base, schema)),
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((base, schema)) = self.schema {
+            let admin = sqlx::AnyPool::connect(&base).await.unwrap();
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+}
+
+/// Runs `check` on every backend available.
+async fn on_every_backend<F, Fut>(check: F)
+where
+    F: Fn(SqlStore) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let sqlite = Backend::sqlite().await;
+    check(sqlite.store.clone()).await;
+    sqlite.finish().await;
+    if let Some(postgres) = Backend::postgres().await {
+        check(postgres.store.clone()).await;
+        postgres.finish().await;
+    }
+}
+
+fn record(id: &str, created: i64, model: &str) -> DecisionRecord {
+    DecisionRecord {
+        request_id: id.to_owned(),
+        created_unix_ms: created,
+        key_name: Some("team".to_owned()),
+        route: Some("auto".to_owned()),
+        policy: Some("rules".to_owned()),
+        reason: Some("rule:simple-task".to_owned()),
+        experiment: None,
+        arm: None,
+        model: Some(model.to_owned()),
+        tier: Some(0),
+        propensity: 1.0,
+        outcome: "ok".to_owned(),
+        status: 200,
+        prompt_tokens: 12,
+        completion_tokens: 34,
+        cost_usd: 0.000_01,
+        baseline_cost_usd: 0.000_4,
+        latency_ms: 12.5,
+        overhead_ms: 0.2,
+        fingerprint: Some(vec![7; 256]),
+        prompt_hash: Some("ab".repeat(32)),
+        prompt: None,
+        upgraded_by: None,
+        body: format!("{{\"request_id\":\"{id}\"}}"),
+    }
+}
+
+fn feedback(id: &str, request: &str, created: i64, score: f64) -> FeedbackRecord {
+    FeedbackRecord {
+        id: id.to_owned(),
+        request_id: request.to_owned(),
+        created_unix_ms: created,
+        score,
+        source: FeedbackSource::User,
+        comment: Some("é ünïcode ✓".to_owned()),
+        key_name: Some("team".to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn records_round_trip_replace_and_page_newest_first() {
+    on_every_backend(|store| async move {
+        let records: Vec<DecisionRecord> = (0..95)
+            .map(|i| record(&format!("r{i:03}"), 1_000 + i, "small"))
+            .collect();
+        store.write_records(&records).await.unwrap();
+        assert_eq!(
+            store.record("r005").await.unwrap().as_ref(),
+            Some(&records[5])
+        );
+        assert_eq!(store.record("missing").await.unwrap(), None);
+
+        let mut changed = records[5].clone();
+        changed.outcome = "stream_error".to_owned();
+        changed.prompt = Some("what is the capital of France?".to_owned());
+        store
+            .write_records(std::slice::from_ref(&changed))
+            .await
+            .unwrap();
+        assert_eq!(store.record("r005").await.unwrap(), Some(changed));
+
+        let page = store
+            .records(&RecordQuery {
+                limit: 10,
+                ..RecordQuery::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<&str> = page.iter().map(|r| r.request_id.as_str()).collect();
+        assert_eq!(ids[0], "r094");
+        assert_eq!(ids.len(), 10);
+        let next = store
+            .records(&RecordQuery {
+                limit: 10,
+                before_request: Some("r085".to_owned()),
+                ..RecordQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(next[0].request_id, "r084");
+        let window = store
+            .records(&RecordQuery {
+                since_unix_ms: Some(1_010),
+                until_unix_ms: Some(1_020),
+                limit: 100,
+                ..RecordQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(window.len(), 10);
+        store.check().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn feedback_keeps_its_history_and_the_latest_counts() {
+    on_every_backend(|store| async move {
+        let mut logged = record("a", 1, "small");
+        logged.prompt = Some("Translate hello into French".to_owned());
+        store
+            .write_records(&[
+                logged.clone(),
+                record("b", 2, "large"),
+                record("c", 3, "small"),
+            ])
+            .await
+            .unwrap();
+        // Feedback for a request whose record is not written yet is kept too.
+        store
+            .add_feedback(feedback("f0", "later", 5, 0.5))
+            .await
+            .unwrap();
+        store
+            .add_feedback(feedback("f1", "a", 10, 0.0))
+            .await
+            .unwrap();
+        store
+            .add_feedback(feedback("f2", "a", 20, 1.0))
+            .await
+            .unwrap();
+        store
+            .add_feedback(feedback("f3", "b", 15, 0.25))
+            .await
+            .unwrap();
+        let history = store.feedback("a").await.unwrap();
+        assert_eq!(
+            history.iter().map(|f| f.score).collect::<Vec<_>>(),
+            [0.0, 1.0]
+        );
+        assert_eq!(history[0].comment.as_deref(), Some("é ünïcode ✓"));
+
+        let rated = store.rated(10).await.unwrap();
+        let scores: Vec<(&str, &str, f64)> = rated
+            .iter()
+            .map(|r| (r.request_id.as_str(), r.model.as_str(), r.score))
+            .collect();
+        assert_eq!(scores, [("a", "small", 1.0), ("b", "large", 0.25)]);
+        assert_eq!(rated[0].fingerprint, vec![7; 256]);
+        assert_eq!(store.rated(1).await.unwrap().len(), 1);
+
+        let exported = store.rated_with_prompts(0).await.unwrap();
+        assert_eq!(exported.len(), 1, "only requests whose prompt was logged");
+        assert_eq!(exported[0].0, logged);
+        assert_eq!(exported[0].1.score, 1.0);
+        assert!(store.rated_with_prompts(100).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrades_are_replaced_released_and_expire() {
+    on_every_backend(|store| async move {
+        let upgrade = |request: &str, tier: i64, expires: i64| UpgradeRecord {
+            rated_request: request.to_owned(),
+            rated_model: "small".to_owned(),
+            min_tier: tier,
+            fingerprint: vec![1; 256],
+            created_unix_ms: 0,
+            expires_unix_ms: expires,
+        };
+        store.put_upgrade(upgrade("a", 1, 100)).await.unwrap();
+        store.put_upgrade(upgrade("a", 2, 100)).await.unwrap();
+        store.put_upgrade(upgrade("b", 1, 50)).await.unwrap();
+        store.put_upgrade(upgrade("c", 1, 100)).await.unwrap();
+        store.release_upgrade("c").await.unwrap();
+        let live = store.live_upgrades(60).await.unwrap();
+        assert_eq!(live, [upgrade("a", 2, 100)]);
+        assert!(store.live_upgrades(100).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn policy_state_is_saved_and_replaced() {
+    on_every_backend(|store| async move {
+        assert_eq!(store.load_state("bandit").await.unwrap(), None);
+        store.save_state("bandit", "{\"n\":1}", 1).await.unwrap();
+        store.save_state("bandit", "{\"n\":2}", 2).await.unwrap();
+        assert_eq!(
+            store.load_state("bandit").await.unwrap().as_deref(),
+            Some("{\"n\":2}")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_writer_batches_flushes_and_counts_what_it_drops() {
+    on_every_backend(|store| async move {
+        let store: Arc<dyn Store> = Arc::new(store);
+        let writer = RecordWriter::start(Arc::clone(&store), WriterSettings::default());
+        for i in 0..2_500 {
+            assert!(writer.push(record(&format!("w{i:05}"), i, "small")));
+        }
+        writer.flush().await;
+        assert_eq!(
+            writer
+                .stats()
+                .written
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2_500
+        );
+        assert!(store.record("w02499").await.unwrap().is_some());
+
+        let tiny = RecordWriter::start(
+            Arc::clone(&store),
+            WriterSettings {
+                queue: 2,
+                linger: Duration::from_secs(3_600),
+                ..WriterSettings::default()
+            },
+        );
+        let accepted = (0..50)
+            .filter(|i| tiny.push(record(&format!("t{i}"), 0, "small")))
+            .count();
+        assert!(accepted < 50);
+        assert_eq!(tiny.stats().dropped(), 50 - accepted as u64);
+        tiny.close().await;
+        writer.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_routewise_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = SqlStore::open(&url).await.unwrap();
+    store.close().await;
+    // Reopening an up-to-date database applies nothing and works.
+    let again = SqlStore::open(&url).await.unwrap();
+    again.close().await;
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    raw.execute(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', TRUE, x'00', 0)",
+    )
+    .await
+    .unwrap();
+    raw.close().await;
+    let refused = SqlStore::open(&url).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NewerSchema { found: 99, .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("newer routewise"), "{refused}");
+}
+
+#[tokio::test]
+async fn bad_urls_and_unreachable_databases_are_clear_errors() {
+    let err = SqlStore::open("mysql://nope").await.unwrap_err();
+    assert!(matches!(err, StoreError::BadUrl { .. }), "{err}");
+    let err = SqlStore::open("postgres://user:hunter2@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let missing_dir = SqlStore::open("sqlite:///nonexistent-dir-for-routewise/x.db")
+        .await
+        .unwrap_err();
+    assert!(
+        missing_dir
+            .to_string()
+            .contains("nonexistent-dir-for-routewise"),
+        "{missing_dir}"
+    );
+}
