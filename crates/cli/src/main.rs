@@ -31,6 +31,9 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Run the OpenAI-compatible gateway: POST /v1/chat/completions with `model: "auto"`.
     Serve(commands::serve::ServeArgs),
+    /// Write the rated requests of a config's store as benchmark JSONL, to train and evaluate on
+    /// your own traffic.
+    Export(commands::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
+        Command::Export(args) => commands::export::run(args),
     };
     match result {
         Ok(code) => code,

@@ -48,12 +48,16 @@ fn every_request_line_is_written_when_serve_stops() {
     use std::net::TcpStream;
     use std::process::Stdio;
 
+    // A copy of the example, so that its store is created in a temporary directory.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("local.toml");
+    std::fs::copy(example("local.toml"), &config).unwrap();
     // Nothing listens on port 9, so the request fails fast, and failures are logged too.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_routewise"))
         .env("ROUTEWISE_UPSTREAM_URL", "http://127.0.0.1:9/v1")
         .env("RUST_LOG", "info")
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(example("local.toml"))
+        .arg(&config)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

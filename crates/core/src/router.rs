@@ -184,6 +184,11 @@ impl Router {
         self.policy.as_ref()
     }
 
+    /// The router's policy, shared, and the name its decisions give it.
+    pub fn named_policy(&self) -> (&str, Arc<dyn Policy>) {
+        (&self.policy_name, Arc::clone(&self.policy))
+    }
+
     pub fn options(&self) -> RouterOptions {
         self.options
     }

@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod eval;
+pub mod export;
 pub mod learn_args;
 pub mod route;
 pub mod serve;
@@ -55,6 +56,18 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         Ok(())
     };
     write().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes text whole (see [`write_replacing`]), gzip-compressed when the name ends in `.gz`.
+pub fn write_text_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes())?;
+        gz.finish()?
+    } else {
+        text.as_bytes().to_vec()
+    };
+    write_replacing(path, &bytes)
 }
 
 /// Fails early, before minutes of work, when `path` cannot be an output file.

@@ -4,10 +4,14 @@ use super::load_config;
 use super::train::read_model;
 use anyhow::{Context, bail};
 use clap::Args;
-use routewise_config::Config;
+use routewise_config::{Config, PolicyEntry};
 use routewise_core::learn::{LearnedModel, LearnedPolicy};
 use routewise_core::{ChatInput, Decision, RequestContext, Router};
+use routewise_gateway::decide::{self, Draft};
+use routewise_gateway::learning::LearnedStates;
+use routewise_gateway::memory::Memory;
 use routewise_openai::ChatCompletionRequest;
+use routewise_store::{SqlStore, Store};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,13 +88,103 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
         user_tier: args.user_tier.trim().to_lowercase(),
         hour_of_day: args.hour.unwrap_or_else(current_utc_hour),
     };
-    let decision = router.decide(&input, &context)?;
+    let decision = match remembered(&config)? {
+        Some((memory, _store)) => decide_with_memory(&config, &router, &memory, &input, &context)?,
+        None => router.decide(&input, &context)?,
+    };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&decision)?)?;
     } else {
         print_explanation(&decision, router.catalog())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The memory the gateway keeps for this config (upgrades in force, ratings), read from its
+/// store when there is one to read; `None` otherwise. An SQLite store that does not exist yet
+/// is not created.
+fn remembered(config: &Config) -> anyhow::Result<Option<(Memory, Arc<dyn Store>)>> {
+    let Some(url) = &config.store.url else {
+        return Ok(None);
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if !Path::new(path).exists() {
+            return Ok(None);
+        }
+    }
+    if url == "sqlite::memory:" {
+        return Ok(None);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store: Arc<dyn Store> = match SqlStore::open(url).await {
+            Ok(store) => Arc::new(store),
+            Err(err) => {
+                eprintln!("note: deciding without memory: {err}");
+                return Ok(None);
+            }
+        };
+        let memory = Memory::new(&config.memory);
+        let now = u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis()),
+        )
+        .unwrap_or(u64::MAX);
+        routewise_gateway::memory::restore(&memory, store.as_ref(), &config.memory, now).await?;
+        Ok(Some((memory, store)))
+    })
+}
+
+/// The decision the gateway would make: analysis, memory's fingerprint and track record, then
+/// the decision stages (memory's upgrade among them) with the router's policy.
+fn decide_with_memory(
+    config: &Config,
+    router: &Router,
+    memory: &Memory,
+    input: &ChatInput,
+    context: &RequestContext,
+) -> anyhow::Result<Decision> {
+    let mut analysis = router.analyse(input, context)?;
+    memory.annotate(&mut analysis, input, &config.memory);
+    let (name, policy) = router.named_policy();
+    let mut policies = config.routing.policies.clone();
+    policies.insert(PolicyEntry {
+        name: name.to_owned(),
+        kind: "route",
+        policy,
+        files: Vec::new(),
+    });
+    let states = LearnedStates::default();
+    states.adopt(&policies);
+    let now = u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis()),
+    )
+    .unwrap_or(u64::MAX);
+    let draft = Draft {
+        router,
+        input,
+        analysis: &analysis,
+        policies: &policies,
+        states: &states,
+        memory: Some(memory),
+        policy: name.to_owned(),
+        now_unix_ms: now,
+        seed: 0,
+        bias: 0.0,
+        floors: Vec::new(),
+        experiment: None,
+        arm: None,
+        shadow: Vec::new(),
+        decision: None,
+    };
+    Ok(decide::decide(&decide::stages(config), draft)?)
 }
 
 /// The model of the config's `[routing.learned]`, for `--threshold` without `learned:PATH`.
@@ -204,6 +298,14 @@ fn print_explanation(
     )?;
     outln!("policy    {} ({})", decision.policy, decision.reason)?;
     outln!("why       {}", decision.detail)?;
+    for record in &decision.signals.track_record {
+        outln!(
+            "memory    `{}` scored {:.2} on {} similar rated request(s)",
+            record.model,
+            record.mean_score,
+            record.count
+        )?;
+    }
     if let (Some(score), Some(threshold)) = (decision.score, decision.threshold) {
         outln!("score     {score:.3} against threshold {threshold:.3}")?;
     }

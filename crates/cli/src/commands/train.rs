@@ -6,11 +6,8 @@ use super::eval::progress;
 use super::learn_args::LearnArgs;
 use anyhow::{Context, Result};
 use clap::Args;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use routewise_core::learn::LearnedModel;
 use routewise_learn::training::{TrainConfig, fit_records};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -133,14 +130,6 @@ pub fn read_model(path: &Path) -> Result<LearnedModel> {
 }
 
 fn write_model(model: &LearnedModel, path: &Path) -> Result<()> {
-    let json = model.to_json()?;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(json.as_bytes())?;
-        gz.finish()?
-    } else {
-        json.into_bytes()
-    };
     // A serving gateway reloads when the model file is replaced: it must see all of it.
-    super::write_replacing(path, &bytes)
+    super::write_text_file(path, &model.to_json()?)
 }

@@ -207,3 +207,41 @@ impl Policy for ComplexityPolicy {
         !self.thresholds.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::TrackRecord;
+    use crate::request::{ChatInput, RequestContext};
+    use crate::signals::SignalExtractor;
+
+    #[test]
+    fn a_bad_track_record_raises_the_score_only_when_weighted_and_well_attested() {
+        let extractor = SignalExtractor::new().unwrap();
+        let mut s = extractor.extract(
+            &ChatInput::from_prompt("What is the capital of France?"),
+            &RequestContext::default(),
+        );
+        let plain = ComplexityWeights::default();
+        let weighted = ComplexityWeights {
+            track_record: 0.5,
+            ..plain
+        };
+        let before = weighted.score(&s);
+        s.track_record = vec![TrackRecord {
+            model: "small".into(),
+            mean_score: 0.0,
+            count: 2,
+        }];
+        assert_eq!(weighted.score(&s), before, "two ratings are not enough");
+        s.track_record[0].count = 5;
+        assert!(weighted.score(&s) > before, "a bad record raises the score");
+        let mut without = s.clone();
+        without.track_record.clear();
+        assert_eq!(
+            plain.score(&s),
+            plain.score(&without),
+            "unweighted, it changes nothing"
+        );
+    }
+}

@@ -363,4 +363,29 @@ mod tests {
             ("rule:default", Target::Tier(1))
         );
     }
+
+    #[test]
+    fn track_record_below_needs_enough_similar_ratings_of_that_model() {
+        use crate::memory::TrackRecord;
+        let mut s = signals(&[(Role::User, "hello", 0)], "standard", 12);
+        let below = Condition::TrackRecordBelow {
+            model: "small".into(),
+            score: 0.5,
+            min_count: 3,
+        };
+        assert!(!below.matches(&s), "no record");
+        s.track_record = vec![TrackRecord {
+            model: "small".into(),
+            mean_score: 0.2,
+            count: 2,
+        }];
+        assert!(!below.matches(&s), "too few ratings");
+        s.track_record[0].count = 3;
+        assert!(below.matches(&s));
+        s.track_record[0].mean_score = 0.5;
+        assert!(!below.matches(&s), "not below");
+        s.track_record[0].model = "large".into();
+        s.track_record[0].mean_score = 0.0;
+        assert!(!below.matches(&s), "another model's record");
+    }
 }
