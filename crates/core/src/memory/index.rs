@@ -3,9 +3,12 @@
 //!
 //! A fingerprint's 64 slots form 32 bands of 2; two fingerprints land in a common bucket when
 //! any band matches, which happens with probability `1 - (1 - J^2)^32` for Jaccard similarity
-//! `J` (0.95 at J = 0.3, > 0.999 at J = 0.5). Only those candidates are compared slot by slot,
-//! so a lookup costs the candidates, not the size of the index. When full, the oldest entry
-//! makes room.
+//! `J` (0.95 at J = 0.3, > 0.999 at J = 0.5). Only those candidates are compared slot by slot.
+//! A bucket keeps its [`BUCKET_CAP`] newest entries, so a lookup compares at most
+//! `32 x BUCKET_CAP` candidates however alike the remembered traffic is (templated queries
+//! share bands); an older entry dropped from a crowded bucket is still found through its other
+//! bands unless all of them are crowded, and then newer, as similar entries answer for it.
+//! When the index is full, its oldest entry makes room.
 
 use super::fingerprint::{Fingerprint, SLOTS};
 use rustc_hash::FxHashMap;
@@ -13,45 +16,57 @@ use std::collections::VecDeque;
 
 const ROWS: usize = 2;
 const BANDS: usize = SLOTS / ROWS;
+/// Entries a bucket keeps, newest first.
+pub const BUCKET_CAP: usize = 32;
 
-/// An entry's handle in its index.
+/// An entry's handle in its index: its slot and the slot's generation, so that a handle to a
+/// removed entry never finds the entry that reused its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntryId(u64);
+pub struct EntryId {
+    slot: u32,
+    generation: u32,
+}
 
 #[derive(Debug, Clone)]
 struct Entry<T> {
     fingerprint: Fingerprint,
+    generation: u32,
     value: T,
 }
 
 /// Entries with fingerprints, at most `capacity` of them.
 #[derive(Debug, Clone)]
 pub struct SimilarityIndex<T> {
-    entries: FxHashMap<EntryId, Entry<T>>,
-    buckets: FxHashMap<u64, Vec<EntryId>>,
+    slots: Vec<Option<Entry<T>>>,
+    /// Generation of each slot's next entry.
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    buckets: FxHashMap<u64, VecDeque<u32>>,
     /// Insertion order, oldest first, for eviction (may name removed entries).
     order: VecDeque<EntryId>,
-    next: u64,
+    len: usize,
     capacity: usize,
 }
 
 impl<T> SimilarityIndex<T> {
     pub fn new(capacity: usize) -> Self {
         Self {
-            entries: FxHashMap::default(),
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
             buckets: FxHashMap::default(),
             order: VecDeque::new(),
-            next: 0,
-            capacity: capacity.max(1),
+            len: 0,
+            capacity: capacity.clamp(1, u32::MAX as usize),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// Adds an entry (an empty fingerprint is not indexed: it resembles nothing); returns its
@@ -60,22 +75,41 @@ impl<T> SimilarityIndex<T> {
         if fingerprint.is_empty() {
             return (None, None);
         }
-        let evicted = if self.entries.len() >= self.capacity {
+        let evicted = if self.len >= self.capacity {
             self.evict_oldest()
         } else {
             None
         };
-        let id = EntryId(self.next);
-        self.next += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.generations.push(0);
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let index = slot as usize;
+        let generation = self.generations[index];
+        self.generations[index] = generation.wrapping_add(1);
         for key in band_keys(&fingerprint) {
-            self.buckets.entry(key).or_default().push(id);
+            let bucket = self.buckets.entry(key).or_default();
+            bucket.push_back(slot);
+            if bucket.len() > BUCKET_CAP {
+                bucket.pop_front();
+            }
         }
-        self.entries.insert(id, Entry { fingerprint, value });
+        self.slots[index] = Some(Entry {
+            fingerprint,
+            generation,
+            value,
+        });
+        self.len += 1;
+        let id = EntryId { slot, generation };
         self.order.push_back(id);
         if self.order.len() > self.capacity.saturating_mul(2) {
             // Drop ids of entries removed since: the queue stays proportional to the index.
-            let entries = &self.entries;
-            self.order.retain(|id| entries.contains_key(id));
+            let slots = &self.slots;
+            self.order.retain(|id| live(slots, *id));
         }
         (Some(id), evicted)
     }
@@ -91,56 +125,72 @@ impl<T> SimilarityIndex<T> {
 
     /// Removes an entry; its value, if it was there.
     pub fn remove(&mut self, id: EntryId) -> Option<T> {
-        let entry = self.entries.remove(&id)?;
+        if !live(&self.slots, id) {
+            return None;
+        }
+        let entry = self.slots.get_mut(id.slot as usize)?.take()?;
         for key in band_keys(&entry.fingerprint) {
             if let Some(bucket) = self.buckets.get_mut(&key) {
-                bucket.retain(|other| *other != id);
+                bucket.retain(|slot| *slot != id.slot);
                 if bucket.is_empty() {
                     self.buckets.remove(&key);
                 }
             }
         }
+        self.free.push(id.slot);
+        self.len -= 1;
         Some(entry.value)
     }
 
     pub fn get(&self, id: EntryId) -> Option<&T> {
-        self.entries.get(&id).map(|e| &e.value)
+        live(&self.slots, id)
+            .then(|| self.slots.get(id.slot as usize))
+            .flatten()
+            .and_then(Option::as_ref)
+            .map(|e| &e.value)
     }
 
-    /// Every entry at least `min_similarity` similar to `fingerprint`, with its similarity,
-    /// each once, in no particular order.
-    pub fn similar(
-        &self,
-        fingerprint: &Fingerprint,
-        min_similarity: f64,
-    ) -> Vec<(EntryId, f64, &T)> {
-        if fingerprint.is_empty() || self.entries.is_empty() {
+    /// Entries at least `min_similarity` similar to `fingerprint`, with their similarity, each
+    /// once, in no particular order.
+    pub fn similar(&self, fingerprint: &Fingerprint, min_similarity: f64) -> Vec<(EntryId, f64, &T)> {
+        if fingerprint.is_empty() || self.len == 0 {
             return Vec::new();
         }
-        let mut seen: Vec<EntryId> = Vec::new();
+        let mut candidates: Vec<u32> = Vec::new();
         for key in band_keys(fingerprint) {
             if let Some(bucket) = self.buckets.get(&key) {
-                seen.extend_from_slice(bucket);
+                candidates.extend(bucket.iter().copied());
             }
         }
-        seen.sort_unstable();
-        seen.dedup();
-        seen.into_iter()
-            .filter_map(|id| {
-                let entry = self.entries.get(&id)?;
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter_map(|slot| {
+                let entry = self.slots.get(slot as usize)?.as_ref()?;
                 let similarity = fingerprint.similarity(&entry.fingerprint);
+                let id = EntryId {
+                    slot,
+                    generation: entry.generation,
+                };
                 (similarity >= min_similarity).then_some((id, similarity, &entry.value))
             })
             .collect()
     }
 
-    /// Removes every entry for which `drop` holds.
+    /// Removes every entry for which `drop` holds; how many.
     pub fn remove_where(&mut self, drop: impl Fn(&T) -> bool) -> usize {
         let doomed: Vec<EntryId> = self
-            .entries
+            .slots
             .iter()
-            .filter(|(_, e)| drop(&e.value))
-            .map(|(id, _)| *id)
+            .enumerate()
+            .filter_map(|(slot, entry)| {
+                let entry = entry.as_ref()?;
+                drop(&entry.value).then(|| EntryId {
+                    slot: u32::try_from(slot).unwrap_or(u32::MAX),
+                    generation: entry.generation,
+                })
+            })
             .collect();
         for id in &doomed {
             self.remove(*id);
@@ -149,8 +199,15 @@ impl<T> SimilarityIndex<T> {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.entries.values().map(|e| &e.value)
+        self.slots.iter().flatten().map(|e| &e.value)
     }
+}
+
+fn live<T>(slots: &[Option<Entry<T>>], id: EntryId) -> bool {
+    slots
+        .get(id.slot as usize)
+        .and_then(Option::as_ref)
+        .is_some_and(|e| e.generation == id.generation)
 }
 
 fn band_keys(fingerprint: &Fingerprint) -> impl Iterator<Item = u64> + '_ {
@@ -173,19 +230,13 @@ mod tests {
     fn finds_similar_entries_and_not_others() {
         let mut index = SimilarityIndex::new(10);
         index.insert(Fingerprint::of("what is the capital of france"), "france");
-        index.insert(
-            Fingerprint::of("write a poem about the sea at night"),
-            "poem",
-        );
+        index.insert(Fingerprint::of("write a poem about the sea at night"), "poem");
         let found = index.similar(&Fingerprint::of("What is the capital of France?"), 0.5);
         assert_eq!(found.len(), 1);
         assert_eq!(*found[0].2, "france");
         assert!(
             index
-                .similar(
-                    &Fingerprint::of("derive the quadratic formula step by step"),
-                    0.5
-                )
+                .similar(&Fingerprint::of("derive the quadratic formula step by step"), 0.5)
                 .is_empty()
         );
     }
@@ -195,31 +246,37 @@ mod tests {
         let mut index = SimilarityIndex::new(2);
         let (first, _) = index.insert(Fingerprint::of("one two three"), 1);
         index.insert(Fingerprint::of("four five six"), 2);
-        let (_, evicted) = index.insert(Fingerprint::of("seven eight nine"), 3);
+        let (third, evicted) = index.insert(Fingerprint::of("seven eight nine"), 3);
         assert_eq!(evicted, Some(1));
         assert_eq!(index.len(), 2);
-        assert!(index.get(first.unwrap()).is_none());
-        assert!(
-            index
-                .similar(&Fingerprint::of("one two three"), 0.9)
-                .is_empty()
-        );
+        assert!(index.get(first.unwrap()).is_none(), "a stale handle finds nothing");
+        assert_eq!(index.get(third.unwrap()), Some(&3), "even though the slot was reused");
+        assert!(index.similar(&Fingerprint::of("one two three"), 0.9).is_empty());
         assert_eq!(index.remove_where(|v| *v == 2), 1);
-        assert!(
-            index
-                .similar(&Fingerprint::of("four five six"), 0.9)
-                .is_empty()
-        );
+        assert!(index.similar(&Fingerprint::of("four five six"), 0.9).is_empty());
         let (none, _) = index.insert(Fingerprint::EMPTY, 9);
         assert!(none.is_none());
     }
 
+    #[test]
+    fn a_crowded_bucket_keeps_its_newest_entries() {
+        let mut index = SimilarityIndex::new(1_000);
+        let text = Fingerprint::of("reset my password please");
+        for i in 0..(BUCKET_CAP * 3) {
+            index.insert(text, i);
+        }
+        let found: Vec<usize> = index.similar(&text, 0.9).into_iter().map(|(_, _, v)| *v).collect();
+        assert_eq!(found.len(), BUCKET_CAP, "a lookup's cost is bounded");
+        assert!(found.iter().all(|v| *v >= BUCKET_CAP * 2), "the newest answer: {found:?}");
+    }
+
     proptest! {
-        /// The index finds exactly what a scan over every entry finds, for similarities high
-        /// enough that banding misses them with negligible probability.
+        /// While no bucket is crowded, the index finds exactly what a scan over every entry
+        /// finds, for similarities high enough that banding misses them with negligible
+        /// probability.
         #[test]
         fn lookups_agree_with_a_full_scan(
-            texts in proptest::collection::vec(proptest::collection::vec("[a-e]{1,2}", 1..8), 1..40),
+            texts in proptest::collection::vec(proptest::collection::vec("[a-e]{1,2}", 1..8), 1..30),
             query in proptest::collection::vec("[a-e]{1,2}", 1..8),
         ) {
             let mut index = SimilarityIndex::new(100);
