@@ -1,47 +1,43 @@
 #!/usr/bin/env bash
 # Load benchmark of the routewise gateway against the testkit mock upstream on loopback.
 #
-# It starts `routewise-mock-upstream` and `routewise serve` (config/examples/local.toml) and, for
-# each number of connections, sends the same chat completion request (bench/chat.lua) to the mock
-# directly and through routewise, alternating the two in one run. Two sections:
+# It starts `routewise-mock-upstream` and one `routewise serve` (config/examples/local.toml) per
+# entry of VARIANTS, and for each number of connections sends the same chat completion request
+# (bench/chat.lua; streamed with STREAM=1) to the mock directly and through every routewise,
+# alternating them in one run. Variants (default "none sqlite"):
+#
+#   none     no store: no decision records, no memory
+#   sqlite   the embedded default: decision records and memory in an SQLite file (WAL)
+#
+# Two sections:
 #
 #   closed  wrk, closed loop: every connection sends its next request as soon as the last one
-#           is answered, so the machine saturates. Gives throughput (req/s); its p99s are
-#           queueing delay, not overhead.
+#           is answered, so the machine saturates. Gives throughput (req/s) and the gateway's
+#           CPU time per request (from /proc, over the run); its p99s are queueing delay.
 #   open    oha at a fixed rate (RATE, default 1,000 req/s) with --latency-correction, so a
 #           late request counts from when it should have been sent. Gives the latency routewise
 #           adds at a given load (docs/DESIGN.md: p99 added < 1 ms at 1,000 req/s).
 #
-# Each cell is the median of REPEATS runs; "added" is routed minus direct. The last line is
-# routewise's peak RSS.
+# Each cell is the median of REPEATS runs; "added" is routed minus direct; "cpu/req" is the
+# server's user+system CPU over the run divided by the requests it answered (for "direct", the
+# mock's own). The last lines are each routewise's peak RSS.
 #
 # Fairness on a shared 2-core machine: the load generator, the mock and routewise compete for the
 # same cores with whatever else runs (builds), and a request through routewise needs three
 # processes scheduled where a direct one needs two, so background work inflates the routed p99
-# more than the direct one. For the open-loop section the three run as SCHED_FIFO (OPEN_RT, needs
-# root or CAP_SYS_NICE; empty to turn off), so a woken server preempts background work at once;
-# at 1,000 req/s they use a fraction of a core, and the kernel keeps 5% for everything else.
-# The closed-loop section saturates the machine and runs at normal priority. LOAD_CPUS and
-# SERVER_CPUS optionally pin the load generator and the servers with taskset (default unpinned:
-# pinning did not lower the p99s here).
+# more than the direct one. For the open-loop section the servers and oha run as SCHED_FIFO
+# (OPEN_RT, needs root or CAP_SYS_NICE; empty to turn off), so a woken server preempts background
+# work at once; at 1,000 req/s they use a fraction of a core, and the kernel keeps 5% for
+# everything else. The closed-loop section saturates the machine and runs at normal priority.
+# LOAD_CPUS and SERVER_CPUS optionally pin the load generator and the servers with taskset.
 #
 # Needs wrk (`apt-get install wrk`), oha (`cargo install oha --locked`), python3, curl, chrt and
-# taskset (util-linux). Takes about 2 x REPEATS x (DURATION + OPEN_DURATION) per connection count.
+# taskset (util-linux). Takes about (1 + variants) x REPEATS x (DURATION + OPEN_DURATION) per
+# connection count. Figures and how to read them: docs/SERVE.md, section "Overhead".
 # Usage: bench/load.sh
 #   env: SECTIONS="closed open" CONNECTIONS="1 16 64" REPEATS=3 DURATION=5s (closed)
-#        RATE=1000 OPEN_DURATION=8s OPEN_RT=10 (open) LOAD_CPUS= SERVER_CPUS=
-#
-# Figures (docs/SERVE.md, section "Overhead", has the full table and how to read it), 2-core
-# machine with other builds running (load average ~9), routewise peak RSS 93 MB (a second run:
-# open added p99 1224 / 297 / 585 us for 1 / 16 / 64 connections, RSS 91.7 MB):
-#
-#   section    conns | direct p50/p99   | routed p50/p99    | added p50/p99     | req/s direct/routed
-#   open 1000  1     | 139/342 us       | 317/1337 us       | 178/995 us        | 1,000/1,000
-#   open 1000  16    | 196/426 us       | 496/1126 us       | 300/700 us        | 1,000/1,000
-#   open 1000  64    | 190/466 us       | 514/979 us        | 324/512 us        | 1,000/1,000
-#   closed     1     | 71/8390 us       | 273/5350 us       | 202/-3040 us      | 12,715/3,304
-#   closed     16    | 483/17120 us     | 2600/23900 us     | 2117/6780 us      | 20,843/4,338
-#   closed     64    | 2330/22100 us    | 13080/53110 us    | 10750/31010 us    | 22,281/4,361
+#        RATE=1000 OPEN_DURATION=8s OPEN_RT=10 (open) VARIANTS="none sqlite" STREAM=0
+#        LOAD_CPUS= SERVER_CPUS=
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -53,10 +49,12 @@ DURATION=${DURATION:-5s}
 RATE=${RATE:-1000}
 OPEN_DURATION=${OPEN_DURATION:-8s}
 OPEN_RT=${OPEN_RT-10}
+VARIANTS=${VARIANTS:-"none sqlite"}
+STREAM=${STREAM:-0}
 LOAD_CPUS=${LOAD_CPUS-}
 SERVER_CPUS=${SERVER_CPUS-}
 MOCK_ADDR=${MOCK_ADDR:-127.0.0.1:18000}
-ROUTEWISE_ADDR=${ROUTEWISE_ADDR:-127.0.0.1:18080}
+PORT_BASE=${PORT_BASE:-18080}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 die() { echo "bench/load.sh: $*" >&2; exit 1; }
@@ -96,58 +94,92 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "${SERVER_PIN[@]}" "$TARGET_DIR/release/routewise-mock-upstream" "$MOCK_ADDR" >/dev/null &
-PIDS+=($!)
-ROUTEWISE_UPSTREAM_URL="http://$MOCK_ADDR/v1" ROUTEWISE_LISTEN="$ROUTEWISE_ADDR" RUST_LOG=warn \
-  "${SERVER_PIN[@]}" "$TARGET_DIR/release/routewise" serve --config config/examples/local.toml \
-  >/dev/null &
-ROUTEWISE_PID=$!
-PIDS+=("$ROUTEWISE_PID")
+MOCK_PID=$!
+PIDS+=("$MOCK_PID")
 
-for _ in $(seq 1 100); do
-  curl -fs "http://$ROUTEWISE_ADDR/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
+# One routewise per variant, each with its own copy of the config (so an SQLite store lives in
+# the work directory) and its own port.
+declare -A URL SERVER_PID
+port=$PORT_BASE
+for variant in $VARIANTS; do
+  case $variant in
+    none) store=none ;;
+    sqlite) store=sqlite://routewise.db ;;
+    *) die "unknown variant '$variant' (none, sqlite)" ;;
+  esac
+  mkdir -p "$WORK/$variant"
+  cp config/examples/local.toml "$WORK/$variant/routewise.toml"
+  ROUTEWISE_UPSTREAM_URL="http://$MOCK_ADDR/v1" ROUTEWISE_LISTEN="127.0.0.1:$port" \
+    ROUTEWISE_STORE="$store" RUST_LOG=warn \
+    "${SERVER_PIN[@]}" "$TARGET_DIR/release/routewise" serve --config "$WORK/$variant/routewise.toml" \
+    >/dev/null &
+  SERVER_PID[$variant]=$!
+  PIDS+=("$!")
+  URL[$variant]="http://127.0.0.1:$port/v1/chat/completions"
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || die "routewise ($variant) did not start"
+  port=$((port + 1))
 done
-curl -fs "http://$ROUTEWISE_ADDR/readyz" >/dev/null || die "routewise did not start"
 
-# The request of bench/chat.lua, for oha.
+# The request of bench/chat.lua, for oha and curl; streamed with STREAM=1.
 BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/chat.lua | sed "s/\\\\'/'/g")
+if [[ $STREAM == 1 ]]; then BODY=${BODY/\{\"model\"/\{\"stream\":true,\"model\"}; fi
+export ROUTEWISE_BENCH_BODY=$BODY
 DIRECT="http://$MOCK_ADDR/v1/chat/completions"
-ROUTED="http://$ROUTEWISE_ADDR/v1/chat/completions"
-curl -fs -o /dev/null -H 'Content-Type: application/json' -d "$BODY" "$ROUTED" \
-  || die "routewise does not answer the bench request"
+for variant in $VARIANTS; do
+  curl -fs -o /dev/null -H 'Content-Type: application/json' -d "$BODY" "${URL[$variant]}" \
+    || die "routewise ($variant) does not answer the bench request"
+done
 
 col() { awk -v k="$2" '{ print $k }' "$1" | median; }
 
-# Prints one table row from two files of "p50_us p99_us req_per_s" lines (direct, routed).
+# Prints one table row from two files of "p50_us p99_us req_per_s cpu_ms_per_req" lines.
 row() {
-  local c=$1 direct=$2 routed=$3
-  awk -v c="$c" -v dp50="$(col "$direct" 1)" -v dp99="$(col "$direct" 2)" \
+  local c=$1 variant=$2 direct=$3 routed=$4
+  awk -v c="$c" -v v="$variant" -v dp50="$(col "$direct" 1)" -v dp99="$(col "$direct" 2)" \
       -v rp50="$(col "$routed" 1)" -v rp99="$(col "$routed" 2)" \
-      -v drps="$(col "$direct" 3)" -v rrps="$(col "$routed" 3)" 'BEGIN {
-    printf "%-6s %10.0fus %10.0fus %10.0fus %10.0fus %10.0fus %10.0fus %10.0f %10.0f\n",
-      c, dp50, dp99, rp50, rp99, rp50 - dp50, rp99 - dp99, drps, rrps }'
+      -v drps="$(col "$direct" 3)" -v rrps="$(col "$routed" 3)" \
+      -v dcpu="$(col "$direct" 4)" -v rcpu="$(col "$routed" 4)" 'BEGIN {
+    printf "%-6s %-7s %8.0fus %8.0fus %8.0fus %8.0fus %8.0fus %8.0fus %9.0f %9.0f %8.4f %8.4f\n",
+      c, v, dp50, dp99, rp50, rp99, rp50 - dp50, rp99 - dp99, drps, rrps, dcpu, rcpu }'
 }
 header() {
-  printf '%-6s %12s %12s %12s %12s %12s %12s %10s %10s\n' conns direct_p50 direct_p99 \
-    routed_p50 routed_p99 added_p50 added_p99 direct_rps routed_rps
+  printf '%-6s %-7s %10s %10s %10s %10s %10s %10s %9s %9s %8s %8s\n' conns variant direct_p50 \
+    direct_p99 routed_p50 routed_p99 added_p50 added_p99 direct_rps routed_rps d_cpu_ms r_cpu_ms
 }
 
-# Closed loop: prints "p50_us p99_us requests_per_second" for one wrk run.
+# CPU time (ms, user + system) a process has used so far.
+cpu_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
+}
+
+# Closed loop: prints "p50_us p99_us requests_per_second cpu_ms_per_request" for one wrk run
+# against $1, with $3 the pid of the server whose CPU counts.
 wrk_run() {
-  local url=$1 connections=$2 threads=$(( $2 < 2 ? 1 : 2 ))
-  "${LOAD_PIN[@]}" timeout $(( closed_secs + 30 )) \
-    wrk -t "$threads" -c "$connections" -d "$DURATION" --latency -s bench/chat.lua "$url" | wrk_stats
+  local url=$1 connections=$2 pid=$3 threads=$(( $2 < 2 ? 1 : 2 )) before after stats
+  before=$(cpu_ms "$pid")
+  stats=$("${LOAD_PIN[@]}" timeout $(( closed_secs + 30 )) \
+    wrk -t "$threads" -c "$connections" -d "$DURATION" --latency -s "$wrk_script" "$url" | wrk_stats)
+  after=$(cpu_ms "$pid")
+  awk -v s="$stats" -v b="$before" -v a="$after" -v d="$closed_secs" 'BEGIN {
+    split(s, f, " "); n = f[3] * d; cpu = (n > 0) ? (a - b) / n : 0
+    printf "%s %s %s %.5f\n", f[1], f[2], f[3], cpu }'
 }
 
-# Open loop: prints "p50_us p99_us requests_per_second" for one oha run at RATE req/s.
+# Open loop: the same for one oha run at RATE req/s.
 oha_run() {
-  local url=$1 connections=$2 rt=()
+  local url=$1 connections=$2 pid=$3 rt=() before after stats
   [[ -n $OPEN_RT ]] && rt=(chrt -f "$OPEN_RT")
+  before=$(cpu_ms "$pid")
   "${LOAD_PIN[@]}" "${rt[@]}" timeout $(( open_secs + 30 )) \
     oha --no-tui --output-format json -q "$RATE" --latency-correction -c "$connections" \
       -z "$OPEN_DURATION" -m POST -H 'Content-Type: application/json' -d "$BODY" "$url" \
     >"$WORK/oha.json" || die "oha failed against $url"
-  python3 - "$WORK/oha.json" <<'EOF'
+  after=$(cpu_ms "$pid")
+  python3 - "$WORK/oha.json" "$before" "$after" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
 codes = report.get("statusCodeDistribution") or {}
@@ -158,24 +190,38 @@ errors = {k: n for k, n in (report.get("errorDistribution") or {}).items()
 if bad or errors:
     print(f"error: {bad} non-200 responses, errors {errors}", file=sys.stderr)
 p = report["latencyPercentiles"]
-print(f'{p["p50"] * 1e6:.1f} {p["p99"] * 1e6:.1f} {report["summary"]["requestsPerSec"]:.0f}')
+ok = codes.get("200", 0) or 1
+cpu = (float(sys.argv[3]) - float(sys.argv[2])) / ok
+print(f'{p["p50"] * 1e6:.1f} {p["p99"] * 1e6:.1f} {report["summary"]["requestsPerSec"]:.0f} {cpu:.5f}')
 EOF
 }
 
-# Warm up connection pools and caches.
-"${LOAD_PIN[@]}" timeout 30 oha --no-tui -q "$RATE" -z 1s -c 16 -m POST \
-  -H 'Content-Type: application/json' -d "$BODY" "$DIRECT" >/dev/null 2>&1 || true
-"${LOAD_PIN[@]}" timeout 30 oha --no-tui -q "$RATE" -z 1s -c 16 -m POST \
-  -H 'Content-Type: application/json' -d "$BODY" "$ROUTED" >/dev/null 2>&1 || true
+# wrk sends bench/chat.lua's body; for streams it needs the streamed one.
+if [[ $STREAM == 1 ]]; then
+  cat >"$WORK/chat.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[$BODY]]
+EOF
+  wrk_script="$WORK/chat.lua"
+else
+  wrk_script=bench/chat.lua
+fi
 
-# Switches every thread of both servers to SCHED_FIFO at priority $1, or back to normal (no $1).
+# Warm up connection pools and caches.
+for url in "$DIRECT" "${URL[@]}"; do
+  "${LOAD_PIN[@]}" timeout 30 oha --no-tui -q "$RATE" -z 1s -c 16 -m POST \
+    -H 'Content-Type: application/json' -d "$BODY" "$url" >/dev/null 2>&1 || true
+done
+
+# Switches every thread of the servers to SCHED_FIFO at priority $1, or back to normal (no $1).
 servers_priority() {
   for pid in "${PIDS[@]}"; do
     if [[ -n ${1:-} ]]; then chrt -a -f -p "$1" "$pid" >/dev/null; else chrt -a -o -p 0 "$pid" >/dev/null; fi
   done
 }
 
-echo "# CPUs: load generator ${LOAD_CPUS:-any}, mock and routewise ${SERVER_CPUS:-any}; $(nproc) online; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# CPUs: load generator ${LOAD_CPUS:-any}, servers ${SERVER_CPUS:-any}; $(nproc) online; load average $(cut -d' ' -f1-3 /proc/loadavg); stream=$STREAM"
 for section in $SECTIONS; do
   case $section in
     closed)
@@ -189,12 +235,17 @@ for section in $SECTIONS; do
   esac
   header
   for c in $CONNECTIONS; do
-    : >"$WORK/direct"; : >"$WORK/routed"
+    : >"$WORK/direct"
+    for variant in $VARIANTS; do : >"$WORK/routed-$variant"; done
     for _ in $(seq 1 "$REPEATS"); do
-      $run "$DIRECT" "$c" >>"$WORK/direct"
-      $run "$ROUTED" "$c" >>"$WORK/routed"
+      $run "$DIRECT" "$c" "$MOCK_PID" >>"$WORK/direct"
+      for variant in $VARIANTS; do
+        $run "${URL[$variant]}" "$c" "${SERVER_PID[$variant]}" >>"$WORK/routed-$variant"
+      done
     done
-    row "$c" "$WORK/direct" "$WORK/routed"
+    for variant in $VARIANTS; do row "$c" "$variant" "$WORK/direct" "$WORK/routed-$variant"; done
   done
 done
-echo "routewise peak RSS: $(awk '/VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/$ROUTEWISE_PID/status")"
+for variant in $VARIANTS; do
+  echo "routewise ($variant) peak RSS: $(awk '/VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/${SERVER_PID[$variant]}/status")"
+done

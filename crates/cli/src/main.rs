@@ -6,6 +6,12 @@ mod output;
 mod commands;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc rather than the system allocator: under load the gateway allocates on one thread
+/// and frees on another (records cross to the store's writer), where glibc's malloc spent a
+/// fifth of the CPU consolidating and unlinking chunks (docs/SERVE.md, "Overhead").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// routewise: send each LLM request to the cheapest model that will answer it well.

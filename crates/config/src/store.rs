@@ -95,7 +95,7 @@ pub(crate) fn compile_store(
         url,
         log_prompts: raw.log_prompts.unwrap_or(false),
         queue: raw.queue.unwrap_or(20_000),
-        batch: raw.batch.unwrap_or(1_000),
+        batch: raw.batch.unwrap_or(100),
     };
     for (field, value) in [("queue", store.queue), ("batch", store.batch)] {
         if value == 0 {

@@ -14,11 +14,54 @@ const ENTRIES: usize = 100_000;
 /// Deterministic pseudo-words, so that the remembered queries look like varied traffic.
 fn query(seed: u64) -> String {
     const WORDS: [&str; 48] = [
-        "what", "is", "the", "how", "do", "i", "convert", "explain", "best", "way", "to", "write",
-        "python", "rust", "sql", "query", "error", "file", "json", "csv", "summarise", "report",
-        "email", "customer", "refund", "policy", "capital", "france", "river", "planet", "moon",
-        "recipe", "chicken", "budget", "trip", "kyoto", "contract", "clause", "tax", "invoice",
-        "compare", "these", "two", "options", "for", "a", "small", "team",
+        "what",
+        "is",
+        "the",
+        "how",
+        "do",
+        "i",
+        "convert",
+        "explain",
+        "best",
+        "way",
+        "to",
+        "write",
+        "python",
+        "rust",
+        "sql",
+        "query",
+        "error",
+        "file",
+        "json",
+        "csv",
+        "summarise",
+        "report",
+        "email",
+        "customer",
+        "refund",
+        "policy",
+        "capital",
+        "france",
+        "river",
+        "planet",
+        "moon",
+        "recipe",
+        "chicken",
+        "budget",
+        "trip",
+        "kyoto",
+        "contract",
+        "clause",
+        "tax",
+        "invoice",
+        "compare",
+        "these",
+        "two",
+        "options",
+        "for",
+        "a",
+        "small",
+        "team",
     ];
     let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut next = || {
@@ -70,7 +113,11 @@ fn bench_memory(c: &mut Criterion) {
         b.iter(|| upgrades.floor(black_box(&probe), 1, 0.6))
     });
     c.bench_function("memory/upgrade-lookup-hit/100k", |b| {
-        b.iter(|| upgrades.floor(black_box(&seen), 1, 0.6).expect("remembered"))
+        b.iter(|| {
+            upgrades
+                .floor(black_box(&seen), 1, 0.6)
+                .expect("remembered")
+        })
     });
     c.bench_function("memory/track-record/100k", |b| {
         b.iter(|| rated.track_record(black_box(&probe), 20, 0.4))

@@ -6,18 +6,54 @@
 //! finds its track record now, raises it above a remembered bad answer in the decision's
 //! memory stage, and is kept with its record so that feedback on it can be remembered later.
 
-use moka::sync::Cache;
 use routewise_config::store::MemoryConfig;
 use routewise_core::Analysis;
 use routewise_core::memory::{Fingerprint, RatedQueries, Rating, Upgrade, UpgradeMemory};
 use routewise_core::request::{ChatInput, Role};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// How long a decision stays in the recent cache, so that feedback on it works before its
-/// record is written (and without a store round trip after).
-const RECENT_TTL: Duration = Duration::from_secs(3600);
-const RECENT_ENTRIES: u64 = 100_000;
+/// How long a decision stays in the recent cache: it bridges the time until its record is
+/// written (the writer's linger plus a transaction, more when the store is slow), after which
+/// feedback finds the record in the store. Ten thousand entries of a few hundred bytes.
+const RECENT_TTL: Duration = Duration::from_secs(600);
+const RECENT_ENTRIES: usize = 10_000;
+
+/// The last [`RECENT_ENTRIES`] decisions, oldest out first. A plain map under one lock rather
+/// than a cache crate: one insert per request is all it does, and measured under load a
+/// general-purpose cache's bookkeeping cost several times as much.
+#[derive(Debug, Default)]
+struct RecentDecisions {
+    by_id: HashMap<String, (Instant, Arc<RatedDecision>)>,
+    order: VecDeque<String>,
+}
+
+impl RecentDecisions {
+    fn insert(&mut self, decision: RatedDecision) {
+        let id = decision.request_id.clone();
+        if self
+            .by_id
+            .insert(id.clone(), (Instant::now(), Arc::new(decision)))
+            .is_none()
+        {
+            self.order.push_back(id);
+        }
+        while self.order.len() > RECENT_ENTRIES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_id.remove(&oldest);
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<RatedDecision>> {
+        self.by_id
+            .get(id)
+            .filter(|(noted, _)| noted.elapsed() < RECENT_TTL)
+            .map(|(_, decision)| Arc::clone(decision))
+    }
+}
 
 /// What feedback needs to know about the request it rates.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +90,7 @@ pub enum Remembered {
 pub struct Memory {
     upgrades: RwLock<UpgradeMemory>,
     rated: RwLock<RatedQueries>,
-    recent: Cache<String, Arc<RatedDecision>>,
+    recent: Mutex<RecentDecisions>,
 }
 
 impl Memory {
@@ -62,10 +98,7 @@ impl Memory {
         Self {
             upgrades: RwLock::new(UpgradeMemory::new(config.max_entries)),
             rated: RwLock::new(RatedQueries::new(config.track_record_entries)),
-            recent: Cache::builder()
-                .max_capacity(RECENT_ENTRIES)
-                .time_to_live(RECENT_TTL)
-                .build(),
+            recent: Mutex::new(RecentDecisions::default()),
         }
     }
 
@@ -113,12 +146,17 @@ impl Memory {
     /// Keeps a finished decision for feedback on it.
     pub fn note_decision(&self, decision: RatedDecision) {
         self.recent
-            .insert(decision.request_id.clone(), Arc::new(decision));
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(decision);
     }
 
     /// A recent decision, if still cached.
     pub fn recent(&self, request_id: &str) -> Option<Arc<RatedDecision>> {
-        self.recent.get(request_id)
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(request_id)
     }
 
     /// Learns from one feedback: the rating joins the track record, and a bad one on a model

@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// The records' destination, cheap to clone into every request's ledger.
 #[derive(Debug, Clone)]
 pub struct RecordSink {
-    /// `None` without a store: decisions are still remembered for a while, not kept.
+    /// `None` without a store: nothing is kept.
     pub writer: Option<RecordWriter>,
     pub memory: Arc<Memory>,
     /// Keep the query text in the record (`[store] log_prompts`).
@@ -31,8 +31,13 @@ pub struct QueryFacts {
 
 impl QueryFacts {
     pub fn of(text: &str, fingerprint: Fingerprint, log_prompts: bool) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = Sha256::digest(text.as_bytes());
-        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let mut hash = String::with_capacity(64);
+        for byte in digest {
+            hash.push(char::from(HEX[usize::from(byte >> 4)]));
+            hash.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
         Self {
             fingerprint,
             hash,
@@ -66,6 +71,10 @@ pub struct Finished<'a> {
 impl RecordSink {
     /// Queues the record and notes the decision for feedback.
     pub fn keep(&self, finished: Finished<'_>) {
+        // Without a store there is nothing to keep, and feedback is refused anyway.
+        let Some(writer) = &self.writer else {
+            return;
+        };
         let decision = finished.decision;
         self.memory.note_decision(RatedDecision {
             request_id: finished.request_id.to_owned(),
@@ -80,9 +89,6 @@ impl RecordSink {
                 .unwrap_or_default(),
             cost_usd: finished.cost_usd,
         });
-        let Some(writer) = &self.writer else {
-            return;
-        };
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         writer.push(DecisionRecord {
             request_id: finished.request_id.to_owned(),

@@ -38,7 +38,10 @@ fn record(id: u64) -> DecisionRecord {
         prompt: None,
         upgraded_by: None,
         // About the size of a real log line.
-        body: format!("{{\"request_id\":\"{id:020}\",\"decision\":{}}}", "x".repeat(1_200)),
+        body: format!(
+            "{{\"request_id\":\"{id:020}\",\"decision\":{}}}",
+            "x".repeat(1_200)
+        ),
     }
 }
 
@@ -50,8 +53,11 @@ fn bench_writer(c: &mut Criterion) {
         .expect("a runtime");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store: Arc<dyn Store> =
-        Arc::new(runtime.block_on(SqlStore::open(&url)).expect("the store opens"));
+    let store: Arc<dyn Store> = Arc::new(
+        runtime
+            .block_on(SqlStore::open(&url))
+            .expect("the store opens"),
+    );
     let writer = runtime.block_on(async { RecordWriter::start(store, WriterSettings::default()) });
     let mut next = 0u64;
     let mut group = c.benchmark_group("writer");
@@ -76,7 +82,13 @@ fn bench_writer(c: &mut Criterion) {
         })
     });
     group.finish();
-    assert_eq!(writer.stats().dropped_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        writer
+            .stats()
+            .dropped_failed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }
 
 criterion_group!(benches, bench_writer);

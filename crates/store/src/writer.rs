@@ -1,17 +1,20 @@
-//! Decision records written off the request path: a bounded queue that requests drop records
+//! Decision records written off the request path: a bounded buffer that requests drop records
 //! into without waiting, and one task that writes them in batched transactions.
 //!
-//! If the writer falls behind (a slow disk, a database out of reach), requests are not slowed:
-//! a record that does not fit in the queue is dropped and counted. A batch that fails is
-//! retried with a growing pause, a few times, and then dropped and counted too, so a store
-//! that stays down cannot hold memory without bound.
+//! A request only appends to the buffer under a short lock; the writer task wakes every
+//! `linger`, or as soon as a batch is full, rather than once per record (waking a task per
+//! request cost more CPU under load than writing the record). If the writer falls behind (a
+//! slow disk, a database out of reach), requests are not slowed: a record that does not fit in
+//! the buffer is dropped and counted. A batch that fails is retried with a growing pause, a few
+//! times, and then dropped and counted too, so a store that stays down cannot hold memory
+//! without bound.
 
 use crate::records::DecisionRecord;
 use crate::{Store, StoreError};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// How the writer batches.
@@ -21,7 +24,7 @@ pub struct WriterSettings {
     pub queue: usize,
     /// Records per transaction at most.
     pub batch: usize,
-    /// Longest a record waits for a batch to fill.
+    /// Longest a record waits for the writer.
     pub linger: Duration,
     /// Attempts at a failing batch before it is dropped.
     pub attempts: u32,
@@ -31,7 +34,7 @@ impl Default for WriterSettings {
     fn default() -> Self {
         Self {
             queue: 20_000,
-            batch: 1_000,
+            batch: 100,
             linger: Duration::from_millis(50),
             attempts: 5,
         }
@@ -42,7 +45,7 @@ impl Default for WriterSettings {
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub written: AtomicU64,
-    /// Dropped because the queue was full.
+    /// Dropped because the buffer was full.
     pub dropped_full: AtomicU64,
     /// Dropped after the store refused them `attempts` times.
     pub dropped_failed: AtomicU64,
@@ -71,73 +74,85 @@ impl WriterStats {
     }
 }
 
-enum Message {
-    Record(Box<DecisionRecord>),
-    /// Write everything queued before this, then answer.
-    Flush(oneshot::Sender<()>),
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    settings: WriterSettings,
+    pending: Mutex<Vec<DecisionRecord>>,
+    /// Records pending, readable without the lock.
+    queued: AtomicUsize,
+    /// Rung when a batch is full.
+    full: Notify,
+    /// Held while a batch is written, so that a flush waits for the one in progress.
+    writing: tokio::sync::Mutex<()>,
+    stats: WriterStats,
 }
 
 /// The request path's handle on the writer. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RecordWriter {
-    sender: mpsc::Sender<Message>,
-    stats: Arc<WriterStats>,
+    shared: Arc<Shared>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Message::Record(r) => write!(f, "Record({})", r.request_id),
-            Message::Flush(_) => f.write_str("Flush"),
-        }
-    }
 }
 
 impl RecordWriter {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, settings: WriterSettings) -> Self {
-        let (sender, receiver) = mpsc::channel(settings.queue.max(1));
-        let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(store, settings, receiver, Arc::clone(&stats)));
+        let shared = Arc::new(Shared {
+            store,
+            settings,
+            pending: Mutex::new(Vec::new()),
+            queued: AtomicUsize::new(0),
+            full: Notify::new(),
+            writing: tokio::sync::Mutex::new(()),
+            stats: WriterStats::default(),
+        });
+        let task = tokio::spawn(run(Arc::clone(&shared)));
         Self {
-            sender,
-            stats,
+            shared,
             task: Arc::new(Mutex::new(Some(task))),
         }
     }
 
-    /// Queues a record; never waits. False when the queue was full and the record dropped.
+    /// Queues a record; never waits. False when the buffer was full and the record dropped.
     pub fn push(&self, record: DecisionRecord) -> bool {
-        match self.sender.try_send(Message::Record(Box::new(record))) {
-            Ok(()) => true,
-            Err(_) => {
-                self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
-                false
+        let shared = &self.shared;
+        let queued = {
+            let mut pending = shared
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if pending.len() >= shared.settings.queue.max(1) {
+                drop(pending);
+                shared.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                return false;
             }
+            pending.push(record);
+            pending.len()
+        };
+        shared.queued.store(queued, Ordering::Relaxed);
+        if queued == shared.settings.batch.max(1) {
+            shared.full.notify_one();
         }
+        true
     }
 
     /// Records waiting to be written.
     pub fn queued(&self) -> usize {
-        self.sender.max_capacity() - self.sender.capacity()
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     pub fn stats(&self) -> &WriterStats {
-        &self.stats
+        &self.shared.stats
     }
 
     /// Writes everything queued so far; returns when it is committed (or dropped).
     pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.sender.send(Message::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        write_pending(&self.shared).await;
     }
 
     /// Flushes, then stops the task (at shutdown).
     pub async fn close(&self) {
-        self.flush().await;
         let task = self
             .task
             .lock()
@@ -147,66 +162,41 @@ impl RecordWriter {
             task.abort();
             let _ = task.await;
         }
+        self.flush().await;
     }
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    settings: WriterSettings,
-    mut receiver: mpsc::Receiver<Message>,
-    stats: Arc<WriterStats>,
-) {
-    let mut batch: Vec<DecisionRecord> = Vec::with_capacity(settings.batch);
-    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Some(first) = receiver.recv().await {
-        take(first, &mut batch, &mut waiting);
-        // Fill the batch with what is already queued, lingering briefly for more.
-        let deadline = tokio::time::Instant::now() + settings.linger;
-        while batch.len() < settings.batch && waiting.is_empty() {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(message)) => take(message, &mut batch, &mut waiting),
-                Ok(None) | Err(_) => break,
-            }
+async fn run(shared: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            () = shared.full.notified() => {}
+            () = tokio::time::sleep(shared.settings.linger) => {}
         }
-        while batch.len() < settings.batch {
-            match receiver.try_recv() {
-                Ok(message) => take(message, &mut batch, &mut waiting),
-                Err(_) => break,
-            }
-        }
-        write(
-            store.as_ref(),
-            std::mem::take(&mut batch),
-            &settings,
-            &stats,
-        )
-        .await;
-        for done in waiting.drain(..) {
-            let _ = done.send(());
-        }
+        write_pending(&shared).await;
     }
 }
 
-fn take(message: Message, batch: &mut Vec<DecisionRecord>, waiting: &mut Vec<oneshot::Sender<()>>) {
-    match message {
-        Message::Record(record) => batch.push(*record),
-        Message::Flush(done) => waiting.push(done),
+/// Takes what is pending and writes it, a batch per transaction.
+async fn write_pending(shared: &Shared) {
+    let _writing = shared.writing.lock().await;
+    let records = std::mem::take(
+        &mut *shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    shared.queued.store(0, Ordering::Relaxed);
+    for batch in records.chunks(shared.settings.batch.max(1)) {
+        write(shared, batch).await;
     }
 }
 
-async fn write(
-    store: &dyn Store,
-    batch: Vec<DecisionRecord>,
-    settings: &WriterSettings,
-    stats: &WriterStats,
-) {
-    if batch.is_empty() {
-        return;
-    }
+async fn write(shared: &Shared, batch: &[DecisionRecord]) {
+    let (settings, stats) = (&shared.settings, &shared.stats);
     let count = batch.len() as u64;
     let mut pause = Duration::from_millis(100);
     for attempt in 1..=settings.attempts.max(1) {
-        match store.write_records(&batch).await {
+        match shared.store.write_records(batch).await {
             Ok(()) => {
                 stats.written.fetch_add(count, Ordering::Relaxed);
                 stats.set_last_error(None);

@@ -152,7 +152,11 @@ impl<T> SimilarityIndex<T> {
 
     /// Entries at least `min_similarity` similar to `fingerprint`, with their similarity, each
     /// once, in no particular order.
-    pub fn similar(&self, fingerprint: &Fingerprint, min_similarity: f64) -> Vec<(EntryId, f64, &T)> {
+    pub fn similar(
+        &self,
+        fingerprint: &Fingerprint,
+        min_similarity: f64,
+    ) -> Vec<(EntryId, f64, &T)> {
         if fingerprint.is_empty() || self.len == 0 {
             return Vec::new();
         }
@@ -230,13 +234,19 @@ mod tests {
     fn finds_similar_entries_and_not_others() {
         let mut index = SimilarityIndex::new(10);
         index.insert(Fingerprint::of("what is the capital of france"), "france");
-        index.insert(Fingerprint::of("write a poem about the sea at night"), "poem");
+        index.insert(
+            Fingerprint::of("write a poem about the sea at night"),
+            "poem",
+        );
         let found = index.similar(&Fingerprint::of("What is the capital of France?"), 0.5);
         assert_eq!(found.len(), 1);
         assert_eq!(*found[0].2, "france");
         assert!(
             index
-                .similar(&Fingerprint::of("derive the quadratic formula step by step"), 0.5)
+                .similar(
+                    &Fingerprint::of("derive the quadratic formula step by step"),
+                    0.5
+                )
                 .is_empty()
         );
     }
@@ -249,11 +259,26 @@ mod tests {
         let (third, evicted) = index.insert(Fingerprint::of("seven eight nine"), 3);
         assert_eq!(evicted, Some(1));
         assert_eq!(index.len(), 2);
-        assert!(index.get(first.unwrap()).is_none(), "a stale handle finds nothing");
-        assert_eq!(index.get(third.unwrap()), Some(&3), "even though the slot was reused");
-        assert!(index.similar(&Fingerprint::of("one two three"), 0.9).is_empty());
+        assert!(
+            index.get(first.unwrap()).is_none(),
+            "a stale handle finds nothing"
+        );
+        assert_eq!(
+            index.get(third.unwrap()),
+            Some(&3),
+            "even though the slot was reused"
+        );
+        assert!(
+            index
+                .similar(&Fingerprint::of("one two three"), 0.9)
+                .is_empty()
+        );
         assert_eq!(index.remove_where(|v| *v == 2), 1);
-        assert!(index.similar(&Fingerprint::of("four five six"), 0.9).is_empty());
+        assert!(
+            index
+                .similar(&Fingerprint::of("four five six"), 0.9)
+                .is_empty()
+        );
         let (none, _) = index.insert(Fingerprint::EMPTY, 9);
         assert!(none.is_none());
     }
@@ -265,9 +290,16 @@ mod tests {
         for i in 0..(BUCKET_CAP * 3) {
             index.insert(text, i);
         }
-        let found: Vec<usize> = index.similar(&text, 0.9).into_iter().map(|(_, _, v)| *v).collect();
+        let found: Vec<usize> = index
+            .similar(&text, 0.9)
+            .into_iter()
+            .map(|(_, _, v)| *v)
+            .collect();
         assert_eq!(found.len(), BUCKET_CAP, "a lookup's cost is bounded");
-        assert!(found.iter().all(|v| *v >= BUCKET_CAP * 2), "the newest answer: {found:?}");
+        assert!(
+            found.iter().all(|v| *v >= BUCKET_CAP * 2),
+            "the newest answer: {found:?}"
+        );
     }
 
     proptest! {
