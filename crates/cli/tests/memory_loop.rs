@@ -65,12 +65,14 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-const QUESTIONS: [&str; 4] = [
-    "Which planet in our solar system has the most moons orbiting it today?",
+/// Asked under load and rated (a third of them bad), so their upgrades are in memory after the
+/// restart; `RATED_AFTER` is none of them, so what happens to it is the later rating's doing.
+const QUESTIONS: [&str; 3] = [
     "What is the boiling point of water at the top of Mount Everest?",
     "Name the longest river in South America and the countries it crosses.",
     "Who painted the ceiling of the Sistine Chapel, and in which years?",
 ];
+const RATED_AFTER: &str = "Which planet in our solar system has the most moons orbiting it today?";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_survives_a_kill_and_the_loop_closes() {
@@ -160,7 +162,7 @@ async fn feedback_survives_a_kill_and_the_loop_closes() {
     // same memory.
     let bad = client
         .post(format!("http://{address}/v1/chat/completions"))
-        .json(&json!({"model": "auto", "messages": [{"role": "user", "content": QUESTIONS[0]}]}))
+        .json(&json!({"model": "auto", "messages": [{"role": "user", "content": RATED_AFTER}]}))
         .send()
         .await
         .unwrap();
@@ -183,7 +185,7 @@ async fn feedback_survives_a_kill_and_the_loop_closes() {
     let route = Command::new(env!("CARGO_BIN_EXE_routewise"))
         .args(["route", "--json", "--config"])
         .arg(&path)
-        .arg(QUESTIONS[0])
+        .arg(RATED_AFTER)
         .output()
         .unwrap();
     assert!(
@@ -230,6 +232,6 @@ async fn feedback_survives_a_kill_and_the_loop_closes() {
     );
     let wrong = lines.iter().find(|l| l.id == id).unwrap();
     assert_eq!(wrong.scores["small"], 0.0);
-    assert_eq!(wrong.prompt, QUESTIONS[0]);
+    assert_eq!(wrong.prompt, RATED_AFTER);
     assert_eq!(wrong.meta["feedback_comment"], "wrong");
 }
