@@ -6,11 +6,14 @@
 //! (text, SSE with chunk delays, delays before headers, HTTP errors with `Retry-After`, garbage
 //! bodies, dropped connections); an empty queue gives the default reply `"reply from MODEL"`.
 //! Every call is recorded in a log that tests read with [`MockUpstream::calls`].
+//! [`FaultMix`] makes a steady share of the unscripted calls fail (500s, cut answers) for soaks.
 //! Delays use `tokio::time`, so tests under paused time run instantly and deterministically.
 
+mod faults;
 mod reply;
 mod server;
 mod wire;
 
+pub use faults::{FaultMix, FaultMixError};
 pub use reply::{Reply, ReplyKind};
 pub use server::{Call, MockUpstream};

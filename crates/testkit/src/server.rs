@@ -1,5 +1,6 @@
 //! The mock server: routes, per-model reply queues, the call log, and fault injection.
 
+use crate::faults::FaultMix;
 use crate::reply::{Reply, ReplyKind};
 use crate::wire;
 use axum::Router;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -49,6 +51,9 @@ struct Shared {
     calls: Mutex<Vec<Call>>,
     /// Whether to keep the call log; the load benchmark turns it off so memory stays flat.
     record: bool,
+    /// Faults for calls with no scripted reply, and how many such calls there have been.
+    faults: FaultMix,
+    unscripted: AtomicU64,
 }
 
 /// A running mock upstream; it stops when dropped.
@@ -73,10 +78,16 @@ impl MockUpstream {
 
     /// Starts a mock on `addr`; with `record = false` the call log stays empty (long runs).
     pub async fn start_on(addr: SocketAddr, record: bool) -> io::Result<Self> {
+        Self::start_with(addr, record, FaultMix::default()).await
+    }
+
+    /// Starts a mock on `addr` that also fails the calls it has no script for with `faults`.
+    pub async fn start_with(addr: SocketAddr, record: bool, faults: FaultMix) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             record,
+            faults,
             ..Shared::default()
         });
         let app = Router::new()
@@ -180,20 +191,26 @@ async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> 
             &json!({"error": {"message": "mock: body is not JSON", "type": "invalid_request_error"}}),
         );
     }
-    let reply = shared
-        .scripts
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get_mut(&model)
-        .and_then(VecDeque::pop_front)
-        .unwrap_or_else(|| Reply::text(format!("reply from {model}")));
-    if !reply.header_delay.is_zero() {
-        tokio::time::sleep(reply.header_delay).await;
-    }
     let stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let scripted = shared
+        .scripts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_mut(&model)
+        .and_then(VecDeque::pop_front);
+    let reply = scripted.unwrap_or_else(|| {
+        let n = shared.unscripted.fetch_add(1, Ordering::Relaxed);
+        shared
+            .faults
+            .fault_for(n, stream)
+            .unwrap_or_else(|| Reply::text(format!("reply from {model}")))
+    });
+    if !reply.header_delay.is_zero() {
+        tokio::time::sleep(reply.header_delay).await;
+    }
     match reply.kind {
         ReplyKind::Text { content, usage } => {
             let usage = wire::usage_for(&request, &content, usage);
