@@ -79,40 +79,53 @@ pub fn spawn(gateway: Gateway, files: Vec<PathBuf>, watch: bool) -> std::io::Res
             while rx.try_recv().is_ok() {}
             match reload(&gateway, &path).await {
                 Ok(files) => {
-                    metrics::reload("ok");
                     tracing::info!("config reloaded from {} ({cause})", path.display());
                     if let Some(Err(err)) = watch.as_mut().map(|w| w.follow(files)) {
                         tracing::error!(
                             "cannot watch the new config's files, keeping the old watch: {err}"
                         );
                     }
+                    metrics::reload("ok");
                 }
                 Err(err) => {
-                    metrics::reload("rejected");
                     tracing::error!("{err}");
-                    // The rejected config may name a model file that does not exist yet or is
-                    // being fixed: watch it too, or writing it would go unnoticed until the
-                    // config is touched again. The running config's files stay watched.
                     if let Some(watch) = watch.as_mut() {
-                        let config = path.clone();
-                        let named = tokio::task::spawn_blocking(move || {
-                            routewise_config::named_files(&config)
-                        })
-                        .await
-                        .unwrap_or_default();
-                        let mut files = watch.files.clone();
-                        files.extend(named.into_iter().filter(|f| !watch.files.contains(f)));
-                        if let Err(err) = watch.follow(files) {
-                            tracing::warn!(
-                                "cannot watch the files the rejected config names: {err}"
-                            );
-                        }
+                        watch_rejected_files(watch, &path).await;
                     }
+                    // Counted once the watch covers the rejected config's files, so whoever sees
+                    // the count can rely on a file written from then on being noticed.
+                    metrics::reload("rejected");
                 }
             }
         }
     });
     Ok(())
+}
+
+/// The rejected config may name a model file that does not exist yet or is being fixed: watch it
+/// too, or writing it would go unnoticed until the config is touched again. The running config's
+/// files stay watched. A newly watched file that exists by the time the watch is in place may have
+/// been written after the failed read, unseen: it is reloaded once more rather than missed.
+async fn watch_rejected_files(watch: &mut FileWatch, config: &Path) {
+    let config = config.to_owned();
+    let named = tokio::task::spawn_blocking(move || routewise_config::named_files(&config))
+        .await
+        .unwrap_or_default();
+    let added: Vec<PathBuf> = named
+        .into_iter()
+        .filter(|f| !watch.files.contains(f))
+        .collect();
+    let mut files = watch.files.clone();
+    files.extend(added.iter().cloned());
+    if let Err(err) = watch.follow(files) {
+        tracing::warn!("cannot watch the files the rejected config names: {err}");
+        return;
+    }
+    if added.iter().any(|f| f.exists()) {
+        let _ = watch
+            .events
+            .try_send("a file the rejected config names appeared");
+    }
 }
 
 /// The reload task's file watch: which files it covers, and how to move it to others.
@@ -175,4 +188,48 @@ fn watch_files(
             .map_err(std::io::Error::other)?;
     }
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window the operations test once lost: the model file a rejected config names is
+    /// written after the failed read but before the watch covers it. No file event will come
+    /// for it, so the task must reload on its own.
+    #[tokio::test]
+    async fn a_named_file_written_before_the_watch_covers_it_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("routewise.toml");
+        std::fs::write(&config, "[routing.learned]\nmodel = \"next.json\"\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut watch = FileWatch::new(vec![config.clone()], tx).unwrap();
+        std::fs::write(dir.path().join("next.json"), "{}").unwrap();
+
+        watch_rejected_files(&mut watch, &config).await;
+
+        assert_eq!(watch.files, vec![config, dir.path().join("next.json")]);
+        let cause = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(
+            cause.ok().flatten(),
+            Some("a file the rejected config names appeared")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_named_file_still_missing_is_watched_without_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("routewise.toml");
+        std::fs::write(&config, "[routing.learned]\nmodel = \"next.json\"\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut watch = FileWatch::new(vec![config.clone()], tx).unwrap();
+
+        watch_rejected_files(&mut watch, &config).await;
+
+        assert_eq!(watch.files.len(), 2);
+        assert!(
+            rx.try_recv().is_err(),
+            "nothing appeared, nothing to reload"
+        );
+    }
 }
