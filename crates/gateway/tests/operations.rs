@@ -138,6 +138,50 @@ async fn a_key_over_its_request_limit_gets_a_429_with_retry_after() {
     assert_eq!(h.mock.calls().len(), 2);
 }
 
+/// Before the fix, a request larger than the key's whole per-minute token quota got a 429 with
+/// `retry-after: 60` that no wait could satisfy, and SDKs retry 429s forever.
+#[tokio::test]
+async fn a_request_over_the_keys_whole_token_quota_is_a_400_not_a_429() {
+    let h = Harness::start(&key_entry("k", "sk-k", "tokens_per_minute = 50")).await;
+    let huge = "word ".repeat(400);
+    let refused = h
+        .client
+        .post(format!("{}/v1/chat/completions", h.url))
+        .bearer_auth("sk-k")
+        .json(&ask("auto", &huge))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.headers().get("retry-after").is_none());
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"]["code"], "exceeds_rate_limit_capacity",
+        "{body}"
+    );
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("may use in a minute (50)"), "{message}");
+    assert!(h.mock.calls().is_empty());
+}
+
+/// Before the fix, `Authorization: bearer sk-k` was refused: the scheme is case-insensitive.
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case() {
+    let h = Harness::start(&key_entry("k", "sk-k", "")).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let answered = h
+            .client
+            .post(format!("{}/v1/chat/completions", h.url))
+            .header("authorization", format!("{scheme} sk-k"))
+            .json(&ask("auto", SIMPLE))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answered.status(), 200, "{scheme}");
+    }
+}
+
 #[tokio::test]
 async fn reload_swaps_a_valid_config_and_keeps_the_old_one_when_invalid() {
     let h = Harness::start("").await;
