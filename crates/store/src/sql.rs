@@ -47,6 +47,28 @@ const RECORD_COLUMNS: [&str; 24] = [
 /// writer`, records/s): 10 rows 43k, 50 rows 60k, 100 rows 71k, 200 rows 69k.
 const ROWS_PER_INSERT: usize = 100;
 
+/// Splits `records` into INSERTs of [`ROWS_PER_INSERT`] rows, then the remainder in powers of
+/// two. Every distinct row count is its own SQL text, which the connection prepares and keeps
+/// in its statement cache: a remainder of any size would put up to a hundred statements of up
+/// to 2,400 parameters in each connection's cache (measured: +45 MB of RSS under load against
+/// +8 MB without a store), where these sizes make eight.
+fn insert_chunks<T>(records: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let rows = if rest.len() >= ROWS_PER_INSERT {
+            ROWS_PER_INSERT
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(rows);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// A store on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -293,7 +315,7 @@ impl Store for SqlStore {
                 return Ok(());
             }
             let mut transaction = self.pool.begin().await?;
-            for chunk in records.chunks(ROWS_PER_INSERT) {
+            for chunk in insert_chunks(records) {
                 let sql = insert_sql(chunk.len(), self.backend == "postgres");
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for record in chunk {
@@ -528,6 +550,24 @@ mod tests {
             without_password("sqlite:///var/lib/rw.db"),
             "sqlite:///var/lib/rw.db"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn inserts_cover_every_record_once_in_few_distinct_sizes(len in 0usize..1000) {
+            let records: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = insert_chunks(&records).collect();
+            proptest::prop_assert_eq!(&chunks.concat(), &records);
+            for chunk in &chunks {
+                proptest::prop_assert!(
+                    chunk.len() == ROWS_PER_INSERT || chunk.len().is_power_of_two(),
+                    "a chunk of {} rows", chunk.len()
+                );
+            }
+            // Full inserts, then at most one of each power of two below the full size.
+            let partial = chunks.iter().filter(|c| c.len() < ROWS_PER_INSERT).count();
+            proptest::prop_assert!(partial <= ROWS_PER_INSERT.ilog2() as usize + 1);
+        }
     }
 
     #[test]
