@@ -232,18 +232,63 @@ pub(crate) fn compile_server(
     catalog: &Catalog,
     errors: &mut Vec<FieldError>,
 ) -> ServerConfig {
+    let listen = compile_listen(raw, errors);
+    let default_user_tier = raw
+        .default_user_tier
+        .clone()
+        .unwrap_or_else(|| "standard".to_owned())
+        .to_lowercase();
+    let routes = compile_routes(raw, default_policy, policies, catalog, errors);
+    let cache = compile_cache(raw, errors);
+    let client_keys = compile_client_keys(raw, &default_user_tier, errors);
+    let execution = compile_execution(raw, catalog, errors);
+    let server = ServerConfig {
+        listen,
+        max_body_bytes: raw.max_body_bytes.unwrap_or(4 * 1024 * 1024),
+        max_header_bytes: raw.max_header_bytes.unwrap_or(64 * 1024),
+        max_headers: raw.max_headers.unwrap_or(100),
+        shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
+        header_read_timeout: Duration::from_secs(raw.header_read_timeout_secs.unwrap_or(30)),
+        body_read_timeout: Duration::from_secs(raw.body_read_timeout_secs.unwrap_or(30)),
+        keep_alive: raw.keep_alive.unwrap_or(true),
+        max_connections: raw.max_connections.unwrap_or(4096),
+        trust_tier_header: raw.trust_tier_header.unwrap_or(false),
+        default_user_tier,
+        watch_config: raw.watch_config.unwrap_or(true),
+        metrics_auth: raw.metrics_auth.unwrap_or(false),
+        routes,
+        cache,
+        client_keys,
+        execution,
+    };
+    check_connection_limits(&server, errors);
+    server
+}
+
+fn compile_listen(raw: &RawServer, errors: &mut Vec<FieldError>) -> SocketAddr {
     let mut error = |path: &str, message: String| errors.push(FieldError::new(path, message));
     let listen_text = raw.listen.as_deref().unwrap_or("127.0.0.1:8080");
-    let listen = listen_text.parse().unwrap_or_else(|_| {
+    listen_text.parse().unwrap_or_else(|_| {
         error(
             "server.listen",
             format!("`{listen_text}` is not a socket address such as 127.0.0.1:8080"),
         );
         SocketAddr::from(([127, 0, 0, 1], 8080))
-    });
-    let max_body_bytes = raw.max_body_bytes.unwrap_or(4 * 1024 * 1024);
-    let max_header_bytes = raw.max_header_bytes.unwrap_or(64 * 1024);
-    let max_headers = raw.max_headers.unwrap_or(100);
+    })
+}
+
+/// The connection settings must be within their bounds.
+fn check_connection_limits(server: &ServerConfig, errors: &mut Vec<FieldError>) {
+    let mut error = |path: &str, message: String| errors.push(FieldError::new(path, message));
+    let &ServerConfig {
+        max_body_bytes,
+        max_header_bytes,
+        max_headers,
+        header_read_timeout,
+        body_read_timeout,
+        max_connections,
+        ..
+    } = server;
     for (field, value, least) in [
         ("max_header_bytes", max_header_bytes, 1024),
         ("max_headers", max_headers, 8),
@@ -257,9 +302,6 @@ pub(crate) fn compile_server(
             );
         }
     }
-    let header_read_timeout = Duration::from_secs(raw.header_read_timeout_secs.unwrap_or(30));
-    let body_read_timeout = Duration::from_secs(raw.body_read_timeout_secs.unwrap_or(30));
-    let max_connections = raw.max_connections.unwrap_or(4096);
     for (field, zero) in [
         ("header_read_timeout_secs", header_read_timeout.is_zero()),
         ("body_read_timeout_secs", body_read_timeout.is_zero()),
@@ -280,12 +322,16 @@ pub(crate) fn compile_server(
     if max_body_bytes == 0 {
         error("server.max_body_bytes", "must be at least 1".to_owned());
     }
-    let default_user_tier = raw
-        .default_user_tier
-        .clone()
-        .unwrap_or_else(|| "standard".to_owned())
-        .to_lowercase();
+}
 
+fn compile_routes(
+    raw: &RawServer,
+    default_policy: &str,
+    policies: &PolicyRegistry,
+    catalog: &Catalog,
+    errors: &mut Vec<FieldError>,
+) -> Vec<RouteConfig> {
+    let mut error = |path: &str, message: String| errors.push(FieldError::new(path, message));
     let mut routes = Vec::new();
     for (i, route) in raw.routes.iter().enumerate() {
         let path = format!("server.routes[{i}]");
@@ -329,15 +375,29 @@ pub(crate) fn compile_server(
             cache: false,
         });
     }
+    routes
+}
 
+fn compile_cache(raw: &RawServer, errors: &mut Vec<FieldError>) -> CacheConfig {
     let cache = CacheConfig {
         ttl: Duration::from_secs(raw.cache.ttl_secs.unwrap_or(300)),
         max_entries: raw.cache.max_entries.unwrap_or(10_000),
     };
     if cache.ttl.is_zero() {
-        error("server.cache.ttl_secs", "must be at least 1".to_owned());
+        errors.push(FieldError::new(
+            "server.cache.ttl_secs",
+            "must be at least 1".to_owned(),
+        ));
     }
+    cache
+}
 
+fn compile_client_keys(
+    raw: &RawServer,
+    default_user_tier: &str,
+    errors: &mut Vec<FieldError>,
+) -> Vec<ClientKey> {
+    let mut error = |path: &str, message: String| errors.push(FieldError::new(path, message));
     let mut client_keys = Vec::new();
     for (i, key) in raw.client_keys.iter().enumerate() {
         let path = format!("server.client_keys[{i}]");
@@ -385,12 +445,20 @@ pub(crate) fn compile_server(
                 .tier
                 .clone()
                 .map(|t| t.to_lowercase())
-                .unwrap_or_else(|| default_user_tier.clone()),
+                .unwrap_or_else(|| default_user_tier.to_owned()),
             requests_per_minute: key.requests_per_minute,
             tokens_per_minute: key.tokens_per_minute,
         });
     }
+    client_keys
+}
 
+fn compile_execution(
+    raw: &RawServer,
+    catalog: &Catalog,
+    errors: &mut Vec<FieldError>,
+) -> ExecutionConfig {
+    let mut error = |path: &str, message: String| errors.push(FieldError::new(path, message));
     let exec = &raw.execution;
     let ms = Duration::from_millis;
     let timeouts = Timeouts {
@@ -446,26 +514,7 @@ pub(crate) fn compile_server(
             "must be at least 1".to_owned(),
         );
     }
-
-    ServerConfig {
-        listen,
-        max_body_bytes,
-        max_header_bytes,
-        max_headers,
-        shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs.unwrap_or(30)),
-        header_read_timeout,
-        body_read_timeout,
-        keep_alive: raw.keep_alive.unwrap_or(true),
-        max_connections,
-        trust_tier_header: raw.trust_tier_header.unwrap_or(false),
-        default_user_tier,
-        watch_config: raw.watch_config.unwrap_or(true),
-        metrics_auth: raw.metrics_auth.unwrap_or(false),
-        routes,
-        cache,
-        client_keys,
-        execution,
-    }
+    execution
 }
 
 #[cfg(test)]
