@@ -167,23 +167,7 @@ async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> 
         .unwrap_or_default()
         .to_owned();
     if shared.record {
-        let call = Call {
-            path: match api {
-                Api::OpenAi => "/v1/chat/completions".to_owned(),
-                Api::Anthropic => "/v1/messages".to_owned(),
-            },
-            model: model.clone(),
-            body: request.clone(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-                .collect(),
-        };
-        shared
-            .calls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(call);
+        record_call(shared, api, &model, &request, headers);
     }
     if request.is_null() {
         return json_response(
@@ -195,65 +179,28 @@ async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> 
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let scripted = shared
-        .scripts
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get_mut(&model)
-        .and_then(VecDeque::pop_front);
-    let reply = scripted.unwrap_or_else(|| {
-        let n = shared.unscripted.fetch_add(1, Ordering::Relaxed);
-        shared
-            .faults
-            .fault_for(n, stream)
-            .unwrap_or_else(|| Reply::text(format!("reply from {model}")))
-    });
+    let reply = next_reply(shared, &model, stream);
     if !reply.header_delay.is_zero() {
         tokio::time::sleep(reply.header_delay).await;
     }
+    let delay = reply.chunk_delay;
     match reply.kind {
         ReplyKind::Text { content, usage } => {
-            let usage = wire::usage_for(&request, &content, usage);
-            match (api, stream) {
-                (Api::OpenAi, false) => json_response(
-                    StatusCode::OK,
-                    &wire::openai_completion(&model, &content, usage),
-                ),
-                (Api::Anthropic, false) => json_response(
-                    StatusCode::OK,
-                    &wire::anthropic_message(&model, &content, usage),
-                ),
-                (api, true) => {
-                    let include_usage = request
-                        .pointer("/stream_options/include_usage")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                    let mut events =
-                        stream_events(api, &model, &content, usage, include_usage, None);
-                    if reply.keepalives {
-                        events = with_keepalives(events);
-                    }
-                    sse_response(paced(events, reply.chunk_delay, false))
-                }
-            }
+            let keepalives = reply.keepalives;
+            text_reply(
+                api,
+                &model,
+                &request,
+                stream,
+                (content, usage),
+                keepalives,
+                delay,
+            )
         }
         ReplyKind::Status {
             status,
             retry_after_secs,
-        } => {
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = match api {
-                Api::OpenAi => wire::openai_error(status),
-                Api::Anthropic => wire::anthropic_error(status),
-            };
-            let mut response = json_response(code, &body);
-            if let Some(secs) = retry_after_secs {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            response
-        }
+        } => status_reply(api, status, retry_after_secs),
         ReplyKind::Garbage(text) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -268,56 +215,161 @@ async fn answer(shared: &Shared, api: Api, headers: &HeaderMap, body: &[u8]) -> 
                 false,
                 Some(after_chunks),
             );
-            sse_response(paced(events, reply.chunk_delay, false))
+            sse_response(paced(events, delay, false))
         }
         ReplyKind::EchoHeaders { status } => {
-            let quoted: Vec<String> = headers
-                .iter()
-                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("")))
-                .collect();
-            let message = format!("mock echo of your request headers: {}", quoted.join("; "));
-            if stream {
-                let mut events = stream_events(api, &model, "one chunk", (1, 1), false, Some(1));
-                events.push(match api {
-                    Api::OpenAi => format!(
-                        "data: {}\n\n",
-                        json!({"error": {"message": message, "type": "server_error"}})
-                    ),
-                    Api::Anthropic => wire::anthropic_event(&json!({"type": "error",
-                        "error": {"type": "api_error", "message": message}})),
-                });
-                sse_response(paced(events, reply.chunk_delay, false))
-            } else {
-                let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-                let body = json!({"error": {"message": message, "type": "invalid_request_error",
-                    "headers": quoted}});
-                json_response(code, &body)
-            }
+            echo_reply(api, &model, headers, stream, status, delay)
         }
-        ReplyKind::Drop { after_chunks } => {
-            if stream {
-                let events = stream_events(
-                    api,
-                    &model,
-                    "this stream breaks off before it ends",
-                    (1, 1),
-                    false,
-                    Some(after_chunks),
-                );
-                sse_response(paced(events, reply.chunk_delay, true))
-            } else {
-                let partial: BoxStream<'static, io::Result<Bytes>> = stream::iter(vec![
-                    Ok(Bytes::from_static(b"{\"id\": \"chatcmpl-mo")),
-                    Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock drop")),
-                ])
-                .boxed();
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from_stream(partial))
-                    .unwrap_or_default()
+        ReplyKind::Drop { after_chunks } => drop_reply(api, &model, stream, after_chunks, delay),
+    }
+}
+
+fn record_call(shared: &Shared, api: Api, model: &str, request: &Value, headers: &HeaderMap) {
+    let call = Call {
+        path: match api {
+            Api::OpenAi => "/v1/chat/completions".to_owned(),
+            Api::Anthropic => "/v1/messages".to_owned(),
+        },
+        model: model.to_owned(),
+        body: request.clone(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+    };
+    shared
+        .calls
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(call);
+}
+
+/// The model's next scripted reply, else the fault mix's draw for this call, else a text.
+fn next_reply(shared: &Shared, model: &str, stream: bool) -> Reply {
+    let scripted = shared
+        .scripts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_mut(model)
+        .and_then(VecDeque::pop_front);
+    scripted.unwrap_or_else(|| {
+        let n = shared.unscripted.fetch_add(1, Ordering::Relaxed);
+        shared
+            .faults
+            .fault_for(n, stream)
+            .unwrap_or_else(|| Reply::text(format!("reply from {model}")))
+    })
+}
+
+fn text_reply(
+    api: Api,
+    model: &str,
+    request: &Value,
+    stream: bool,
+    (content, usage): (String, Option<(u64, u64)>),
+    keepalives: bool,
+    delay: Duration,
+) -> Response {
+    let usage = wire::usage_for(request, &content, usage);
+    match (api, stream) {
+        (Api::OpenAi, false) => json_response(
+            StatusCode::OK,
+            &wire::openai_completion(model, &content, usage),
+        ),
+        (Api::Anthropic, false) => json_response(
+            StatusCode::OK,
+            &wire::anthropic_message(model, &content, usage),
+        ),
+        (api, true) => {
+            let include_usage = request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let mut events = stream_events(api, model, &content, usage, include_usage, None);
+            if keepalives {
+                events = with_keepalives(events);
             }
+            sse_response(paced(events, delay, false))
         }
+    }
+}
+
+fn status_reply(api: Api, status: u16, retry_after_secs: Option<u64>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match api {
+        Api::OpenAi => wire::openai_error(status),
+        Api::Anthropic => wire::anthropic_error(status),
+    };
+    let mut response = json_response(code, &body);
+    if let Some(secs) = retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// Quotes the request's headers back, as some upstreams and proxies do in their errors.
+fn echo_reply(
+    api: Api,
+    model: &str,
+    headers: &HeaderMap,
+    stream: bool,
+    status: u16,
+    delay: Duration,
+) -> Response {
+    let quoted: Vec<String> = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("")))
+        .collect();
+    let message = format!("mock echo of your request headers: {}", quoted.join("; "));
+    if stream {
+        let mut events = stream_events(api, model, "one chunk", (1, 1), false, Some(1));
+        events.push(match api {
+            Api::OpenAi => format!(
+                "data: {}\n\n",
+                json!({"error": {"message": message, "type": "server_error"}})
+            ),
+            Api::Anthropic => wire::anthropic_event(&json!({"type": "error",
+                "error": {"type": "api_error", "message": message}})),
+        });
+        sse_response(paced(events, delay, false))
+    } else {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = json!({"error": {"message": message, "type": "invalid_request_error",
+            "headers": quoted}});
+        json_response(code, &body)
+    }
+}
+
+fn drop_reply(
+    api: Api,
+    model: &str,
+    stream: bool,
+    after_chunks: usize,
+    delay: Duration,
+) -> Response {
+    if stream {
+        let events = stream_events(
+            api,
+            model,
+            "this stream breaks off before it ends",
+            (1, 1),
+            false,
+            Some(after_chunks),
+        );
+        sse_response(paced(events, delay, true))
+    } else {
+        let partial: BoxStream<'static, io::Result<Bytes>> = stream::iter(vec![
+            Ok(Bytes::from_static(b"{\"id\": \"chatcmpl-mo")),
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "mock drop")),
+        ])
+        .boxed();
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(partial))
+            .unwrap_or_default()
     }
 }
 

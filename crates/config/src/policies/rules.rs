@@ -87,6 +87,7 @@ fn compile_rules(
     rules
 }
 
+/// A condition is the conjunction of every key it sets; none set matches always.
 pub(crate) fn compile_condition(
     path: &str,
     raw: &RawCondition,
@@ -94,6 +95,24 @@ pub(crate) fn compile_condition(
     errors: &mut Errors,
 ) -> Condition {
     let mut parts = Vec::new();
+    combinators(path, raw, catalog, errors, &mut parts);
+    name_conditions(path, raw, errors, &mut parts);
+    signal_conditions(path, raw, catalog, errors, &mut parts);
+    match parts.len() {
+        0 => Condition::Always,
+        1 => parts.pop().unwrap_or(Condition::Always),
+        _ => Condition::All(parts),
+    }
+}
+
+/// `all`, `any` and `not`: conditions made of conditions.
+fn combinators(
+    path: &str,
+    raw: &RawCondition,
+    catalog: Option<&Catalog>,
+    errors: &mut Errors,
+    parts: &mut Vec<Condition>,
+) {
     if let Some(all) = &raw.all {
         let inner = all
             .iter()
@@ -122,6 +141,15 @@ pub(crate) fn compile_condition(
             errors,
         ))));
     }
+}
+
+/// Conditions on names: user tier, task, domain, reasoning keywords.
+fn name_conditions(
+    path: &str,
+    raw: &RawCondition,
+    errors: &mut Errors,
+    parts: &mut Vec<Condition>,
+) {
     if let Some(tiers) = &raw.user_tier {
         parts.push(Condition::UserTier(
             tiers.iter().map(|t| t.to_lowercase()).collect(),
@@ -153,6 +181,16 @@ pub(crate) fn compile_condition(
             words.iter().map(|w| w.to_lowercase()).collect(),
         ));
     }
+}
+
+/// Conditions on the request's measured signals and on the track record.
+fn signal_conditions(
+    path: &str,
+    raw: &RawCondition,
+    catalog: Option<&Catalog>,
+    errors: &mut Errors,
+    parts: &mut Vec<Condition>,
+) {
     if let Some(n) = raw.min_reasoning_keywords {
         parts.push(Condition::MinReasoningKeywords(n));
     }
@@ -195,11 +233,6 @@ pub(crate) fn compile_condition(
             catalog,
             errors,
         ));
-    }
-    match parts.len() {
-        0 => Condition::Always,
-        1 => parts.pop().unwrap_or(Condition::Always),
-        _ => Condition::All(parts),
     }
 }
 
