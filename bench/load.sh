@@ -3,7 +3,7 @@
 #
 # It starts `routewise-mock-upstream` and one `routewise serve` (config/examples/local.toml) per
 # entry of VARIANTS, and for each number of connections sends the same chat completion request
-# (bench/chat.lua; streamed with STREAM=1) to the mock directly and through every routewise,
+# (bench/chat.lua; once as JSON and once streamed, MODES) to the mock directly and through every routewise,
 # alternating them in one run. Variants (default "none sqlite"):
 #
 #   none     no store: no decision records, no memory
@@ -32,11 +32,12 @@
 # LOAD_CPUS and SERVER_CPUS optionally pin the load generator and the servers with taskset.
 #
 # Needs wrk (`apt-get install wrk`), oha (`cargo install oha --locked`), python3, curl, chrt and
-# taskset (util-linux). Takes about (1 + variants) x REPEATS x (DURATION + OPEN_DURATION) per
+# taskset (util-linux). Takes about modes x (1 + variants) x REPEATS x (DURATION + OPEN_DURATION) per
 # connection count. Figures and how to read them: docs/SERVE.md, section "Overhead".
 # Usage: bench/load.sh
 #   env: SECTIONS="closed open" CONNECTIONS="1 16 64" REPEATS=3 DURATION=5s (closed)
-#        RATE=1000 OPEN_DURATION=8s OPEN_RT=10 (open) VARIANTS="none sqlite" STREAM=0
+#        RATE=1000 OPEN_DURATION=8s OPEN_RT=10 (open) VARIANTS="none sqlite" MODES="json stream"
+#        (STREAM=1, the older spelling, means MODES=stream)
 #        LOAD_CPUS= SERVER_CPUS=
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +51,8 @@ RATE=${RATE:-1000}
 OPEN_DURATION=${OPEN_DURATION:-8s}
 OPEN_RT=${OPEN_RT-10}
 VARIANTS=${VARIANTS:-"none sqlite"}
-STREAM=${STREAM:-0}
+MODES=${MODES:-json stream}
+[[ ${STREAM:-0} == 1 ]] && MODES=stream
 LOAD_CPUS=${LOAD_CPUS-}
 SERVER_CPUS=${SERVER_CPUS-}
 MOCK_ADDR=${MOCK_ADDR:-127.0.0.1:18000}
@@ -124,13 +126,12 @@ for variant in $VARIANTS; do
   port=$((port + 1))
 done
 
-# The request of bench/chat.lua, for oha and curl; streamed with STREAM=1.
-BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/chat.lua | sed "s/\\\\'/'/g")
-if [[ $STREAM == 1 ]]; then BODY=${BODY/\{\"model\"/\{\"stream\":true,\"model\"}; fi
-export ROUTEWISE_BENCH_BODY=$BODY
+# The request of bench/chat.lua, for oha and curl, as JSON, and asking for a stream.
+JSON_BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/chat.lua | sed "s/\\\\'/'/g")
+STREAM_BODY=${JSON_BODY/\{\"model\"/\{\"stream\":true,\"model\"}
 DIRECT="http://$MOCK_ADDR/v1/chat/completions"
 for variant in $VARIANTS; do
-  curl -fs -o /dev/null -H 'Content-Type: application/json' -d "$BODY" "${URL[$variant]}" \
+  curl -fs -o /dev/null -H 'Content-Type: application/json' -d "$JSON_BODY" "${URL[$variant]}" \
     || die "routewise ($variant) does not answer the bench request"
 done
 
@@ -196,23 +197,27 @@ print(f'{p["p50"] * 1e6:.1f} {p["p99"] * 1e6:.1f} {report["summary"]["requestsPe
 EOF
 }
 
-# wrk sends bench/chat.lua's body; for streams it needs the streamed one.
-if [[ $STREAM == 1 ]]; then
-  cat >"$WORK/chat.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[$BODY]]
-EOF
-  wrk_script="$WORK/chat.lua"
-else
-  wrk_script=bench/chat.lua
-fi
+# Sets BODY (for oha) and wrk_script (for wrk) to the mode's request: bench/chat.lua as it is
+# for JSON, a copy with the streamed body for streams.
+use_mode() {
+  if [[ $1 == stream ]]; then
+    BODY=$STREAM_BODY
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' \
+      "$BODY" >"$WORK/chat.lua"
+    wrk_script="$WORK/chat.lua"
+  else
+    BODY=$JSON_BODY
+    wrk_script=bench/chat.lua
+  fi
+}
 
-# Warm up connection pools and caches.
-for url in "$DIRECT" "${URL[@]}"; do
-  "${LOAD_PIN[@]}" timeout 30 oha --no-tui -q "$RATE" -z 1s -c 16 -m POST \
-    -H 'Content-Type: application/json' -d "$BODY" "$url" >/dev/null 2>&1 || true
-done
+# Warms up connection pools and caches.
+warm_up() {
+  for url in "$DIRECT" "${URL[@]}"; do
+    "${LOAD_PIN[@]}" timeout 30 oha --no-tui -q "$RATE" -z 1s -c 16 -m POST \
+      -H 'Content-Type: application/json' -d "$BODY" "$url" >/dev/null 2>&1 || true
+  done
+}
 
 # Switches every thread of the servers to SCHED_FIFO at priority $1, or back to normal (no $1).
 servers_priority() {
@@ -221,29 +226,34 @@ servers_priority() {
   done
 }
 
-echo "# CPUs: load generator ${LOAD_CPUS:-any}, servers ${SERVER_CPUS:-any}; $(nproc) online; load average $(cut -d' ' -f1-3 /proc/loadavg); stream=$STREAM"
-for section in $SECTIONS; do
-  case $section in
-    closed)
-      echo "## closed loop (wrk), $REPEATS x $DURATION, medians"; run=wrk_run
-      [[ -n $OPEN_RT ]] && servers_priority ;;
-    open)
-      echo "## open loop (oha) at $RATE req/s, $REPEATS x $OPEN_DURATION, medians${OPEN_RT:+, SCHED_FIFO $OPEN_RT}"
-      run=oha_run
-      [[ -n $OPEN_RT ]] && servers_priority "$OPEN_RT" ;;
-    *) die "unknown section '$section' (closed, open)" ;;
-  esac
-  header
-  for c in $CONNECTIONS; do
-    : >"$WORK/direct"
-    for variant in $VARIANTS; do : >"$WORK/routed-$variant"; done
-    for _ in $(seq 1 "$REPEATS"); do
-      $run "$DIRECT" "$c" "$MOCK_PID" >>"$WORK/direct"
-      for variant in $VARIANTS; do
-        $run "${URL[$variant]}" "$c" "${SERVER_PID[$variant]}" >>"$WORK/routed-$variant"
+echo "# CPUs: load generator ${LOAD_CPUS:-any}, servers ${SERVER_CPUS:-any}; $(nproc) online; load average $(cut -d' ' -f1-3 /proc/loadavg); modes: $MODES"
+for mode in $MODES; do
+  [[ $mode == json || $mode == stream ]] || die "unknown mode '$mode' (json, stream)"
+  use_mode "$mode"
+  warm_up
+  for section in $SECTIONS; do
+    case $section in
+      closed)
+        echo "## $mode, closed loop (wrk), $REPEATS x $DURATION, medians"; run=wrk_run
+        [[ -n $OPEN_RT ]] && servers_priority ;;
+      open)
+        echo "## $mode, open loop (oha) at $RATE req/s, $REPEATS x $OPEN_DURATION, medians${OPEN_RT:+, SCHED_FIFO $OPEN_RT}"
+        run=oha_run
+        [[ -n $OPEN_RT ]] && servers_priority "$OPEN_RT" ;;
+      *) die "unknown section '$section' (closed, open)" ;;
+    esac
+    header
+    for c in $CONNECTIONS; do
+      : >"$WORK/direct"
+      for variant in $VARIANTS; do : >"$WORK/routed-$variant"; done
+      for _ in $(seq 1 "$REPEATS"); do
+        $run "$DIRECT" "$c" "$MOCK_PID" >>"$WORK/direct"
+        for variant in $VARIANTS; do
+          $run "${URL[$variant]}" "$c" "${SERVER_PID[$variant]}" >>"$WORK/routed-$variant"
+        done
       done
+      for variant in $VARIANTS; do row "$c" "$variant" "$WORK/direct" "$WORK/routed-$variant"; done
     done
-    for variant in $VARIANTS; do row "$c" "$variant" "$WORK/direct" "$WORK/routed-$variant"; done
   done
 done
 for variant in $VARIANTS; do
