@@ -23,7 +23,7 @@
 use crate::Gateway;
 use crate::account::Ledger;
 use crate::auth::Caller;
-use crate::decide::{self, Draft};
+use crate::decide::{self, Adjustments, Draft};
 use crate::error::GatewayError;
 use crate::execute::{self, Execution, Served};
 use crate::layers::{Admitted, RequestId};
@@ -258,11 +258,7 @@ fn decide_request(
         ),
         now_unix_ms: gateway.now_unix_ms(),
         seed: seed_of(&id.id),
-        bias: 0.0,
-        floors: Vec::new(),
-        experiment: None,
-        arm: None,
-        shadow: Vec::new(),
+        adjustments: Adjustments::default(),
         decision: None,
     };
     let decision = decide::decide(&runtime.stages, draft).map_err(GatewayError::Route)?;

@@ -7,7 +7,7 @@ use clap::Args;
 use routewise_config::{Config, PolicyEntry};
 use routewise_core::learn::{LearnedModel, LearnedPolicy};
 use routewise_core::{ChatInput, Decision, RequestContext, Router};
-use routewise_gateway::decide::{self, Draft};
+use routewise_gateway::decide::{self, Adjustments, Draft};
 use routewise_gateway::learning::LearnedStates;
 use routewise_gateway::memory::Memory;
 use routewise_openai::ChatCompletionRequest;
@@ -177,11 +177,7 @@ fn decide_with_memory(
         policy: name.to_owned(),
         now_unix_ms: now,
         seed: 0,
-        bias: 0.0,
-        floors: Vec::new(),
-        experiment: None,
-        arm: None,
-        shadow: Vec::new(),
+        adjustments: Adjustments::default(),
         decision: None,
     };
     Ok(decide::decide(&decide::stages(config), draft)?)

@@ -28,7 +28,7 @@ impl DecisionStage for Choose {
         let mut steering = Steering {
             rng: &mut rng,
             now_unix_ms: draft.now_unix_ms,
-            bias: draft.bias,
+            bias: draft.adjustments.bias,
             state: state.as_ref(),
         };
         let mut routed = draft.router.choose(
@@ -39,6 +39,7 @@ impl DecisionStage for Choose {
         )?;
         let explicit = routed.choice.is_none();
         let floor = draft
+            .adjustments
             .floors
             .iter()
             .filter(|_| !explicit)

@@ -38,7 +38,7 @@ impl DecisionStage for RememberedUpgrades {
             .get(tier)
             .map_or("?", String::as_str)
             .to_owned();
-        draft.floors.push(Floor {
+        draft.adjustments.floors.push(Floor {
             tier,
             note: StageNote {
                 stage: self.name().to_owned(),

@@ -51,14 +51,22 @@ pub struct Draft<'a> {
     pub now_unix_ms: u64,
     /// Seeds the decision's randomness (from the request id): a logged decision can be replayed.
     pub seed: u64,
+    /// What the stages before the choice have added; empty to start with.
+    pub adjustments: Adjustments,
+    /// Set by the choose stage.
+    pub decision: Option<Decision>,
+}
+
+/// What stages add to a draft before the policy chooses: the choice's input and the experiment
+/// slots the decision carries out.
+#[derive(Debug, Default)]
+pub struct Adjustments {
     /// See `routewise_core::policy::PolicyInput::bias`; stages add to it.
     pub bias: f64,
     pub floors: Vec<Floor>,
     pub experiment: Option<String>,
     pub arm: Option<String>,
     pub shadow: Vec<ShadowDecision>,
-    /// Set by the choose stage.
-    pub decision: Option<Decision>,
 }
 
 /// One step of the decision.
@@ -92,9 +100,9 @@ pub fn decide(
             policy: draft.policy.clone(),
             why: "no decision stage chose a model".to_owned(),
         })?;
-    decision.experiment = draft.experiment;
-    decision.arm = draft.arm;
-    decision.shadow = draft.shadow;
+    decision.experiment = draft.adjustments.experiment;
+    decision.arm = draft.adjustments.arm;
+    decision.shadow = draft.adjustments.shadow;
     Ok(decision)
 }
 

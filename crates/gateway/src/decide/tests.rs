@@ -64,11 +64,7 @@ fn draft<'a>(
         policy: "cheap".into(),
         now_unix_ms: 0,
         seed: 1,
-        bias: 0.0,
-        floors: Vec::new(),
-        experiment: None,
-        arm: None,
-        shadow: Vec::new(),
+        adjustments: Adjustments::default(),
         decision: None,
     }
 }
@@ -99,7 +95,7 @@ fn the_choose_stage_decides_with_the_named_policy_and_raises_to_a_floor() {
     assert!(plain.stages.is_empty());
 
     let mut floored = draft(&router, &input, &analysis, &policies, &states);
-    floored.floors.push(Floor {
+    floored.adjustments.floors.push(Floor {
         tier: 1,
         note: StageNote {
             stage: "memory".into(),
@@ -131,7 +127,7 @@ fn an_explicit_model_is_not_raised_and_an_unknown_policy_is_an_error() {
     let analysis = router.analyse(&input, &RequestContext::default()).unwrap();
     let states = LearnedStates::default();
     let mut explicit = draft(&router, &input, &analysis, &policies, &states);
-    explicit.floors.push(Floor {
+    explicit.adjustments.floors.push(Floor {
         tier: 1,
         note: StageNote {
             stage: "memory".into(),
@@ -183,6 +179,6 @@ fn the_bias_reaches_the_policy() {
     let states = LearnedStates::default();
     let mut biased = draft(&router, &input, &analysis, &policies, &states);
     biased.policy = "echo".into();
-    biased.bias = 0.5;
+    biased.adjustments.bias = 0.5;
     assert_eq!(decide(&choose_only(), biased).unwrap().model, "large");
 }
