@@ -5,30 +5,11 @@
     reason = "test helper: an unexpected result is a failed test"
 )]
 
+mod common;
+
+use common::CATALOG;
 use routewise_config::{ConfigError, from_str_with_env};
 use routewise_core::{ChatInput, RequestContext};
-
-const CATALOG: &str = r#"
-tiers = ["small", "large"]
-[[providers]]
-name = "p"
-kind = "openai"
-base_url = "http://127.0.0.1:9/v1"
-[[models]]
-name = "mini"
-provider = "p"
-tier = "small"
-input_usd_per_mtok = 0.15
-output_usd_per_mtok = 0.6
-context_window = 128000
-[[models]]
-name = "big"
-provider = "p"
-tier = "large"
-input_usd_per_mtok = 2.5
-output_usd_per_mtok = 10
-context_window = 128000
-"#;
 
 fn compile(extra: &str) -> Result<routewise_config::Config, ConfigError> {
     from_str_with_env(&format!("{CATALOG}\n{extra}"), &|_| None)
