@@ -37,6 +37,9 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Run the OpenAI-compatible gateway: POST /v1/chat/completions with `model: "auto"`.
     Serve(commands::serve::ServeArgs),
+    /// Stream benchmark prompts through the serving code with feedback from their scores:
+    /// how policies, online learning, targets and budgets do as traffic goes by.
+    Simulate(commands::simulate::SimulateArgs),
     /// Write the rated requests of a config's store as benchmark JSONL, to train and evaluate on
     /// your own traffic.
     Export(commands::export::ExportArgs),
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -51,6 +51,8 @@ pub struct Config {
     pub server: crate::server::ServerConfig,
     pub store: crate::store::StoreConfig,
     pub memory: crate::store::MemoryConfig,
+    /// Controllers: a strong-share target or quality floor, budgets.
+    pub control: crate::control::ControlConfig,
 }
 
 impl Config {
@@ -137,6 +139,7 @@ pub fn compile_with_store(
     );
     let store = crate::store::compile_store(&raw.store, default_store, &mut errors.0);
     let memory = crate::store::compile_memory(&raw.memory, &mut errors.0);
+    let control = compile_control(&raw, &routing, &mut errors);
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -147,7 +150,45 @@ pub fn compile_with_store(
         server,
         store,
         memory,
+        control,
     })
+}
+
+/// The target and budget controllers, which need a policy with a threshold to steer.
+fn compile_control(
+    raw: &RawConfig,
+    routing: &RoutingConfig,
+    errors: &mut Errors,
+) -> crate::control::ControlConfig {
+    let target = crate::control::compile_target(raw.routing.target.as_ref(), errors);
+    let keys: Vec<&str> = raw
+        .server
+        .client_keys
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    let budget = crate::control::compile_budget(raw.budget.as_ref(), &keys, errors);
+    let steers = |path: &str, what: &str, errors: &mut Errors| {
+        let policy = &routing.policy;
+        if let Some(entry) = routing.policies.get(policy)
+            && !entry.policy.steerable()
+        {
+            errors.push(
+                path,
+                format!(
+                    "{what} needs a policy with a threshold to move, and `routing.policy` is `{policy}` (kind {}): use complexity, learned or bandit",
+                    entry.kind
+                ),
+            );
+        }
+    };
+    if target.is_some() {
+        steers("routing.target", "a target", errors);
+    }
+    if budget.as_ref().is_some_and(|b| !b.hard_cap) {
+        steers("budget", "pacing a budget", errors);
+    }
+    crate::control::ControlConfig { target, budget }
 }
 
 fn invalid(errors: Errors) -> ConfigError {

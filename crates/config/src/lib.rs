@@ -7,6 +7,7 @@
 //! environment first ([`interpolate`]).
 
 pub mod compile;
+pub mod control;
 pub mod error;
 pub mod interpolate;
 mod model_file;

@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub store: crate::store::RawStore,
     #[serde(default)]
     pub memory: crate::store::RawMemory,
+    /// A spend budget that paces routing (see `crate::control`).
+    pub budget: Option<crate::control::RawBudget>,
 }
 
 /// A named policy: its `kind` and that kind's settings.
@@ -36,6 +38,27 @@ pub enum RawPolicy {
     Rules(RawRulesPolicy),
     Complexity(RawComplexity),
     Learned(RawLearned),
+    Bandit(RawBandit),
+}
+
+/// A contextual bandit's settings; every key has a default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBandit {
+    /// Dollars one point of quality is worth (lambda = 1 / this).
+    pub quality_value_usd: Option<f64>,
+    /// Share of requests that explore, 0 to 0.5.
+    pub explore: Option<f64>,
+    /// Weight of the uncertainty bonus, >= 0.
+    pub optimism: Option<f64>,
+    /// Strength of the tier-order prior, in observations, > 0.
+    pub prior_weight: Option<f64>,
+    /// Hash buckets for the query's words and word pairs, 0 (signals only) to 4,194,304.
+    pub text_features: Option<u32>,
+    /// AdaGrad's step size for the words' model, in (0, 1].
+    pub text_learning_rate: Option<f64>,
+    /// Caller tiers never explored; default `["premium"]`.
+    pub no_explore_tiers: Option<Vec<String>>,
 }
 
 /// A named rules policy: its own rules (the default rules when absent) and default target.
@@ -89,6 +112,10 @@ pub struct RawRouting {
     /// The learned router's model file and calibrated threshold (`routewise calibrate
     /// --write-config` writes this table).
     pub learned: Option<RawLearned>,
+    /// The built-in `bandit` policy's settings (defaults when absent).
+    pub bandit: Option<RawBandit>,
+    /// A strong-share target or a quality floor held online (see `crate::control`).
+    pub target: Option<crate::control::RawTarget>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,28 +1,10 @@
 //! Named policies: `[policies.NAME]` of a `kind`, looked up by name from `[routing] policy`
 //! and routes, with every mistake reported at its field path.
-#![expect(
-    clippy::panic,
-    reason = "test helper: an unexpected result is a failed test"
-)]
 
 mod common;
 
-use common::CATALOG;
-use routewise_config::{ConfigError, from_str_with_env};
+use common::{compile, field_errors};
 use routewise_core::{ChatInput, RequestContext};
-
-fn compile(extra: &str) -> Result<routewise_config::Config, ConfigError> {
-    from_str_with_env(&format!("{CATALOG}\n{extra}"), &|_| None)
-}
-
-fn field_errors(extra: &str) -> Vec<(String, String)> {
-    match compile(extra) {
-        Err(ConfigError::Invalid { errors, .. }) => {
-            errors.into_iter().map(|e| (e.path, e.message)).collect()
-        }
-        other => panic!("expected field errors, got {other:?}"),
-    }
-}
 
 #[test]
 fn named_policies_of_any_kind_route_by_name() {
@@ -48,7 +30,7 @@ policy = "eager"
     .unwrap();
     assert_eq!(
         config.routing.policies.names(),
-        ["always-big", "complexity", "eager", "rules"]
+        ["always-big", "bandit", "complexity", "eager", "rules"]
     );
     assert_eq!(
         config.routing.policies.get("eager").unwrap().kind,

@@ -92,6 +92,14 @@ impl Decision {
         self.stages.push(note);
     }
 
+    /// Records a stage that moved the policy's input (a controller's bias): its note joins the
+    /// explanation, and the reason stays the policy's.
+    pub fn note_input(&mut self, note: StageNote) {
+        self.detail.push_str("; ");
+        self.detail.push_str(&note.detail);
+        self.stages.push(note);
+    }
+
     /// The request whose memory upgrade raised this decision, if one did.
     pub fn upgraded_by(&self) -> Option<&str> {
         self.stages

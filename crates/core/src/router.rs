@@ -114,6 +114,8 @@ pub struct Steering<'a> {
     /// See [`crate::policy::PolicyInput::bias`].
     pub bias: f64,
     pub state: Option<&'a LearnedState>,
+    /// See [`crate::policy::PolicyInput::failure_rates`].
+    pub failure_rates: &'a [f64],
 }
 
 impl std::fmt::Debug for Steering<'_> {
@@ -211,6 +213,7 @@ impl Router {
             now_unix_ms: 0,
             bias: 0.0,
             state: None,
+            failure_rates: &[],
         };
         let routed = self.choose(self.policy.as_ref(), input, &analysis, &mut steering)?;
         Ok(self.account(&analysis, routed, &self.policy_name))
@@ -260,6 +263,7 @@ impl Router {
             now_unix_ms: steering.now_unix_ms,
             bias: steering.bias.clamp(-1.0, 1.0),
             state: steering.state,
+            failure_rates: steering.failure_rates,
         };
         let choice = policy.choose(&policy_input, &mut *steering.rng);
         let mut adjustments = Vec::new();

@@ -448,6 +448,7 @@ impl Ledger {
                 latency_ms: latency.as_secs_f64() * 1000.0,
                 overhead_ms: overhead.as_secs_f64() * 1000.0,
                 query: self.query.as_ref(),
+                attempts: &self.attempts,
                 line,
             });
         }

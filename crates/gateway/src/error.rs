@@ -70,6 +70,16 @@ pub enum GatewayError {
         requested: u32,
         per_minute: u32,
     },
+    #[error(
+        "the {period}'s budget of ${usd:.2} for {scope} is spent; requests resume when the period renews (UTC) or the budget is raised"
+    )]
+    BudgetExhausted {
+        /// `all traffic` or `client key NAME`.
+        scope: String,
+        usd: f64,
+        period: &'static str,
+        retry_after: Duration,
+    },
     #[error("{0}")]
     Route(RouteError),
     #[error("internal error: {0}")]
@@ -129,6 +139,7 @@ impl GatewayError {
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::ExceedsLimit { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::BudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Route(RouteError::Setup(_) | RouteError::PolicyUnavailable { .. }) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -154,6 +165,7 @@ impl GatewayError {
             GatewayError::Unauthorized => "unauthorized",
             GatewayError::RateLimited { .. } => "rate_limited",
             GatewayError::ExceedsLimit { .. } => "exceeds_limit",
+            GatewayError::BudgetExhausted { .. } => "budget_exhausted",
             GatewayError::Internal(_) => "internal",
             GatewayError::Route(err) => err.kind(),
             GatewayError::Upstream { .. } => "upstream",
@@ -206,6 +218,9 @@ impl GatewayError {
                 message,
             )
             .with_param("messages"),
+            GatewayError::BudgetExhausted { .. } => {
+                ApiError::new("insufficient_quota", Some("budget_exhausted"), message)
+            }
             GatewayError::Internal(_) => {
                 ApiError::new("api_error", Some("internal_error"), message)
             }
@@ -244,7 +259,8 @@ impl IntoResponse for GatewayError {
                 .insert(header::ALLOW, HeaderValue::from_static(allowed));
         }
         let retry_after = match &self {
-            GatewayError::RateLimited { retry_after, .. } => Some(*retry_after),
+            GatewayError::RateLimited { retry_after, .. }
+            | GatewayError::BudgetExhausted { retry_after, .. } => Some(*retry_after),
             GatewayError::Upstream { retry_after, .. } => *retry_after,
             _ => None,
         };

@@ -14,6 +14,7 @@ use crate::{Gateway, metrics};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use routewise_core::memory::Fingerprint;
+use routewise_core::policy::Outcome;
 use routewise_store::{FeedbackRecord, FeedbackSource, StoreError, UpgradeRecord};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -35,7 +36,7 @@ struct FeedbackRequest {
 
 /// The answer to a committed feedback.
 #[derive(Debug, Serialize)]
-struct FeedbackAck {
+pub struct FeedbackAck {
     object: &'static str,
     id: String,
     request_id: String,
@@ -61,35 +62,60 @@ async fn accept(
 ) -> Result<FeedbackAck, GatewayError> {
     let request = parse(body).await?;
     let (score, source) = validate(&request)?;
+    let rating = Rating {
+        request_id: &request.request_id,
+        score,
+        source,
+        comment: request.comment.clone(),
+        key_name: admitted.caller.key_name.as_deref(),
+        authenticated: admitted.runtime.keys.is_enabled(),
+    };
+    submit(gateway, rating).await
+}
+
+/// One validated rating, from a client or from `routewise simulate`.
+#[derive(Debug, Clone)]
+pub struct Rating<'a> {
+    pub request_id: &'a str,
+    pub score: f64,
+    pub source: FeedbackSource,
+    pub comment: Option<String>,
+    /// The rating client's key: with keys enabled, it rates only its own requests.
+    pub key_name: Option<&'a str>,
+    pub authenticated: bool,
+}
+
+/// Commits a rating, then lets memory, the controllers and the deciding policy learn from it.
+pub async fn submit(gateway: &Gateway, rating: Rating<'_>) -> Result<FeedbackAck, GatewayError> {
     let Some(store) = gateway.store() else {
         return Err(GatewayError::StoreUnavailable(
             "this gateway keeps no store ([store] url = \"none\"), so it cannot take feedback"
                 .to_owned(),
         ));
     };
-    let rated = find(gateway, &request.request_id, admitted).await?;
+    let rated = find(gateway, &rating).await?;
     let now = gateway.now_unix_ms();
     let record = FeedbackRecord {
         id: uuid::Uuid::now_v7().to_string(),
         request_id: rated.request_id.clone(),
         created_unix_ms: i64::try_from(now).unwrap_or(i64::MAX),
-        score,
-        source,
-        comment: request.comment.clone(),
-        key_name: admitted.caller.key_name.clone(),
+        score: rating.score,
+        source: rating.source,
+        comment: rating.comment.clone(),
+        key_name: rating.key_name.map(str::to_owned),
     };
     store
         .store
         .add_feedback(record.clone())
         .await
         .map_err(store_failed)?;
-    learn(gateway, &rated, score, source, now, store).await;
+    learn(gateway, &rated, rating.score, rating.source, now, store).await;
     Ok(FeedbackAck {
         object: "feedback",
         id: record.id,
         request_id: record.request_id,
-        score,
-        source: source.as_str(),
+        score: rating.score,
+        source: rating.source.as_str(),
         model: rated.model.clone(),
         created: now / 1000,
     })
@@ -171,11 +197,8 @@ fn validate(request: &FeedbackRequest) -> Result<(f64, FeedbackSource), GatewayE
 
 /// The rated request: from the recent decisions, else from the store; another key's request
 /// is reported as unknown.
-async fn find(
-    gateway: &Gateway,
-    request_id: &str,
-    admitted: &Admitted,
-) -> Result<Arc<RatedDecision>, GatewayError> {
+async fn find(gateway: &Gateway, rating: &Rating<'_>) -> Result<Arc<RatedDecision>, GatewayError> {
+    let request_id = rating.request_id;
     let recent = gateway.memory().recent(request_id);
     let rated = match recent {
         Some(rated) => Some(rated),
@@ -189,9 +212,10 @@ async fn find(
             None => None,
         },
     };
-    let authenticated = admitted.runtime.keys.is_enabled();
     match rated {
-        Some(rated) if !authenticated || rated.key_name == admitted.caller.key_name => Ok(rated),
+        Some(rated) if !rating.authenticated || rated.key_name.as_deref() == rating.key_name => {
+            Ok(rated)
+        }
         _ => Err(GatewayError::UnknownRequest {
             request_id: request_id.to_owned(),
         }),
@@ -241,6 +265,8 @@ async fn learn(
         source.as_str(),
         score,
     );
+    gateway.controllers().rated(config, score);
+    teach_policy(gateway, rated, score);
     let top_tier = config.catalog.top_tier();
     let remembered = gateway
         .memory()
@@ -273,4 +299,29 @@ async fn learn(
     if let Err(err) = persisted {
         tracing::warn!("memory changed but could not be saved: {err}");
     }
+}
+
+/// The deciding policy learns from the outcome, if it learns; its state is saved shortly.
+fn teach_policy(gateway: &Gateway, rated: &RatedDecision, score: f64) {
+    let runtime = gateway.runtime();
+    let (Some(policy), Some(model)) = (rated.policy.as_deref(), rated.model.as_deref()) else {
+        return;
+    };
+    let Some(learner) = runtime
+        .config
+        .routing
+        .policies
+        .get(policy)
+        .and_then(|entry| entry.policy.learner())
+    else {
+        return;
+    };
+    let outcome = Outcome {
+        model,
+        features: &rated.policy_features,
+        quality: score,
+        cost_usd: rated.cost_usd,
+    };
+    gateway.learned().observe(policy, learner, &outcome);
+    crate::persist::schedule_save(gateway, policy);
 }

@@ -14,6 +14,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod control;
 pub mod decide;
 pub mod error;
 pub mod execute;
@@ -23,6 +24,7 @@ pub mod layers;
 pub mod learning;
 pub mod memory;
 pub mod metrics;
+pub mod persist;
 pub mod pipeline;
 pub mod records;
 pub mod reload;
@@ -37,6 +39,7 @@ pub use serve::run;
 
 use account::RequestLog;
 use arc_swap::ArcSwap;
+use control::Controllers;
 use learning::{LearnedStates, StateChange};
 use memory::Memory;
 use records::RecordSink;
@@ -45,7 +48,7 @@ use routewise_store::{RecordWriter, Store, WriterSettings};
 use shared::{
     CircuitBreaker, LocalCircuits, LocalRateLimiter, LocalResponseCache, RateLimiter, ResponseCache,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Builds the response cache for a config's cache settings.
@@ -99,6 +102,10 @@ struct Shared {
     draining: AtomicBool,
     request_log: RequestLog,
     clock: Clock,
+    /// A clock set by hand ([`Gateway::set_time`], for `routewise simulate`); 0 when unused.
+    manual_unix_ms: AtomicU64,
+    controllers: Arc<Controllers>,
+    pending_saves: persist::PendingSaves,
 }
 
 /// Wall-clock time as the gateway counts it: the time it started plus what the runtime's
@@ -158,6 +165,9 @@ impl Gateway {
                 draining: AtomicBool::new(false),
                 request_log,
                 clock: Clock::start(),
+                manual_unix_ms: AtomicU64::new(0),
+                controllers: Arc::default(),
+                pending_saves: persist::PendingSaves::default(),
             }),
         };
         gateway.adopt(&gateway.runtime());
@@ -237,7 +247,27 @@ impl Gateway {
 
     /// Milliseconds since the Unix epoch, by the gateway's clock.
     pub fn now_unix_ms(&self) -> u64 {
-        self.shared.clock.now_unix_ms()
+        match self.shared.manual_unix_ms.load(Ordering::Relaxed) {
+            0 => self.shared.clock.now_unix_ms(),
+            manual => manual,
+        }
+    }
+
+    /// Sets the gateway's clock by hand from now on: a simulation replays a day of traffic in
+    /// seconds, and budgets, memory's time to live and records follow the simulated time.
+    pub fn set_time(&self, unix_ms: u64) {
+        self.shared
+            .manual_unix_ms
+            .store(unix_ms.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn pending_saves(&self) -> &persist::PendingSaves {
+        &self.shared.pending_saves
+    }
+
+    /// The controllers' state (targets, budgets, model health).
+    pub fn controllers(&self) -> &Arc<Controllers> {
+        &self.shared.controllers
     }
 
     /// The attached store, if any.
@@ -266,6 +296,8 @@ impl Gateway {
             self.now_unix_ms(),
         )
         .await?;
+        persist::restore_states(self, store.as_ref()).await;
+        persist::restore_spend(self, store.as_ref()).await;
         let writer = RecordWriter::start(Arc::clone(&store), settings);
         let handle = StoreHandle {
             store,
@@ -279,18 +311,23 @@ impl Gateway {
     }
 
     /// Where a request's record goes.
-    pub fn record_sink(&self, runtime: &Runtime) -> RecordSink {
+    pub fn record_sink(&self, runtime: &Arc<Runtime>) -> RecordSink {
         RecordSink {
             writer: self.store().map(|s| s.writer.clone()),
             memory: Arc::clone(&self.shared.memory),
             log_prompts: runtime.config.store.log_prompts,
+            accounting: records::Accounting {
+                gateway: self.clone(),
+                runtime: Arc::clone(runtime),
+            },
         }
     }
 
-    /// Writes out queued decision records (at shutdown).
+    /// Writes out queued decision records and the learning policies' state (at shutdown).
     pub async fn flush_records(&self) {
         if let Some(store) = self.store() {
             store.writer.flush().await;
+            persist::save_all(self).await;
         }
     }
 

@@ -151,3 +151,20 @@ pub fn store(stats: &routewise_store::WriterStats, queued: usize) {
     counter!("routewise_store_failed_batches_total").absolute(stats.failed_batches.load(Relaxed));
     gauge!("routewise_store_queued_records").set(queued as f64);
 }
+
+/// A controller's state: the bias it puts on routing and what it measures.
+pub fn controller(name: &'static str, bias: f64, measured: f64) {
+    gauge!("routewise_controller_bias", "controller" => name).set(bias);
+    gauge!("routewise_controller_measured", "controller" => name).set(measured);
+}
+
+/// A budget's spend in its current period and its pace against plan (1 = on plan).
+pub fn budget(scope: &str, spent_usd: f64, pace: f64) {
+    gauge!("routewise_budget_spent_usd", "scope" => scope.to_owned()).set(spent_usd);
+    gauge!("routewise_budget_pace", "scope" => scope.to_owned()).set(pace);
+}
+
+/// A learning policy's state could not be saved or restored.
+pub fn learning_state(outcome: &'static str) {
+    counter!("routewise_learning_state_total", "outcome" => outcome).increment(1);
+}

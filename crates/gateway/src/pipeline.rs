@@ -23,7 +23,7 @@
 use crate::Gateway;
 use crate::account::Ledger;
 use crate::auth::Caller;
-use crate::decide::{self, Adjustments, Draft};
+use crate::decide::{self, Adjustments, Control, Draft};
 use crate::error::GatewayError;
 use crate::execute::{self, Execution, Served};
 use crate::layers::{Admitted, RequestId};
@@ -103,7 +103,19 @@ async fn serve(
     caller
         .charge_prompt(gateway.limits().as_ref(), analysis.signals.prompt_tokens)
         .await?;
-    let decision = decide_request(gateway, runtime, &input, &analysis, route, id)?;
+    let policy = route.map_or_else(
+        || runtime.config.routing.policy.clone(),
+        |r| r.policy.clone(),
+    );
+    let decision = decide_request(
+        gateway,
+        runtime,
+        &input,
+        &analysis,
+        policy,
+        caller.key_name.as_deref(),
+        &id.id,
+    )?;
     let (policy, reason) = (decision.policy.clone(), decision.reason.clone());
     ledger.set_decision(decision);
     let execution = execute_decision(gateway, runtime, &analysis, route, &request, ledger).await?;
@@ -122,8 +134,20 @@ async fn serve(
     respond(gateway, caller, reply, &request, ledger).await
 }
 
-/// Stage 1: the key's request limit.
+/// Stage 1: the key's request limit, and (with `hard_cap`) the budgets that apply to it.
 async fn admit(gateway: &Gateway, runtime: &Runtime, caller: &Caller) -> Result<(), GatewayError> {
+    if let Some(spent) = gateway.controllers().exhausted(
+        &runtime.config,
+        caller.key_name.as_deref(),
+        gateway.now_unix_ms(),
+    ) {
+        return Err(GatewayError::BudgetExhausted {
+            scope: spent.scope,
+            usd: spent.usd,
+            period: spent.period,
+            retry_after: spent.retry_after,
+        });
+    }
     runtime.keys.admit(caller, gateway.limits().as_ref()).await
 }
 
@@ -217,7 +241,7 @@ fn analyse(
 
 /// Stage 5, memory's part (with a store): the query's fingerprint and its track record on
 /// similar rated requests, and what the record keeps of the query.
-fn remember(
+pub fn remember(
     gateway: &Gateway,
     runtime: &Runtime,
     input: &ChatInput,
@@ -236,14 +260,16 @@ fn remember(
     }
 }
 
-/// Stage 7: the decision stages over the analysis.
-fn decide_request(
+/// Stage 7: the decision stages over the analysis, with `policy` deciding for the caller
+/// `key`. Public so that `routewise simulate` decides exactly as served traffic does.
+pub fn decide_request(
     gateway: &Gateway,
     runtime: &Runtime,
     input: &ChatInput,
     analysis: &Analysis,
-    route: Option<&RouteConfig>,
-    id: &RequestId,
+    policy: String,
+    key: Option<&str>,
+    request_id: &str,
 ) -> Result<Decision, GatewayError> {
     let draft = Draft {
         router: &runtime.router,
@@ -252,13 +278,15 @@ fn decide_request(
         policies: &runtime.config.routing.policies,
         states: gateway.learned(),
         memory: gateway.store().map(|_| gateway.memory().as_ref()),
-        policy: route.map_or_else(
-            || runtime.config.routing.policy.clone(),
-            |r| r.policy.clone(),
-        ),
+        policy,
         now_unix_ms: gateway.now_unix_ms(),
-        seed: seed_of(&id.id),
+        seed: seed_of(request_id),
         adjustments: Adjustments::default(),
+        control: Some(Control {
+            config: &runtime.config,
+            controllers: gateway.controllers(),
+            key,
+        }),
         decision: None,
     };
     let decision = decide::decide(&runtime.stages, draft).map_err(GatewayError::Route)?;

@@ -2,7 +2,10 @@
 //! store's writer (off the request path), and its summary in memory's recent decisions, so
 //! that feedback on it can be acted on even before the record is written.
 
+use crate::control::Served;
+use crate::execute::Attempt;
 use crate::memory::{Memory, RatedDecision};
+use crate::{Gateway, Runtime};
 use routewise_core::memory::Fingerprint;
 use routewise_core::{Decision, ModelSpec};
 use routewise_store::{DecisionRecord, RecordWriter};
@@ -17,6 +20,45 @@ pub struct RecordSink {
     pub memory: Arc<Memory>,
     /// Keep the query text in the record (`[store] log_prompts`).
     pub log_prompts: bool,
+    pub accounting: Accounting,
+}
+
+/// What a finished request is counted against besides its record: the controllers (share
+/// target, budgets) and each model's failure rate.
+#[derive(Debug, Clone)]
+pub struct Accounting {
+    pub gateway: Gateway,
+    pub runtime: Arc<Runtime>,
+}
+
+impl Accounting {
+    fn count(&self, finished: &Finished<'_>) {
+        let controllers = self.gateway.controllers();
+        for attempt in finished.attempts {
+            controllers.called(&attempt.model, attempt.outcome != "ok");
+        }
+        let config = &self.runtime.config;
+        if config.control.target.is_none() && config.control.budget.is_none() {
+            return;
+        }
+        let Some(model) = finished.model else {
+            return;
+        };
+        let decision = finished.decision;
+        let steerable = decision
+            .and_then(|d| config.routing.policies.get(&d.policy))
+            .is_some_and(|entry| entry.policy.steerable());
+        controllers.served(
+            config,
+            Served {
+                key: finished.key,
+                strong: model.tier >= config.catalog.top_tier(),
+                steerable,
+                cost_usd: finished.cost_usd,
+                now_unix_ms: self.gateway.now_unix_ms(),
+            },
+        );
+    }
 }
 
 /// What a record keeps of the query: its fingerprint and hash, and its text when the operator
@@ -64,6 +106,7 @@ pub struct Finished<'a> {
     pub latency_ms: f64,
     pub overhead_ms: f64,
     pub query: Option<&'a QueryFacts>,
+    pub attempts: &'a [Attempt],
     /// The request's log line, secrets masked.
     pub line: String,
 }
@@ -71,6 +114,7 @@ pub struct Finished<'a> {
 impl RecordSink {
     /// Queues the record and notes the decision for feedback.
     pub fn keep(&self, finished: Finished<'_>) {
+        self.accounting.count(&finished);
         // Without a store there is nothing to keep, and feedback is refused anyway.
         let Some(writer) = &self.writer else {
             return;

@@ -28,22 +28,13 @@ const OTHER: &str = "Translate 'thank you very much' into Italian.";
 
 /// A gateway with a store at `db` (an SQLite file), its config's `[server]` from `server`.
 async fn gateway_on(db: &Path, server: &str, memory: &str) -> (Harness, LogSink) {
-    let url = format!("sqlite://{}", db.display());
-    let config = move |mock: &MockUpstream| {
-        format!(
-            "{}\n[store]\nurl = \"{url}\"\nlog_prompts = true\n[memory]\n{memory}\n",
-            config_text(mock, server)
-        )
-    };
-    let (h, log) = Harness::start_logged(config, &|_| None).await;
-    let store = SqlStore::open(&h.gateway.runtime().config.store.url.clone().unwrap())
-        .await
-        .unwrap();
-    h.gateway
-        .attach_store(Arc::new(store), &format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    (h, log)
+    Harness::start_with_store(
+        db,
+        server,
+        &format!("[memory]\n{memory}"),
+        "log_prompts = true",
+    )
+    .await
 }
 
 async fn rate(h: &Harness, body: Value) -> reqwest::Response {

@@ -25,6 +25,9 @@ use futures::future::BoxFuture;
 /// What a store answers with.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Spend by client key (`None`: requests without one).
+pub type SpendByKey = Vec<(Option<String>, f64)>;
+
 /// The storage routewise uses. Every write is committed when its future resolves: an
 /// acknowledged write survives a crash of the process.
 pub trait Store: std::fmt::Debug + Send + Sync {
@@ -86,6 +89,10 @@ pub trait Store: std::fmt::Debug + Send + Sync {
 
     /// A learning policy's saved state.
     fn load_state<'a>(&'a self, policy: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>>;
+
+    /// What requests since `since_unix_ms` cost, by client key (`None`: requests without
+    /// one): budgets restore their period's spend from it at start.
+    fn spend_since(&self, since_unix_ms: i64) -> BoxFuture<'_, StoreResult<SpendByKey>>;
 
     /// Checks the database is sound (SQLite's integrity check; PostgreSQL: a round trip).
     fn check(&self) -> BoxFuture<'_, StoreResult<()>>;

@@ -518,6 +518,20 @@ impl Store for SqlStore {
         })
     }
 
+    fn spend_since(&self, since_unix_ms: i64) -> BoxFuture<'_, StoreResult<crate::SpendByKey>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT key_name, SUM(cost_usd) AS spent FROM decisions WHERE created_ms >= $1 GROUP BY key_name",
+            )
+            .bind(since_unix_ms)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("key_name")?, row.try_get("spent")?)))
+                .collect()
+        })
+    }
+
     fn check(&self) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
             if self.backend == "sqlite" {

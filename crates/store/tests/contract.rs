@@ -286,6 +286,32 @@ async fn policy_state_is_saved_and_replaced() {
 }
 
 #[tokio::test]
+async fn spend_is_summed_by_key_from_a_time_on() {
+    on_every_backend(|store| async move {
+        let mut early = record("s1", 100, "small");
+        early.key_name = Some("alice".into());
+        let mut a = record("s2", 200, "small");
+        a.key_name = Some("alice".into());
+        a.cost_usd = 0.25;
+        let mut b = record("s3", 300, "large");
+        b.key_name = Some("alice".into());
+        b.cost_usd = 0.5;
+        let mut anonymous = record("s4", 300, "large");
+        anonymous.key_name = None;
+        anonymous.cost_usd = 2.0;
+        store
+            .write_records(&[early, a, b, anonymous])
+            .await
+            .unwrap();
+        let mut spend = store.spend_since(200).await.unwrap();
+        spend.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(spend, vec![(None, 2.0), (Some("alice".to_owned()), 0.75)]);
+        assert!(store.spend_since(1_000).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_writer_batches_flushes_and_counts_what_it_drops() {
     on_every_backend(|store| async move {
         let store: Arc<dyn Store> = Arc::new(store);

@@ -5,7 +5,7 @@
 //! the oracle. Output: a table, `--json`, and an optional PNG/SVG plot.
 
 pub(crate) mod dataset;
-mod plot;
+pub(crate) mod plot;
 mod policies;
 pub(crate) mod progress;
 mod report;

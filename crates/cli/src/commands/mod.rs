@@ -6,6 +6,7 @@ pub mod export;
 pub mod learn_args;
 pub mod route;
 pub mod serve;
+pub mod simulate;
 pub mod train;
 pub mod validate;
 

@@ -178,6 +178,7 @@ fn decide_with_memory(
         now_unix_ms: now,
         seed: 0,
         adjustments: Adjustments::default(),
+        control: None,
         decision: None,
     };
     Ok(decide::decide(&decide::stages(config), draft)?)

@@ -2,7 +2,8 @@
 //! is compiled.
 //!
 //! Built-in names: `rules` (`[routing]` rules and `default_target`, else the default rules),
-//! `complexity` (`[routing.complexity]`), and `learned` when `[routing.learned]` is present.
+//! `complexity` (`[routing.complexity]`), `bandit` (`[routing.bandit]`, else its defaults), and
+//! `learned` when `[routing.learned]` is present.
 //! Any number of `[policies.NAME]` tables add more, each of a `kind`, so that routes and
 //! experiments can name two variants of one kind (two rule sets, two model files).
 //!
@@ -10,6 +11,7 @@
 //! settings as a variant of [`crate::raw::RawPolicy`], a file here that compiles them, and one
 //! arm in [`compile_named`].
 
+pub mod bandit;
 pub mod complexity;
 pub mod learned;
 pub mod rules;
@@ -24,10 +26,10 @@ use std::sync::Arc;
 pub use learned::{LearnedSettings, ModelLoader};
 
 /// The kinds a `[policies.NAME]` table can have.
-pub const KINDS: [&str; 3] = ["rules", "complexity", "learned"];
+pub const KINDS: [&str; 4] = ["rules", "complexity", "learned", "bandit"];
 
 /// The names the built-in policies take.
-pub const BUILTIN_NAMES: [&str; 3] = ["rules", "complexity", "learned"];
+pub const BUILTIN_NAMES: [&str; 4] = ["rules", "complexity", "learned", "bandit"];
 
 /// What `learned` needs when a config names it without defining it.
 pub const LEARNED_NEEDS_SECTION: &str = "it needs a [routing.learned] section with `model` (a file from `routewise train`) and `threshold` (from `routewise calibrate`)";
@@ -96,7 +98,7 @@ pub(crate) fn unknown_in_raw(
     named: &BTreeMap<String, RawPolicy>,
     name: &str,
 ) -> Option<String> {
-    let mut known: Vec<&str> = vec!["rules", "complexity"];
+    let mut known: Vec<&str> = vec!["rules", "complexity", "bandit"];
     if routing.learned.is_some() {
         known.push("learned");
     }
@@ -144,6 +146,17 @@ pub(crate) fn compile(
         complexity.clone(),
         Vec::new(),
     ));
+    let expected_output_tokens = routing
+        .expected_output_tokens
+        .unwrap_or(routewise_core::router::RouterOptions::default().expected_output_tokens);
+    let bandit = bandit::compile(
+        "routing.bandit",
+        routing.bandit.as_ref(),
+        catalog,
+        expected_output_tokens,
+        errors,
+    );
+    registry.insert(entry("bandit", "bandit", Arc::new(bandit), Vec::new()));
     let learned = routing
         .learned
         .as_ref()
@@ -168,7 +181,14 @@ pub(crate) fn compile(
             );
             continue;
         }
-        if let Some(compiled) = compile_named(name, raw, catalog, load_model, errors) {
+        if let Some(compiled) = compile_named(
+            name,
+            raw,
+            catalog,
+            load_model,
+            expected_output_tokens,
+            errors,
+        ) {
             registry.insert(compiled);
         }
     }
@@ -186,6 +206,7 @@ fn compile_named(
     raw: &RawPolicy,
     catalog: &Catalog,
     load_model: ModelLoader<'_>,
+    expected_output_tokens: u32,
     errors: &mut Errors,
 ) -> Option<PolicyEntry> {
     let prefix = format!("policies.{name}");
@@ -207,6 +228,11 @@ fn compile_named(
         RawPolicy::Learned(raw) => {
             let settings = learned::compile(&prefix, raw, catalog, load_model, errors)?;
             entry(name, "learned", settings.policy, vec![settings.model])
+        }
+        RawPolicy::Bandit(raw) => {
+            let policy =
+                bandit::compile(&prefix, Some(raw), catalog, expected_output_tokens, errors);
+            entry(name, "bandit", Arc::new(policy), Vec::new())
         }
     })
 }

@@ -124,6 +124,9 @@ pub struct PolicyInput<'a> {
     /// The policy's learned state, for a policy with a [`Learner`]; `None` otherwise, or when
     /// the caller keeps no state (the policy then decides from its prior).
     pub state: Option<&'a LearnedState>,
+    /// Each catalog model's recent failure rate in [0, 1], by [`ModelId::index`]; empty when
+    /// the caller does not track it (every model then counts as reliable).
+    pub failure_rates: &'a [f64],
 }
 
 impl<'a> PolicyInput<'a> {
@@ -142,6 +145,7 @@ impl<'a> PolicyInput<'a> {
             now_unix_ms: 0,
             bias: 0.0,
             state: None,
+            failure_rates: &[],
         }
     }
 }

@@ -303,6 +303,7 @@ fn three_policies_choose_over_one_analysis_with_one_tokenisation() {
             now_unix_ms: 0,
             bias: 0.0,
             state: None,
+            failure_rates: &[],
         };
         let routed = router
             .choose(policy.as_ref(), &input, &analysis, &mut steering)
@@ -324,6 +325,7 @@ fn raising_to_a_tier_keeps_to_eligible_models() {
         now_unix_ms: 0,
         bias: 0.0,
         state: None,
+        failure_rates: &[],
     };
     let mut routed = router
         .choose(router.policy(), &input, &analysis, &mut steering)
@@ -352,7 +354,7 @@ proptest! {
             return Ok(());
         };
         let mut rng = StdRng::seed_from_u64(7);
-        let mut steering = Steering { rng: &mut rng, now_unix_ms: 0, bias: 0.0, state: None };
+        let mut steering = Steering { rng: &mut rng, now_unix_ms: 0, bias: 0.0, state: None, failure_rates: &[] };
         let Ok(mut routed) = router.choose(router.policy(), &input, &analysis, &mut steering) else {
             return Ok(());
         };

@@ -24,12 +24,17 @@ impl DecisionStage for Choose {
                     why: draft.policies.unknown(&draft.policy),
                 })?;
         let state = draft.states.get(&entry.name);
+        let failure_rates = draft
+            .control
+            .map(|c| c.controllers.failure_rates(c.config))
+            .unwrap_or_default();
         let mut rng = StdRng::seed_from_u64(draft.seed);
         let mut steering = Steering {
             rng: &mut rng,
             now_unix_ms: draft.now_unix_ms,
             bias: draft.adjustments.bias,
             state: state.as_ref(),
+            failure_rates: &failure_rates,
         };
         let mut routed = draft.router.choose(
             entry.policy.as_ref(),
@@ -51,6 +56,11 @@ impl DecisionStage for Choose {
                 .raise_to_tier(&mut routed, draft.analysis, floor.tier)
         });
         let mut decision = draft.router.account(draft.analysis, routed, &entry.name);
+        if !explicit && entry.policy.steerable() {
+            for note in std::mem::take(&mut draft.adjustments.notes) {
+                decision.note_input(note);
+            }
+        }
         if let (true, Some(floor)) = (raised, floor) {
             decision.note_stage(floor.note);
         }

@@ -15,11 +15,14 @@
 //! Every stage that changes the outcome names itself in the decision (`stages`, `reason`).
 
 mod choose;
+mod controllers;
 mod memory;
 
 pub use choose::Choose;
+pub use controllers::Controlled;
 pub use memory::RememberedUpgrades;
 
+use crate::control::Controllers;
 use crate::learning::LearnedStates;
 use crate::memory::Memory;
 use routewise_config::{Config, PolicyRegistry};
@@ -53,8 +56,20 @@ pub struct Draft<'a> {
     pub seed: u64,
     /// What the stages before the choice have added; empty to start with.
     pub adjustments: Adjustments,
+    /// The gateway's controllers and the caller, when the decision is for served traffic
+    /// (`None` for a tool that decides one request, such as `routewise route`).
+    pub control: Option<Control<'a>>,
     /// Set by the choose stage.
     pub decision: Option<Decision>,
+}
+
+/// What the controllers stage and the choice read of the gateway's controllers.
+#[derive(Debug, Clone, Copy)]
+pub struct Control<'a> {
+    pub config: &'a Config,
+    pub controllers: &'a Controllers,
+    /// The caller's client key (per-key budgets).
+    pub key: Option<&'a str>,
 }
 
 /// What stages add to a draft before the policy chooses: the choice's input and the experiment
@@ -64,6 +79,9 @@ pub struct Adjustments {
     /// See `routewise_core::policy::PolicyInput::bias`; stages add to it.
     pub bias: f64,
     pub floors: Vec<Floor>,
+    /// Notes of stages that moved the policy's input (controllers): they join the explanation
+    /// of a decision a steerable policy made.
+    pub notes: Vec<StageNote>,
     pub experiment: Option<String>,
     pub arm: Option<String>,
     pub shadow: Vec<ShadowDecision>,
@@ -81,6 +99,9 @@ pub fn stages(config: &Config) -> Vec<Box<dyn DecisionStage>> {
     let mut stages: Vec<Box<dyn DecisionStage>> = Vec::new();
     if config.memory.enabled {
         stages.push(Box::new(RememberedUpgrades::new(config.memory.clone())));
+    }
+    if config.control.target.is_some() || config.control.budget.is_some() {
+        stages.push(Box::new(Controlled));
     }
     stages.push(Box::new(Choose));
     stages

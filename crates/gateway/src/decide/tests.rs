@@ -65,6 +65,7 @@ fn draft<'a>(
         now_unix_ms: 0,
         seed: 1,
         adjustments: Adjustments::default(),
+        control: None,
         decision: None,
     }
 }

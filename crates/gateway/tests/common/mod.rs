@@ -134,6 +134,38 @@ impl Harness {
         (Self::serve(mock, gateway).await, sink)
     }
 
+    /// Starts a gateway with an SQLite store at `db`: `extra` config after the catalog and
+    /// `[server]`, and `store` keys for `[store]` besides its url.
+    pub async fn start_with_store(
+        db: &std::path::Path,
+        server: &str,
+        extra: &str,
+        store: &str,
+    ) -> (Self, LogSink) {
+        let url = format!("sqlite://{}", db.display());
+        let text = {
+            let (server, extra, store, url) = (
+                server.to_owned(),
+                extra.to_owned(),
+                store.to_owned(),
+                url.clone(),
+            );
+            move |mock: &MockUpstream| {
+                format!(
+                    "{}\n{extra}\n[store]\nurl = \"{url}\"\n{store}\n",
+                    config_text(mock, &server)
+                )
+            }
+        };
+        let (h, log) = Self::start_logged(text, &|_| None).await;
+        let opened = routewise_store::SqlStore::open(&url).await.unwrap();
+        h.gateway
+            .attach_store(Arc::new(opened), &url)
+            .await
+            .unwrap();
+        (h, log)
+    }
+
     /// The request log lines written so far, parsed.
     pub fn log_lines(&self, sink: &LogSink) -> Vec<Value> {
         self.gateway.request_log().flush();

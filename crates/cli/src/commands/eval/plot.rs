@@ -12,12 +12,12 @@ use plotters::style::{FontStyle, register_font};
 
 use super::report::Report;
 
-const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(crate) const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// Checks that a plot can go to `path`, so a bad name fails before a long evaluation rather
 /// than after it.
-pub fn check_target(path: &Path) -> Result<()> {
+pub(crate) fn check_target(path: &Path) -> Result<()> {
     if !matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("png" | "svg")
@@ -219,6 +219,6 @@ fn short(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn plot_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing the plot failed: {error}")
 }

@@ -1,0 +1,161 @@
+//! What the learning loop keeps across restarts, through the store: each learning policy's
+//! state (saved within a second of the feedback that changed it, and at shutdown) and each
+//! budget's spend in its current period (summed from the decision records at start, so it
+//! needs no state of its own).
+
+use crate::{Gateway, metrics};
+use routewise_store::Store;
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Longest a learned update waits to be saved: the saves of a burst of feedback are one write.
+pub const SAVE_DELAY: Duration = Duration::from_secs(1);
+
+/// Policies with a save scheduled.
+#[derive(Debug, Default)]
+pub struct PendingSaves(Mutex<HashSet<String>>);
+
+impl PendingSaves {
+    /// `true` when `policy` had no save scheduled (the caller schedules one).
+    fn claim(&self, policy: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(policy.to_owned())
+    }
+
+    fn release(&self, policy: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(policy);
+    }
+}
+
+/// Restores every learning policy's saved state; a state that no longer fits (the catalog or
+/// the policy's settings changed) is reported and the policy starts from its prior.
+pub async fn restore_states(gateway: &Gateway, store: &dyn Store) {
+    let runtime = gateway.runtime();
+    for entry in runtime.config.routing.policies.iter() {
+        let Some(learner) = entry.policy.learner() else {
+            continue;
+        };
+        let saved = match store.load_state(&entry.name).await {
+            Ok(Some(saved)) => saved,
+            Ok(None) => continue,
+            Err(err) => {
+                metrics::learning_state("restore_failed");
+                tracing::warn!(
+                    "policy `{}` starts from its prior: its state cannot be read: {err}",
+                    entry.name
+                );
+                continue;
+            }
+        };
+        let decoded = serde_json::from_str(&saved)
+            .map_err(|e| e.to_string())
+            .and_then(|value| learner.decode(&value).map_err(|e| e.to_string()));
+        match decoded {
+            Ok(state) => {
+                gateway.learned().set(&entry.name, state);
+                metrics::learning_state("restored");
+                tracing::info!("policy `{}` restored what it learned", entry.name);
+            }
+            Err(why) => {
+                metrics::learning_state("restore_refused");
+                tracing::warn!(
+                    "policy `{}` starts from its prior: its saved state does not fit ({why})",
+                    entry.name
+                );
+            }
+        }
+    }
+}
+
+/// Saves `policy`'s state within [`SAVE_DELAY`], once for every update until then.
+pub fn schedule_save(gateway: &Gateway, policy: &str) {
+    if !gateway.pending_saves().claim(policy) {
+        return;
+    }
+    let gateway = gateway.clone();
+    let policy = policy.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(SAVE_DELAY).await;
+        gateway.pending_saves().release(&policy);
+        save(&gateway, &policy).await;
+    });
+}
+
+/// Saves every learning policy's state now (at shutdown).
+pub async fn save_all(gateway: &Gateway) {
+    let runtime = gateway.runtime();
+    for entry in runtime.config.routing.policies.iter() {
+        if entry.policy.learner().is_some() {
+            save(gateway, &entry.name).await;
+        }
+    }
+}
+
+async fn save(gateway: &Gateway, policy: &str) {
+    let (Some(store), Some(state)) = (gateway.store(), gateway.learned().get(policy)) else {
+        return;
+    };
+    let runtime = gateway.runtime();
+    let Some(learner) = runtime
+        .config
+        .routing
+        .policies
+        .get(policy)
+        .and_then(|e| e.policy.learner())
+    else {
+        return;
+    };
+    let encoded = match learner.encode(&state).map(|v| v.to_string()) {
+        Ok(text) => text,
+        Err(err) => {
+            metrics::learning_state("save_failed");
+            tracing::warn!("policy `{policy}`'s state cannot be encoded: {err}");
+            return;
+        }
+    };
+    let now = i64::try_from(gateway.now_unix_ms()).unwrap_or(i64::MAX);
+    match store.store.save_state(policy, &encoded, now).await {
+        Ok(()) => metrics::learning_state("saved"),
+        Err(err) => {
+            metrics::learning_state("save_failed");
+            tracing::warn!(
+                "policy `{policy}`'s state could not be saved (it is kept in memory and saved with the next feedback): {err}"
+            );
+        }
+    }
+}
+
+/// Restores each budget's spend in its current period from the decision records.
+pub async fn restore_spend(gateway: &Gateway, store: &dyn Store) {
+    let runtime = gateway.runtime();
+    let Some(budget) = &runtime.config.control.budget else {
+        return;
+    };
+    let now = gateway.now_unix_ms();
+    let (start, _) = routewise_core::control::period_bounds(now, budget.period);
+    match store
+        .spend_since(i64::try_from(start).unwrap_or(i64::MAX))
+        .await
+    {
+        Ok(rows) => {
+            let global: f64 = rows.iter().map(|(_, usd)| usd).sum();
+            let keys: Vec<(String, f64)> = rows
+                .into_iter()
+                .filter_map(|(key, usd)| key.map(|k| (k, usd)))
+                .collect();
+            gateway
+                .controllers()
+                .restore_spend(&runtime.config, now, global, &keys);
+        }
+        Err(err) => tracing::warn!(
+            "budget spend this {} cannot be read, so pacing starts from zero: {err}",
+            budget.period.as_str()
+        ),
+    }
+}
