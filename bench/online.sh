@@ -33,8 +33,16 @@ for fold in 1 2 3; do
     --order by-category > "$OUT/fixed-by-category-$fold.json"
   $B simulate "${common[@]}" --policy complexity --policy "$learned" --policy bandit \
     --strong-share 0.3 --order by-category > "$OUT/held-by-category-$fold.json"
+  # One seed at a time too: a mean over seeds would smooth each run's windows.
+  for seed in $(seq "$SEEDS"); do
+    $B simulate --data "$(part "$fold")" --seed "$seed" --feedback-rate 0.2 --json \
+      --policy complexity --policy "$learned" --policy bandit --strong-share 0.3 \
+      --order by-category > "$OUT/held-by-category-$fold-seed$seed.json"
+  done
   $B simulate "${common[@]}" --policy complexity --policy "$learned" --policy bandit \
     --budget 0.5 > "$OUT/budget-$fold.json"
+  $B simulate "${common[@]}" --policy complexity --policy "$learned" --policy bandit \
+    --quality-floor 0.75 > "$OUT/floor-$fold.json"
 done
 # The plots: fold 1, by category, as configured and held at 30%, averaged over the seeds.
 threshold1=$($B calibrate --policy "learned:$OUT/learned-not-1.json" --data "$(part 2)" "$(part 3)" \

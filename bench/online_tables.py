@@ -56,6 +56,19 @@ def drift():
         print(f"| {policy}, held at 0.30 | {' / '.join(f'{e:.3f}' for e in errors)} | {max(errors):.3f} |")
 
 
+def drift_per_run():
+    print("\n### The same, each run on its own (5 seeds x 3 folds)\n")
+    print("| policy | largest window error of any run | median over runs |")
+    print("|---|---|---|")
+    errors = {}
+    for path in sorted(out.glob("held-by-category-*-seed*.json")):
+        for p in json.loads(path.read_text())["policies"]:
+            errors.setdefault(name(p), []).append(p["max_window_share_error"])
+    for policy, values in errors.items():
+        values.sort()
+        print(f"| {policy} | {values[-1]:.3f} | {values[len(values) // 2]:.3f} |")
+
+
 def budget():
     print("\n### Budget $0.50 per fold (one simulated day)\n")
     print("| policy | spend per fold | worst distance from $0.50 | failed requests | last-half quality |")
@@ -69,7 +82,22 @@ def budget():
         )
 
 
+def floor():
+    print("\n### Quality floor 0.75 (feedback-measured), shuffled\n")
+    print("| policy | last-half quality per fold | last-half $/request | last-half strong share |")
+    print("|---|---|---|---|")
+    for policy, runs in by_policy(load("floor")).items():
+        last = [r["last_half"] for r in runs]
+        qualities = " / ".join("%.4f" % l["quality"] for l in last)
+        print(
+            f"| {policy} | {qualities} "
+            f"| {mean(l['cost_per_request_usd'] for l in last):.6f} | {mean(l['strong_share'] for l in last):.3f} |"
+        )
+
+
 figures("Held at 30% strong, shuffled", "held-shuffled")
 figures("Each policy as configured (no target), shuffled", "free-shuffled")
 drift()
+drift_per_run()
 budget()
+floor()

@@ -138,6 +138,18 @@ fn a_target_holds_the_share_and_a_budget_is_met() {
     let spend = bandit["spend_usd"].as_f64().unwrap();
     assert!((spend / 0.6 - 1.0).abs() < 0.05, "{bandit}");
     assert_eq!(bandit["failed"], 0.0);
+    // A quality floor the cheap model alone misses (it gets two thirds right) buys `large`.
+    let floored = simulate(&[
+        "--data",
+        data,
+        "--policy",
+        "complexity",
+        "--quality-floor",
+        "0.9",
+    ]);
+    assert_eq!(floored["quality_floor_target"], 0.9);
+    let last = &policy(&floored, "complexity")["last_half"];
+    assert!(last["quality"].as_f64().unwrap() > 0.8, "{last}");
 }
 
 #[test]
@@ -151,7 +163,29 @@ fn bad_input_is_a_clear_error() {
         "{\"id\": \"a\", \"benchmark\": \"b\", \"category\": \"c\", \"prompt\": \"hi\", \"scores\": {\"small\": 1.0}, \"costs\": {\"small\": 0.1}}\n",
     )
     .unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &[
+                "--data",
+                data,
+                "--strong-share",
+                "0.3",
+                "--quality-floor",
+                "0.8",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "--data",
+                data,
+                "--quality-floor",
+                "0.3",
+                "--target-gain",
+                "0.9",
+            ],
+            "at most 0.5",
+        ),
         (
             &["--data", one_model.to_str().unwrap()],
             "fewer than two models",

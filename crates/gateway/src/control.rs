@@ -158,9 +158,14 @@ impl Controllers {
         }
     }
 
-    /// Where the target controller stands (for tools and tests).
+    /// Where the target controller stands (for tools, tests and saving it).
     pub fn target_state(&self) -> Option<TargetState> {
         *lock(&self.target)
+    }
+
+    /// Restores the target controller's state (saved before a restart).
+    pub fn set_target_state(&self, state: TargetState) {
+        *lock(&self.target) = Some(state);
     }
 
     /// Spend restored from the store at start: all traffic, and per key, this period.

@@ -266,6 +266,9 @@ async fn learn(
         score,
     );
     gateway.controllers().rated(config, score);
+    if config.control.target.is_some() {
+        crate::persist::schedule_controller_save(gateway);
+    }
     teach_policy(gateway, rated, score);
     let top_tier = config.catalog.top_tier();
     let remembered = gateway

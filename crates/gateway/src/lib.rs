@@ -298,6 +298,7 @@ impl Gateway {
         .await?;
         persist::restore_states(self, store.as_ref()).await;
         persist::restore_spend(self, store.as_ref()).await;
+        persist::restore_controller(self, store.as_ref()).await;
         let writer = RecordWriter::start(Arc::clone(&store), settings);
         let handle = StoreHandle {
             store,

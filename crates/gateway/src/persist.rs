@@ -1,9 +1,10 @@
 //! What the learning loop keeps across restarts, through the store: each learning policy's
-//! state (saved within a second of the feedback that changed it, and at shutdown) and each
-//! budget's spend in its current period (summed from the decision records at start, so it
-//! needs no state of its own).
+//! state and the target controller's (saved within a second of the change, and at shutdown),
+//! and each budget's spend in its current period (summed from the decision records at start,
+//! so it needs no state of its own).
 
 use crate::{Gateway, metrics};
+use routewise_core::control::TargetState;
 use routewise_store::Store;
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
@@ -87,13 +88,76 @@ pub fn schedule_save(gateway: &Gateway, policy: &str) {
     });
 }
 
-/// Saves every learning policy's state now (at shutdown).
+/// Saves every learning policy's state and the controller's now (at shutdown).
 pub async fn save_all(gateway: &Gateway) {
     let runtime = gateway.runtime();
     for entry in runtime.config.routing.policies.iter() {
         if entry.policy.learner().is_some() {
             save(gateway, &entry.name).await;
         }
+    }
+    save_controller(gateway).await;
+}
+
+/// Where the target controller's state is kept (beside the policies', under a name no policy
+/// can take: policy names have no spaces).
+pub const CONTROLLER_STATE: &str = "controller target";
+
+/// Saves the target controller's state within [`SAVE_DELAY`].
+pub fn schedule_controller_save(gateway: &Gateway) {
+    if gateway.store().is_none() || !gateway.pending_saves().claim(CONTROLLER_STATE) {
+        return;
+    }
+    let gateway = gateway.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(SAVE_DELAY).await;
+        gateway.pending_saves().release(CONTROLLER_STATE);
+        save_controller(&gateway).await;
+    });
+}
+
+async fn save_controller(gateway: &Gateway) {
+    let (Some(store), Some(state)) = (gateway.store(), gateway.controllers().target_state()) else {
+        return;
+    };
+    let text = serde_json::json!({
+        "bias": state.bias,
+        "measured": state.measured,
+        "observations": state.observations,
+    })
+    .to_string();
+    let now = i64::try_from(gateway.now_unix_ms()).unwrap_or(i64::MAX);
+    if let Err(err) = store.store.save_state(CONTROLLER_STATE, &text, now).await {
+        tracing::warn!("the target controller's state could not be saved: {err}");
+    }
+}
+
+/// Restores the target controller's state, when the config has a target; a state that does
+/// not parse is ignored (the controller starts from zero bias and says so).
+pub async fn restore_controller(gateway: &Gateway, store: &dyn Store) {
+    if gateway.runtime().config.control.target.is_none() {
+        return;
+    }
+    let Ok(Some(text)) = store.load_state(CONTROLLER_STATE).await else {
+        return;
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let number = |key: &str| value[key].as_f64().filter(|v| v.is_finite());
+    match (
+        number("bias"),
+        number("measured"),
+        value["observations"].as_u64(),
+    ) {
+        (Some(bias), Some(measured), Some(observations)) => {
+            gateway.controllers().set_target_state(TargetState {
+                bias: bias.clamp(-1.0, 1.0),
+                measured: measured.clamp(0.0, 1.0),
+                observations,
+            });
+        }
+        _ => tracing::warn!(
+            "the target controller's saved state is not valid; it starts from zero bias"
+        ),
     }
 }
 

@@ -58,6 +58,9 @@ impl Accounting {
                 now_unix_ms: self.gateway.now_unix_ms(),
             },
         );
+        if config.control.target.is_some() {
+            crate::persist::schedule_controller_save(&self.gateway);
+        }
     }
 }
 

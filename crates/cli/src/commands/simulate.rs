@@ -40,6 +40,12 @@ pub struct SimulateArgs {
     /// Hold every policy with a threshold at this strong share (`[routing.target]`).
     #[arg(long, value_parser = open_unit_interval)]
     strong_share: Option<f64>,
+    /// Or hold the quality that feedback measures at this floor, as cheaply as possible.
+    #[arg(long, value_parser = open_unit_interval, conflicts_with = "strong_share")]
+    quality_floor: Option<f64>,
+    /// The target controller's step (`[routing.target] gain`).
+    #[arg(long, value_parser = gain)]
+    target_gain: Option<f64>,
     /// A budget in USD for the whole stream, paced over one simulated day (`[budget]`).
     #[arg(long, value_parser = positive)]
     budget: Option<f64>,
@@ -105,6 +111,17 @@ fn open_unit_interval(text: &str) -> Result<f64, String> {
     }
 }
 
+fn gain(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if v > 0.0 && v <= 0.5 {
+        Ok(v)
+    } else {
+        Err(format!("{v} must be above 0 and at most 0.5"))
+    }
+}
+
 fn positive(text: &str) -> Result<f64, String> {
     let v: f64 = text
         .parse()
@@ -158,6 +175,8 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
                 feedback_rate: args.feedback_rate,
                 feedback_delay: args.feedback_delay,
                 strong_share: args.strong_share,
+                quality_floor: args.quality_floor,
+                target_gain: args.target_gain,
                 budget_usd: args.budget,
                 memory: args.memory,
                 bandit: bandit.clone(),
@@ -184,6 +203,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         feedback_rate: args.feedback_rate,
         feedback_delay: args.feedback_delay,
         strong_share_target: args.strong_share,
+        quality_floor_target: args.quality_floor,
         budget_usd: args.budget,
         weak_model: world.data.models[world.weak].clone(),
         strong_model: world.data.models[world.strong].clone(),

@@ -47,9 +47,19 @@ fn panel<DB: DrawingBackend>(
             .iter()
             .flat_map(|p| p.windows.iter().map(value))
     };
-    let low = values().fold(f64::INFINITY, f64::min).min(1.0);
-    let high = values().fold(f64::NEG_INFINITY, f64::max).max(0.0);
-    let margin = (high - low).max(0.02) * 0.08;
+    // Shares on the whole 0-1 scale, so that plots of two runs compare at a glance.
+    let share = title.starts_with("strong");
+    let low = if share {
+        0.0
+    } else {
+        values().fold(f64::INFINITY, f64::min).min(1.0)
+    };
+    let high = if share {
+        1.0
+    } else {
+        values().fold(f64::NEG_INFINITY, f64::max).max(0.0)
+    };
+    let margin = (high - low).max(0.02) * 0.04;
     let mut chart = ChartBuilder::on(area)
         .caption(
             format!("{title} ({} order)", report.order.as_str()),
@@ -66,7 +76,7 @@ fn panel<DB: DrawingBackend>(
         .label_style((FAMILY, 14))
         .draw()
         .map_err(plot_error)?;
-    if let (Some(target), true) = (report.strong_share_target, title.starts_with("strong")) {
+    if let (Some(target), true) = (report.strong_share_target, share) {
         chart
             .draw_series(LineSeries::new(
                 [(0.0, target), (end, target)],
@@ -81,7 +91,7 @@ fn panel<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .label_font((FAMILY, 14))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)

@@ -115,6 +115,8 @@ pub struct RunSpec {
     /// Requests between an answer and its rating.
     pub feedback_delay: usize,
     pub strong_share: Option<f64>,
+    pub quality_floor: Option<f64>,
+    pub target_gain: Option<f64>,
     pub budget_usd: Option<f64>,
     pub memory: bool,
     /// Extra `[routing.bandit]` lines.
@@ -154,8 +156,16 @@ pub fn config_text(world: &World, spec: &RunSpec) -> String {
             text.push('\n');
         }
     }
-    if let (Some(share), true) = (spec.strong_share, spec.policy.steerable()) {
-        text.push_str(&format!("\n[routing.target]\nstrong_share = {share:?}\n"));
+    let target = match (spec.strong_share, spec.quality_floor) {
+        (Some(share), _) => Some(format!("strong_share = {share:?}")),
+        (None, Some(floor)) => Some(format!("quality_floor = {floor:?}")),
+        (None, None) => None,
+    };
+    if let (Some(target), true) = (target, spec.policy.steerable()) {
+        text.push_str(&format!("\n[routing.target]\n{target}\n"));
+        if let Some(gain) = spec.target_gain {
+            text.push_str(&format!("gain = {gain:?}\n"));
+        }
     }
     if let (Some(usd), true) = (spec.budget_usd, spec.policy.steerable()) {
         text.push_str(&format!("\n[budget]\nusd = {usd:?}\nperiod = \"day\"\n"));

@@ -211,6 +211,7 @@ pub struct Report {
     pub feedback_rate: f64,
     pub feedback_delay: usize,
     pub strong_share_target: Option<f64>,
+    pub quality_floor_target: Option<f64>,
     pub budget_usd: Option<f64>,
     pub weak_model: String,
     pub strong_model: String,
@@ -241,6 +242,9 @@ impl Report {
         );
         if let Some(t) = self.strong_share_target {
             let _ = writeln!(out, "strong-share target {t} (policies with a threshold)");
+        }
+        if let Some(q) = self.quality_floor_target {
+            let _ = writeln!(out, "quality floor {q} (policies with a threshold)");
         }
         if let Some(b) = self.budget_usd {
             let _ = writeln!(out, "budget ${b} over the stream (one simulated day)");
@@ -287,6 +291,15 @@ impl Report {
                 let _ = write!(out, "  (max error after warm-up {e:.3})");
             }
             let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "\nquality by window:");
+        for p in &self.policies {
+            let qualities: Vec<String> = p
+                .windows
+                .iter()
+                .map(|w| format!("{:.2}", w.quality))
+                .collect();
+            let _ = writeln!(out, "{:<28} {}", p.name, qualities.join(" "));
         }
         if let Some(budget) = self.budget_usd {
             let _ = writeln!(out, "\nspend against the budget:");
