@@ -27,6 +27,8 @@ for fold in 1 2 3; do
   common=(--data "$(part "$fold")" --seeds "$SEEDS" --feedback-rate 0.2 --json)
   $B simulate "${common[@]}" --policy rules --policy complexity --policy "$learned" \
     --policy bandit --strong-share 0.3 > "$OUT/held-shuffled-$fold.json"
+  $B simulate "${common[@]}" --policy bandit --strong-share 0.3 \
+    --bandit "prior_model=\"$OUT/learned-not-$fold.json\"" > "$OUT/held-warm-$fold.json"
   $B simulate "${common[@]}" --policy rules --policy complexity --policy "$learned" \
     --policy bandit > "$OUT/free-shuffled-$fold.json"
   $B simulate "${common[@]}" --policy complexity --policy "$learned" --policy bandit \

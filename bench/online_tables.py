@@ -44,6 +44,16 @@ def figures(title, kind):
     ))
 
 
+def warm():
+    runs = [r["policies"][0] for r in load("held-warm")]
+    print(
+        "\nbandit warm-started from the fold's learned model file, held at 30% (last-half PGR per fold): "
+        + " / ".join(f"{r['last_half']['pgr']:.3f}" for r in runs)
+        + f"; mean {mean(r['last_half']['pgr'] for r in runs):.3f}; last-half quality "
+        + f"{mean(r['last_half']['quality'] for r in runs):.4f}"
+    )
+
+
 def drift():
     print("\n### Strong share by window, traffic by category (target 0.30)\n")
     print("| policy | max window error after warm-up, per fold | worst |")
@@ -96,6 +106,7 @@ def floor():
 
 
 figures("Held at 30% strong, shuffled", "held-shuffled")
+warm()
 figures("Each policy as configured (no target), shuffled", "free-shuffled")
 drift()
 drift_per_run()

@@ -59,6 +59,9 @@ pub struct RawBandit {
     pub text_learning_rate: Option<f64>,
     /// Caller tiers never explored; default `["premium"]`.
     pub no_explore_tiers: Option<Vec<String>>,
+    /// A model file from `routewise train` to warm-start from: its predicted quality is each
+    /// arm's prior (relative paths resolve as `[routing.learned] model` does).
+    pub prior_model: Option<String>,
 }
 
 /// A named rules policy: its own rules (the default rules when absent) and default target.

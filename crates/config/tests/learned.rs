@@ -113,6 +113,57 @@ fn a_learned_policy_routes_with_the_model_next_to_the_config() {
     assert_eq!(hard.model, "big");
 }
 
+/// A bandit warm-started from a model file routes like it from the first request, and a
+/// missing prior model is an error at its field.
+#[test]
+fn a_bandit_warm_started_from_a_model_file_routes_like_it_from_the_first_request() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(&dir.path().join("router.json"), ["mini", "big"]);
+    let bandit = "[routing]\npolicy = \"bandit\"\n[routing.bandit]\nexplore = 0.0\noptimism = 0.0\nquality_value_usd = 0.01\n";
+    let warm = load_file(&config_with(
+        dir.path(),
+        &format!("{bandit}prior_model = \"router.json\"\n"),
+    ))
+    .unwrap();
+    assert_eq!(
+        warm.routing.policies.get("bandit").unwrap().files,
+        ["router.json"]
+    );
+    let router = warm.router().unwrap();
+    let decide = |prompt: &str| {
+        router
+            .decide(&ChatInput::from_prompt(prompt), &RequestContext::default())
+            .unwrap()
+            .model
+    };
+    assert_eq!(decide("Please name the fact number 3 of topic9"), "mini");
+    assert_eq!(decide("Please prove the fact number 3 of topic9"), "big");
+    // Cold, the tier order's prior sends both the same way.
+    let cold = load_file(&config_with(dir.path(), bandit))
+        .unwrap()
+        .router()
+        .unwrap();
+    let cold_decide = |prompt: &str| {
+        cold.decide(&ChatInput::from_prompt(prompt), &RequestContext::default())
+            .unwrap()
+            .model
+    };
+    assert_eq!(
+        cold_decide("Please name the fact number 3 of topic9"),
+        cold_decide("Please prove the fact number 3 of topic9")
+    );
+    let missing = load_file(&config_with(
+        dir.path(),
+        &format!("{bandit}prior_model = \"nowhere.json\"\n"),
+    ))
+    .unwrap_err();
+    assert!(
+        field_errors(missing)
+            .iter()
+            .any(|(path, _)| path == "routing.bandit.prior_model")
+    );
+}
+
 #[test]
 fn a_route_may_use_the_learned_policy_while_auto_keeps_the_rules() {
     let dir = tempfile::tempdir().unwrap();

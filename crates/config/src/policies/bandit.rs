@@ -1,15 +1,64 @@
 //! The `bandit` policy kind: a contextual bandit that learns from feedback
 //! (`routewise_core::bandit`).
 
+use super::ModelLoader;
 use crate::compile::Errors;
 use crate::raw::RawBandit;
 use routewise_core::bandit::{BanditPolicy, BanditSettings};
 use routewise_core::catalog::Catalog;
+use std::sync::Arc;
 
 /// Most hash buckets: each costs every arm eight bytes.
 const MAX_TEXT_FEATURES: u32 = 1 << 22;
 
+/// A bandit from its settings, and the files it is made of (its prior model, if any).
 pub(crate) fn compile(
+    prefix: &str,
+    raw: Option<&RawBandit>,
+    catalog: &Catalog,
+    expected_output_tokens: u32,
+    load_model: ModelLoader<'_>,
+    errors: &mut Errors,
+) -> (BanditPolicy, Vec<String>) {
+    let policy = compile_settings(prefix, raw, catalog, expected_output_tokens, errors);
+    let Some(path) = raw.and_then(|r| r.prior_model.as_ref()) else {
+        return (policy, Vec::new());
+    };
+    let field = format!("{prefix}.prior_model");
+    let model = match load_model(path) {
+        Ok(model) => model,
+        Err(why) => {
+            errors.push(&field, why);
+            return (policy, vec![path.clone()]);
+        }
+    };
+    if !model
+        .models
+        .iter()
+        .any(|h| catalog.model(&h.name).is_some())
+    {
+        errors.push(
+            &field,
+            format!(
+                "the model file predicts for {}, none of which is in the catalog",
+                model.model_names().join(", ")
+            ),
+        );
+        return (policy, vec![path.clone()]);
+    }
+    // The model's identity: a state learned over another prior no longer fits.
+    let id = model.to_json().map_or(0, |json| {
+        json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    });
+    (
+        policy.with_prior_model(Arc::new(model), id),
+        vec![path.clone()],
+    )
+}
+
+fn compile_settings(
     prefix: &str,
     raw: Option<&RawBandit>,
     catalog: &Catalog,

@@ -149,14 +149,15 @@ pub(crate) fn compile(
     let expected_output_tokens = routing
         .expected_output_tokens
         .unwrap_or(routewise_core::router::RouterOptions::default().expected_output_tokens);
-    let bandit = bandit::compile(
+    let (bandit, files) = bandit::compile(
         "routing.bandit",
         routing.bandit.as_ref(),
         catalog,
         expected_output_tokens,
+        load_model,
         errors,
     );
-    registry.insert(entry("bandit", "bandit", Arc::new(bandit), Vec::new()));
+    registry.insert(entry("bandit", "bandit", Arc::new(bandit), files));
     let learned = routing
         .learned
         .as_ref()
@@ -230,9 +231,15 @@ fn compile_named(
             entry(name, "learned", settings.policy, vec![settings.model])
         }
         RawPolicy::Bandit(raw) => {
-            let policy =
-                bandit::compile(&prefix, Some(raw), catalog, expected_output_tokens, errors);
-            entry(name, "bandit", Arc::new(policy), Vec::new())
+            let (policy, files) = bandit::compile(
+                &prefix,
+                Some(raw),
+                catalog,
+                expected_output_tokens,
+                load_model,
+                errors,
+            );
+            entry(name, "bandit", Arc::new(policy), files)
         }
     })
 }

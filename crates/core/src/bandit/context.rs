@@ -21,6 +21,9 @@ pub const DENSE: usize = 1 + 7 + TaskType::ALL.len() + Domain::ALL.len();
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
     pub dense: Vec<f32>,
+    /// Each arm's prior quality for this request, from a learned model file (empty without
+    /// one): what the arm models learn corrections to.
+    pub offsets: Vec<f32>,
     /// Hashed words: distinct buckets in increasing order, values of unit length overall.
     pub words: Vec<(u32, f32)>,
     /// The same buckets' signed counts, which the record keeps.
@@ -34,10 +37,16 @@ impl Context {
         } else {
             hash_words(query(request), buckets)
         };
-        Self::from_parts(dense(signals), counts)
+        Self::from_parts(dense(signals), Vec::new(), counts)
     }
 
-    fn from_parts(dense: Vec<f32>, counts: Vec<(u32, f32)>) -> Self {
+    /// The same context with each arm's prior quality.
+    pub fn with_offsets(mut self, offsets: Vec<f32>) -> Self {
+        self.offsets = offsets;
+        self
+    }
+
+    fn from_parts(dense: Vec<f32>, offsets: Vec<f32>, counts: Vec<(u32, f32)>) -> Self {
         let norm = counts.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
         let words = counts
             .iter()
@@ -45,15 +54,20 @@ impl Context {
             .collect();
         Self {
             dense,
+            offsets,
             words,
             counts,
         }
     }
 
-    /// The flat form a decision records.
+    /// The flat form a decision records: dense values, the number of offsets, the offsets,
+    /// then `(bucket, count)` pairs.
     pub fn encode(&self) -> Vec<f32> {
-        let mut flat = Vec::with_capacity(self.dense.len() + 2 * self.counts.len());
+        let mut flat =
+            Vec::with_capacity(self.dense.len() + 1 + self.offsets.len() + 2 * self.counts.len());
         flat.extend_from_slice(&self.dense);
+        flat.push(self.offsets.len() as f32);
+        flat.extend_from_slice(&self.offsets);
         for &(bucket, value) in &self.counts {
             // Buckets are below 2^24, which f32 holds exactly.
             flat.push(bucket as f32);
@@ -64,10 +78,18 @@ impl Context {
 
     /// A recorded context, if `flat` is one of this shape (else it is another policy's).
     pub fn decode(flat: &[f32], buckets: u32) -> Option<Self> {
-        if flat.len() < DENSE || !(flat.len() - DENSE).is_multiple_of(2) {
+        if flat.len() <= DENSE {
             return None;
         }
-        let (dense, pairs) = flat.split_at(DENSE);
+        let (dense, rest) = flat.split_at(DENSE);
+        let arms = rest[0];
+        if !(arms >= 0.0 && arms.fract() == 0.0 && (arms as usize) < rest.len()) {
+            return None;
+        }
+        let (offsets, pairs) = rest[1..].split_at(arms as usize);
+        if !pairs.len().is_multiple_of(2) || !offsets.iter().all(|v| v.is_finite()) {
+            return None;
+        }
         let mut counts = Vec::with_capacity(pairs.len() / 2);
         for pair in pairs.chunks_exact(2) {
             let (bucket, value) = (pair[0], pair[1]);
@@ -80,7 +102,7 @@ impl Context {
         if !dense.iter().all(|v| v.is_finite()) {
             return None;
         }
-        Some(Self::from_parts(dense.to_vec(), counts))
+        Some(Self::from_parts(dense.to_vec(), offsets.to_vec(), counts))
     }
 }
 
@@ -109,7 +131,7 @@ fn dense(signals: &Signals) -> Vec<f32> {
 }
 
 /// The user's query: the last user message (the last message when there is none).
-fn query(request: &ChatInput) -> &str {
+pub fn query(request: &ChatInput) -> &str {
     request
         .messages
         .iter()
@@ -214,6 +236,8 @@ mod tests {
             odd.push(1.0);
             prop_assert_eq!(Context::decode(&odd, 1 << 14), None);
             prop_assert_eq!(Context::decode(&x.encode()[..DENSE - 1], 1 << 14), None);
+            let with = x.clone().with_offsets(vec![0.25, 0.75]);
+            prop_assert_eq!(Context::decode(&with.encode(), 1 << 14), Some(with));
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod linear;
 pub mod text;
 
 use crate::catalog::{Catalog, ModelId};
+use crate::learn::LearnedModel;
 use crate::policy::{
     Choice, LearnedState, Learner, Outcome, Policy, PolicyInput, StateError, Target,
 };
@@ -85,6 +86,17 @@ pub struct BanditPolicy {
     arms: Vec<String>,
     /// Prior quality of each arm, from its tier.
     prior: Vec<f64>,
+    /// A warm start: a learned model file whose predicted quality for each arm it knows is
+    /// that arm's prior for every request (the arm models learn corrections to it).
+    prior_model: Option<PriorModel>,
+}
+
+#[derive(Debug, Clone)]
+struct PriorModel {
+    model: Arc<LearnedModel>,
+    /// Per arm, the model's head for it.
+    heads: Vec<Option<usize>>,
+    id: u64,
 }
 
 /// The learned state: one model per arm, each part shared so that an update copies only the
@@ -92,6 +104,8 @@ pub struct BanditPolicy {
 #[derive(Debug, Clone)]
 pub struct BanditState {
     buckets: u32,
+    /// Which prior model the arms learned corrections to (a hash of it), if any.
+    prior: Option<u64>,
     arms: Vec<Arm>,
 }
 
@@ -105,11 +119,12 @@ struct Arm {
 impl Arm {
     /// Predicted quality in a context, and its confidence width (the dense model's and the
     /// words' together).
-    fn predict(&self, x: &Context) -> (f64, f64) {
+    /// `offset` is the arm's prior quality for this request (0 without a prior model).
+    fn predict(&self, x: &Context, offset: f64) -> (f64, f64) {
         let (mean, width) = self.dense.predict(&x.dense);
         let words = self.text.width(&x.words);
         (
-            mean + self.text.predict(&x.words),
+            offset + mean + self.text.predict(&x.words),
             (width * width + words * words).sqrt(),
         )
     }
@@ -144,6 +159,8 @@ struct Encoded {
     version: u32,
     dense: usize,
     buckets: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prior: Option<u64>,
     arms: Vec<EncodedArm>,
 }
 
@@ -229,7 +246,38 @@ impl BanditPolicy {
                 .map(|m| 0.5 + 0.3 * m.tier as f64 / top)
                 .collect(),
             settings,
+            prior_model: None,
         }
+    }
+
+    /// The same bandit, warm-started from a learned model file: arms the model predicts for
+    /// start from its predicted quality, the others from their tier. `id` identifies the
+    /// model (a state learned over another prior does not fit).
+    pub fn with_prior_model(mut self, model: Arc<LearnedModel>, id: u64) -> Self {
+        let heads = self
+            .arms
+            .iter()
+            .map(|arm| model.models.iter().position(|h| h.name == *arm))
+            .collect();
+        self.prior_model = Some(PriorModel { model, heads, id });
+        self
+    }
+
+    /// Each arm's prior quality for a request, from the prior model (empty without one).
+    fn offsets(&self, input: &PolicyInput<'_>) -> Vec<f32> {
+        let Some(prior) = &self.prior_model else {
+            return Vec::new();
+        };
+        let predicted = prior.model.predict_quality(context::query(input.request));
+        prior
+            .heads
+            .iter()
+            .zip(&self.prior)
+            .map(|(head, &tier_prior)| {
+                head.and_then(|h| predicted.get(h).copied())
+                    .unwrap_or(tier_prior) as f32
+            })
+            .collect()
     }
 
     pub fn settings(&self) -> &BanditSettings {
@@ -244,7 +292,8 @@ impl BanditPolicy {
             .zip(&self.prior)
             .map(|(name, &q)| {
                 let mut mean = vec![0.0; context::DENSE];
-                mean[0] = q;
+                // With a prior model the offsets carry the prior; the intercept starts at 0.
+                mean[0] = if self.prior_model.is_some() { 0.0 } else { q };
                 Arm {
                     name: name.clone(),
                     dense: Arc::new(ArmModel::prior(&mean, self.settings.prior_weight)),
@@ -254,6 +303,7 @@ impl BanditPolicy {
             .collect();
         BanditState {
             buckets: self.settings.text_features,
+            prior: self.prior_model.as_ref().map(|p| p.id),
             arms,
         }
     }
@@ -261,6 +311,7 @@ impl BanditPolicy {
     /// The context of a request, as this bandit sees it.
     pub fn context(&self, input: &PolicyInput<'_>) -> Context {
         Context::of(input.signals, input.request, self.settings.text_features)
+            .with_offsets(self.offsets(input))
     }
 
     /// Quality points one dollar is worth: `1 / quality_value_usd`.
@@ -299,10 +350,10 @@ impl BanditPolicy {
         eligible
             .iter()
             .map(|&id| {
-                let (quality, uncertainty) = state
-                    .arms
-                    .get(id.index())
-                    .map_or((0.0, 0.0), |arm| arm.predict(x));
+                let (quality, uncertainty) = state.arms.get(id.index()).map_or((0.0, 0.0), |arm| {
+                    let offset = x.offsets.get(id.index()).copied().unwrap_or(0.0);
+                    arm.predict(x, f64::from(offset))
+                });
                 let failure = input
                     .failure_rates
                     .get(id.index())
@@ -357,7 +408,11 @@ impl BanditPolicy {
         input
             .state
             .and_then(LearnedState::downcast::<BanditState>)
-            .filter(|s| s.buckets == self.settings.text_features && s.arms.len() == self.arms.len())
+            .filter(|s| {
+                s.buckets == self.settings.text_features
+                    && s.arms.len() == self.arms.len()
+                    && s.prior == self.prior_model.as_ref().map(|p| p.id)
+            })
     }
 }
 
@@ -461,6 +516,12 @@ impl Learner for BanditPolicy {
                 state.buckets, self.settings.text_features
             )));
         }
+        let prior = self.prior_model.as_ref().map(|p| p.id);
+        if state.prior != prior {
+            return Err(StateError::Mismatch(
+                "it learned corrections to another prior model (or to none)".to_owned(),
+            ));
+        }
         let names: Vec<&str> = state.arms.iter().map(|a| a.name.as_str()).collect();
         if names != self.arms.iter().map(String::as_str).collect::<Vec<_>>() {
             return Err(StateError::Mismatch(format!(
@@ -482,7 +543,8 @@ impl Learner for BanditPolicy {
             // Features of another policy or an arm this bandit does not have: nothing to learn.
             return state.clone();
         };
-        let quality = outcome.quality.clamp(0.0, 1.0);
+        let offset = f64::from(x.offsets.get(arm).copied().unwrap_or(0.0));
+        let quality = outcome.quality.clamp(0.0, 1.0) - offset;
         let mut next = current.clone();
         let old = &next.arms[arm];
         // The dense model first, on what the words do not explain; then the words, on what is
@@ -508,6 +570,7 @@ impl Learner for BanditPolicy {
             version: STATE_VERSION,
             dense: context::DENSE,
             buckets: state.buckets,
+            prior: state.prior,
             arms: state
                 .arms
                 .iter()
@@ -560,6 +623,7 @@ impl Learner for BanditPolicy {
             .collect::<Result<Vec<_>, _>>()?;
         let state = LearnedState::new(BanditState {
             buckets: encoded.buckets,
+            prior: encoded.prior,
             arms,
         });
         self.fits(&state)?;

@@ -147,7 +147,7 @@ proptest! {
         let before = bandit.fresh();
         let predicted = |state: &LearnedState| {
             let state: &BanditState = state.downcast().unwrap();
-            state.arms[arm].predict(&x).0
+            state.arms[arm].predict(&x, 0.0).0
         };
         let after = bandit.observe(&before, &outcome(&bandit.arms[arm], &x.encode(), quality));
         let (old, new) = (predicted(&before), predicted(&after));

@@ -179,6 +179,16 @@ mod tests {
         assert_eq!(Fingerprint::from_bytes(&[1, 2, 3]), None);
     }
 
+    /// How many distinct 1- and 2-grams a text has.
+    fn jaccard_grams(text: &str) -> usize {
+        let w: Vec<String> = words(text).map(|w| w.to_ascii_lowercase()).collect();
+        let mut set: std::collections::BTreeSet<String> = w.iter().cloned().collect();
+        for pair in w.windows(2) {
+            set.insert(format!("{} {}", pair[0], pair[1]));
+        }
+        set.len()
+    }
+
     /// The exact Jaccard similarity of two texts' 1- and 2-gram sets.
     fn jaccard(a: &str, b: &str) -> f64 {
         let grams = |t: &str| {
@@ -210,6 +220,18 @@ mod tests {
             }
         }
 
+    }
+
+    proptest! {
+        // A statistical bound on a randomised estimate fails for some inputs however wide it
+        // is: a fixed seed keeps the 256 cases the same on every run, so CI cannot go red by
+        // chance. (Unseeded, this test once failed in CI-like runs: its old bound assumed all
+        // 64 slots hold a draw, which short texts do not; see the tolerance below.)
+        #![proptest_config(proptest::test_runner::Config {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d69_6e68_6173_6821),
+            ..proptest::test_runner::Config::default()
+        })]
+
         #[test]
         fn the_estimate_tracks_the_exact_jaccard_similarity(
             shared in proptest::collection::vec("[a-z]{3,8}", 5..40),
@@ -220,8 +242,16 @@ mod tests {
             let b = [shared, own_b].concat().join(" ");
             let estimate = Fingerprint::of(&a).similarity(&Fingerprint::of(&b));
             let exact = jaccard(&a, &b);
-            // 64 slots: the standard error is at most 1/16; allow four of them.
-            prop_assert!((estimate - exact).abs() < 0.25, "estimate {estimate}, exact {exact}");
+            // Each slot holds one gram at most, so the estimate rests on min(slots, grams)
+            // independent draws: a standard error of at most 0.5 / sqrt(that). Short texts
+            // fill few slots (densification copies the rest), so their estimate is coarser;
+            // allow four standard errors.
+            let grams = jaccard_grams(&a).min(jaccard_grams(&b)).clamp(1, SLOTS);
+            let tolerance = 4.0 * 0.5 / (grams as f64).sqrt();
+            prop_assert!(
+                (estimate - exact).abs() < tolerance,
+                "estimate {estimate}, exact {exact}, tolerance {tolerance}"
+            );
         }
     }
 }
