@@ -132,7 +132,8 @@ pub fn source_files(path: &Path, config: &Config) -> Vec<PathBuf> {
 
 /// The files the config file at `path` names, read from its text even when the config is
 /// invalid: the file itself and, when its TOML parses, the learned model files of
-/// `[routing.learned] model` and of every `[policies.NAME] model`. A server whose reload was
+/// `[routing.learned] model`, `[routing.bandit] prior_model` and every `[policies.NAME]`'s
+/// `model` or `prior_model`. A server whose reload was
 /// rejected watches these, so that creating or fixing the model file a rejected config points
 /// at retries the reload.
 pub fn named_files(path: &Path) -> Vec<PathBuf> {
@@ -145,17 +146,23 @@ pub fn named_files(path: &Path) -> Vec<PathBuf> {
         return files;
     };
     // Only the model keys matter here; the rest of the file may well be what is wrong.
-    let model_of = |section: &toml::Value| section.get("model")?.as_str().map(str::to_owned);
-    let learned = table
-        .get("routing")
-        .and_then(|routing| routing.get("learned"))
-        .and_then(model_of);
+    let models_of = |section: &toml::Value| -> Vec<String> {
+        ["model", "prior_model"]
+            .iter()
+            .filter_map(|key| section.get(key)?.as_str().map(str::to_owned))
+            .collect()
+    };
+    let routing = table.get("routing");
+    let builtin = ["learned", "bandit"]
+        .into_iter()
+        .filter_map(|name| routing.and_then(|r| r.get(name)))
+        .flat_map(models_of);
     let named = table
         .get("policies")
         .and_then(toml::Value::as_table)
         .into_iter()
-        .flat_map(|policies| policies.values().filter_map(model_of));
-    for model in learned.into_iter().chain(named) {
+        .flat_map(|policies| policies.values().flat_map(models_of));
+    for model in builtin.chain(named) {
         let file = relative_to(path, &model);
         if !model.trim().is_empty() && !files.contains(&file) {
             files.push(file);

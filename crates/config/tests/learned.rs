@@ -252,13 +252,20 @@ fn named_files_reads_the_model_path_of_an_invalid_config() {
     // Invalid twice over (a missing model file, an unknown key) yet it still names its model.
     let text = format!(
         "{CATALOG}\n[routing]\npolicy = \"learned\"\nno_such_key = 1\n\
-         [routing.learned]\nmodel = \"models/next.json\"\nthreshold = 0.5\n"
+         [routing.learned]\nmodel = \"models/next.json\"\nthreshold = 0.5\n\
+         [routing.bandit]\nprior_model = \"models/prior.json\"\n\
+         [policies.warm]\nkind = \"bandit\"\nprior_model = \"models/warm.json\"\n"
     );
     std::fs::write(&path, text).unwrap();
     assert!(load_file(&path).is_err());
     assert_eq!(
         routewise_config::named_files(&path),
-        [path.clone(), dir.path().join("models/next.json")]
+        [
+            path.clone(),
+            dir.path().join("models/next.json"),
+            dir.path().join("models/prior.json"),
+            dir.path().join("models/warm.json")
+        ]
     );
     std::fs::write(&path, "tiers = [").unwrap();
     assert_eq!(
