@@ -65,6 +65,8 @@ fn the_report_has_stable_keys_is_reproducible_and_the_bandit_learns() {
     let dir = tempfile::tempdir().unwrap();
     let data = world(dir.path(), 600);
     let data = data.to_str().unwrap();
+    // A good answer is worth $0.004 here: a proof is worth sending to `large` ($0.0019 more),
+    // a colour is not.
     let args = [
         "--data",
         data,
@@ -74,6 +76,8 @@ fn the_report_has_stable_keys_is_reproducible_and_the_bandit_learns() {
         "0.5",
         "--windows",
         "5",
+        "--bandit",
+        "quality_value_usd=0.004",
     ];
     let report = simulate(&args);
     for p in report["policies"].as_array().unwrap() {

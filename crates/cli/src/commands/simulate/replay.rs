@@ -140,8 +140,9 @@ pub struct Step {
 pub fn config_text(world: &World, spec: &RunSpec) -> String {
     let mut text = world.catalog_toml().to_owned();
     text.push_str(&format!(
-        "\n[routing]\npolicy = \"{}\"\n",
-        spec.policy.config_name()
+        "\n[routing]\npolicy = \"{}\"\nexpected_output_tokens = {}\n",
+        spec.policy.config_name(),
+        world.expected_output_tokens
     ));
     if let PolicySpec::Learned { path, threshold } = &spec.policy {
         text.push_str(&format!(
@@ -290,10 +291,11 @@ fn serve(world: &World, gateway: &Gateway, id: &str, prompt: usize, now: u64) ->
         error: None,
     };
     ledger.set_execution(&model, vec![attempt], Duration::ZERO);
-    ledger.set_usage(Some(Usage::new(
-        u64::from(analysis.signals.prompt_tokens),
-        DEFAULT_OUTPUT_TOKENS,
-    )));
+    let prompt_tokens = analysis.signals.prompt_tokens;
+    let completion = served.map_or(DEFAULT_OUTPUT_TOKENS, |m| {
+        world.completion_tokens(prompt, m, prompt_tokens)
+    });
+    ledger.set_usage(Some(Usage::new(u64::from(prompt_tokens), completion)));
     ledger.finish("ok", 200, None);
     served
 }
