@@ -151,6 +151,11 @@ fn fnv(seed: u64, text: &str) -> u64 {
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// Words of a query the context reads at most: the record keeps their counts, and a
+/// megabyte-long prompt must not make a megabyte-long record (nor cost its hashing on every
+/// decision). A query's first 2,000 words say what kind of request it is.
+pub const MAX_WORDS: usize = 2_000;
+
 /// Signed counts of lower-cased words and adjacent word pairs by hash (zeros dropped).
 fn hash_words(text: &str, buckets: u32) -> Vec<(u32, f32)> {
     let mut counts: Vec<(u32, f32)> = Vec::new();
@@ -164,6 +169,7 @@ fn hash_words(text: &str, buckets: u32) -> Vec<(u32, f32)> {
     for word in text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
+        .take(MAX_WORDS)
     {
         lower.clear();
         lower.extend(word.chars().flat_map(char::to_lowercase));
@@ -217,6 +223,16 @@ mod tests {
             context("What is the capital of France?").words,
             context("WHAT IS THE CAPITAL OF FRANCE?").words
         );
+    }
+
+    #[test]
+    fn a_huge_query_is_read_only_so_far() {
+        let huge = "lorem ipsum dolor sit amet ".repeat(100_000);
+        let x = context(&huge);
+        let counted: f32 = x.counts.iter().map(|(_, v)| v.abs()).sum();
+        // At most MAX_WORDS words and as many pairs, whatever the collisions cancel.
+        assert!(counted <= (2 * MAX_WORDS) as f32, "{counted}");
+        assert!(x.encode().len() < 2 * (2 * MAX_WORDS) + DENSE + 2);
     }
 
     #[test]
