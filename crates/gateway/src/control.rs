@@ -23,7 +23,7 @@ pub struct Controllers {
     health: Mutex<HashMap<String, f64>>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Spend {
     global: SpendState,
     keys: HashMap<String, SpendState>,
@@ -71,7 +71,7 @@ impl Controllers {
             }
         }
         if let Some(budget) = &config.control.budget {
-            let spend = lock(&self.spend).clone();
+            let spend = lock(&self.spend);
             let tightest = paced(budget, &spend, key)
                 .map(|(scope, pacer, state)| {
                     (scope, pacer.bias(state, now), pacer.pace(state, now))
@@ -93,13 +93,13 @@ impl Controllers {
     /// A budget of `key` (or of all traffic) that is spent, when the config caps hard.
     pub fn exhausted(&self, config: &Config, key: Option<&str>, now: u64) -> Option<Exhausted> {
         let budget = config.control.budget.as_ref().filter(|b| b.hard_cap)?;
-        let spend = lock(&self.spend).clone();
+        let spend = lock(&self.spend);
         paced(budget, &spend, key)
             .find(|(_, pacer, state)| pacer.exhausted(*state, now))
             .map(|(scope, pacer, _)| {
                 let (_, end) = routewise_core::control::period_bounds(now, pacer.plan.period);
                 Exhausted {
-                    scope,
+                    scope: scope.to_string(),
                     usd: pacer.plan.usd,
                     period: pacer.plan.period.as_str(),
                     retry_after: Duration::from_millis(end.saturating_sub(now)),
@@ -142,7 +142,7 @@ impl Controllers {
         let Some(budget) = &config.control.budget else {
             return false;
         };
-        let spend = lock(&self.spend).clone();
+        let spend = lock(&self.spend);
         paced(budget, &spend, key).any(|(_, pacer, state)| pacer.bias(state, now) < 0.0)
     }
 
@@ -233,20 +233,36 @@ fn target_name(controller: &routewise_core::control::TargetController) -> String
     }
 }
 
+/// Whose budget: all traffic's or one client key's. Formatted only when a sentence needs it.
+#[derive(Debug, Clone, Copy)]
+enum Scope<'a> {
+    All,
+    Key(&'a str),
+}
+
+impl std::fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::All => f.write_str("all traffic"),
+            Scope::Key(key) => write!(f, "client key `{key}`"),
+        }
+    }
+}
+
 /// The budgets that apply to a request from `key`: all traffic's, then the key's.
 fn paced<'a>(
     budget: &'a BudgetConfig,
     spend: &'a Spend,
     key: Option<&'a str>,
-) -> impl Iterator<Item = (String, &'a BudgetPacer, SpendState)> + 'a {
+) -> impl Iterator<Item = (Scope<'a>, &'a BudgetPacer, SpendState)> + 'a {
     let global = budget
         .global
         .as_ref()
-        .map(|pacer| ("all traffic".to_owned(), pacer, spend.global));
+        .map(|pacer| (Scope::All, pacer, spend.global));
     let keyed = key.and_then(|k| {
         budget.keys.get(k).map(|pacer| {
             (
-                format!("client key `{k}`"),
+                Scope::Key(k),
                 pacer,
                 spend.keys.get(k).copied().unwrap_or_default(),
             )

@@ -76,15 +76,25 @@ pub async fn restore_states(gateway: &Gateway, store: &dyn Store) {
 
 /// Saves `policy`'s state within [`SAVE_DELAY`], once for every update until then.
 pub fn schedule_save(gateway: &Gateway, policy: &str) {
-    if !gateway.pending_saves().claim(policy) {
+    schedule(gateway, policy);
+}
+
+/// Saves the state kept under `name` (a policy's, or [`CONTROLLER_STATE`]) within
+/// [`SAVE_DELAY`], once for every change until then.
+fn schedule(gateway: &Gateway, name: &str) {
+    if gateway.store().is_none() || !gateway.pending_saves().claim(name) {
         return;
     }
     let gateway = gateway.clone();
-    let policy = policy.to_owned();
+    let name = name.to_owned();
     tokio::spawn(async move {
         tokio::time::sleep(SAVE_DELAY).await;
-        gateway.pending_saves().release(&policy);
-        save(&gateway, &policy).await;
+        gateway.pending_saves().release(&name);
+        if name == CONTROLLER_STATE {
+            save_controller(&gateway).await;
+        } else {
+            save(&gateway, &name).await;
+        }
     });
 }
 
@@ -105,15 +115,7 @@ pub const CONTROLLER_STATE: &str = "controller target";
 
 /// Saves the target controller's state within [`SAVE_DELAY`].
 pub fn schedule_controller_save(gateway: &Gateway) {
-    if gateway.store().is_none() || !gateway.pending_saves().claim(CONTROLLER_STATE) {
-        return;
-    }
-    let gateway = gateway.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(SAVE_DELAY).await;
-        gateway.pending_saves().release(CONTROLLER_STATE);
-        save_controller(&gateway).await;
-    });
+    schedule(gateway, CONTROLLER_STATE);
 }
 
 async fn save_controller(gateway: &Gateway) {

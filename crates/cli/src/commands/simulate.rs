@@ -137,6 +137,40 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     if let Some(path) = &args.plot {
         plot::check_target(path)?;
     }
+    let policies = policies_to_run(&args)?;
+    let records = routewise_data::load_benchmarks(&args.data)?;
+    let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
+    let data = EvalData::build(records, prices.as_ref(), DEFAULT_OUTPUT_TOKENS, None, None)?;
+    let world = World::new(data, prices.as_ref())?;
+    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
+    let bar = progress::bar("simulating", policies.len() * seeds.len() * world.prompts());
+    let reports = policies
+        .iter()
+        .map(|policy| simulate_policy(&world, &args, policy, &seeds, &bar))
+        .collect::<Result<Vec<_>>>()?;
+    bar.finish_and_clear();
+    let report = Report {
+        data: args.data.iter().map(|p| p.display().to_string()).collect(),
+        requests: world.prompts(),
+        seeds,
+        order: args.order,
+        feedback_rate: args.feedback_rate,
+        feedback_delay: args.feedback_delay,
+        strong_share_target: args.strong_share,
+        quality_floor_target: args.quality_floor,
+        budget_usd: args.budget,
+        weak_model: world.data.models[world.weak].clone(),
+        strong_model: world.data.models[world.strong].clone(),
+        references: references(&world),
+        policies: reports,
+    };
+    write_report(&args, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The policies named (default: rules, complexity, bandit), their model files checked before
+/// anything runs.
+fn policies_to_run(args: &SimulateArgs) -> Result<Vec<PolicySpec>> {
     let policies = if args.policies.is_empty() {
         vec![
             PolicySpec::Rules,
@@ -156,72 +190,60 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
             );
         }
     }
-    let records = routewise_data::load_benchmarks(&args.data)?;
-    let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
-    let data = EvalData::build(records, prices.as_ref(), DEFAULT_OUTPUT_TOKENS, None, None)?;
-    let world = World::new(data, prices.as_ref())?;
-    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
-    let bandit = args.bandit.clone();
-    let total = policies.len() * seeds.len() * world.prompts();
-    let bar = progress::bar("simulating", total);
-    let mut reports = Vec::new();
-    for policy in &policies {
-        let mut runs = Vec::new();
-        for &seed in &seeds {
-            let spec = RunSpec {
-                policy: policy.clone(),
-                seed,
-                order: args.order,
-                feedback_rate: args.feedback_rate,
-                feedback_delay: args.feedback_delay,
-                strong_share: args.strong_share,
-                quality_floor: args.quality_floor,
-                target_gain: args.target_gain,
-                budget_usd: args.budget,
-                memory: args.memory,
-                bandit: bandit.clone(),
-            };
-            let steps = replay::run(&world, &spec, &bar)?;
-            runs.push(seed_run(&world, args.order, seed, steps));
-        }
-        let controlled =
-            policy.steerable() && (args.strong_share.is_some() || args.budget.is_some());
-        reports.push(PolicyReport::new(
-            policy.label(),
-            controlled,
-            &runs,
-            usize::try_from(args.windows).unwrap_or(20),
-            args.strong_share,
-        ));
+    Ok(policies)
+}
+
+/// One policy over every seed, reported.
+fn simulate_policy(
+    world: &World,
+    args: &SimulateArgs,
+    policy: &PolicySpec,
+    seeds: &[u64],
+    bar: &indicatif::ProgressBar,
+) -> Result<PolicyReport> {
+    let mut runs = Vec::new();
+    for &seed in seeds {
+        let spec = RunSpec {
+            policy: policy.clone(),
+            seed,
+            order: args.order,
+            feedback_rate: args.feedback_rate,
+            feedback_delay: args.feedback_delay,
+            strong_share: args.strong_share,
+            quality_floor: args.quality_floor,
+            target_gain: args.target_gain,
+            budget_usd: args.budget,
+            memory: args.memory,
+            bandit: args.bandit.clone(),
+        };
+        let steps = replay::run(world, &spec, bar)?;
+        runs.push(seed_run(world, args.order, seed, steps));
     }
-    bar.finish_and_clear();
-    let report = Report {
-        data: args.data.iter().map(|p| p.display().to_string()).collect(),
-        requests: world.prompts(),
-        seeds,
-        order: args.order,
-        feedback_rate: args.feedback_rate,
-        feedback_delay: args.feedback_delay,
-        strong_share_target: args.strong_share,
-        quality_floor_target: args.quality_floor,
-        budget_usd: args.budget,
-        weak_model: world.data.models[world.weak].clone(),
-        strong_model: world.data.models[world.strong].clone(),
-        references: references(&world),
-        policies: reports,
-    };
+    let controlled = policy.steerable()
+        && (args.strong_share.is_some() || args.quality_floor.is_some() || args.budget.is_some());
+    Ok(PolicyReport::new(
+        policy.label(),
+        controlled,
+        &runs,
+        usize::try_from(args.windows).unwrap_or(20),
+        args.strong_share,
+    ))
+}
+
+/// The report as a table or JSON, and the plot when asked for.
+fn write_report(args: &SimulateArgs, report: &Report) -> Result<()> {
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        outln!("{}", serde_json::to_string_pretty(report)?)?;
     } else {
         out!("{}", report.render())?;
     }
     if let Some(path) = &args.plot {
-        plot::write(&report, path)?;
+        plot::write(report, path)?;
         if !args.json {
             outln!("plot written to {}", path.display())?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A run with the always-weak and always-strong qualities along its stream.

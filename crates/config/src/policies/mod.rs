@@ -170,6 +170,31 @@ pub(crate) fn compile(
             vec![settings.model.clone()],
         ));
     }
+    compile_all_named(
+        named,
+        catalog,
+        load_model,
+        expected_output_tokens,
+        &mut registry,
+        errors,
+    );
+    Compiled {
+        registry,
+        rules,
+        complexity,
+        learned,
+    }
+}
+
+/// Every `[policies.NAME]`, into `registry`; a built-in name is refused.
+fn compile_all_named(
+    named: &BTreeMap<String, RawPolicy>,
+    catalog: &Catalog,
+    load_model: ModelLoader<'_>,
+    expected_output_tokens: u32,
+    registry: &mut PolicyRegistry,
+    errors: &mut Errors,
+) {
     for (name, raw) in named {
         let path = format!("policies.{name}");
         check_name(&path, name, errors);
@@ -192,12 +217,6 @@ pub(crate) fn compile(
         ) {
             registry.insert(compiled);
         }
-    }
-    Compiled {
-        registry,
-        rules,
-        complexity,
-        learned,
     }
 }
 

@@ -222,6 +222,18 @@ pub struct Report {
 impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
+        self.render_setting(&mut out);
+        self.render_figures(&mut out);
+        self.render_windows(&mut out, "strong share", |w| w.strong_share, true);
+        self.render_windows(&mut out, "quality", |w| w.quality, false);
+        if let Some(budget) = self.budget_usd {
+            self.render_spend(&mut out, budget);
+        }
+        out
+    }
+
+    /// What was simulated: the stream, the references, the targets.
+    fn render_setting(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "{} requests, {} order, feedback on {:.0}% (delay {}), seeds {:?}",
@@ -249,6 +261,10 @@ impl Report {
         if let Some(b) = self.budget_usd {
             let _ = writeln!(out, "budget ${b} over the stream (one simulated day)");
         }
+    }
+
+    /// One row per policy: the whole stream and its last half.
+    fn render_figures(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "\n{:<28} {:>8} {:>11} {:>7} {:>7} {:>9} | last half: {:>8} {:>11} {:>7} {:>7}",
@@ -279,46 +295,47 @@ impl Report {
                 p.last_half.pgr
             );
         }
-        let _ = writeln!(out, "\nstrong share by window:");
+    }
+
+    /// One line per policy of `value` by window; `with_error` adds the share target's error.
+    fn render_windows(
+        &self,
+        out: &mut String,
+        title: &str,
+        value: fn(&Window) -> f64,
+        with_error: bool,
+    ) {
+        let _ = writeln!(out, "\n{title} by window:");
         for p in &self.policies {
-            let shares: Vec<String> = p
+            let values: Vec<String> = p
                 .windows
                 .iter()
-                .map(|w| format!("{:.2}", w.strong_share))
+                .map(|w| format!("{:.2}", value(w)))
                 .collect();
-            let _ = write!(out, "{:<28} {}", p.name, shares.join(" "));
-            if let Some(e) = p.max_window_share_error {
+            let _ = write!(out, "{:<28} {}", p.name, values.join(" "));
+            if let (true, Some(e)) = (with_error, p.max_window_share_error) {
                 let _ = write!(out, "  (max error after warm-up {e:.3})");
             }
             let _ = writeln!(out);
         }
-        let _ = writeln!(out, "\nquality by window:");
+    }
+
+    fn render_spend(&self, out: &mut String, budget: f64) {
+        let _ = writeln!(out, "\nspend against the budget:");
         for p in &self.policies {
-            let qualities: Vec<String> = p
-                .windows
-                .iter()
-                .map(|w| format!("{:.2}", w.quality))
-                .collect();
-            let _ = writeln!(out, "{:<28} {}", p.name, qualities.join(" "));
+            let _ = writeln!(
+                out,
+                "{:<28} ${:.4} ({:+.1}%){}, {} failed",
+                p.name,
+                p.spend_usd,
+                (p.spend_usd / budget - 1.0) * 100.0,
+                if p.controlled {
+                    ""
+                } else {
+                    " not paced (no threshold)"
+                },
+                p.failed
+            );
         }
-        if let Some(budget) = self.budget_usd {
-            let _ = writeln!(out, "\nspend against the budget:");
-            for p in &self.policies {
-                let _ = writeln!(
-                    out,
-                    "{:<28} ${:.4} ({:+.1}%){}, {} failed",
-                    p.name,
-                    p.spend_usd,
-                    (p.spend_usd / budget - 1.0) * 100.0,
-                    if p.controlled {
-                        ""
-                    } else {
-                        " not paced (no threshold)"
-                    },
-                    p.failed
-                );
-            }
-        }
-        out
     }
 }
