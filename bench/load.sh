@@ -8,6 +8,8 @@
 #
 #   none     no store: no decision records, no memory
 #   sqlite   the embedded default: decision records and memory in an SQLite file (WAL)
+#   experiment  sqlite plus an [[experiments]] on `auto`: two arms, a shadow policy and a 5%
+#            control share (docs/EXPERIMENTS.md)
 #
 # Two sections:
 #
@@ -106,11 +108,21 @@ port=$PORT_BASE
 for variant in $VARIANTS; do
   case $variant in
     none) store=none ;;
-    sqlite) store=sqlite://routewise.db ;;
-    *) die "unknown variant '$variant' (none, sqlite)" ;;
+    sqlite|experiment) store=sqlite://routewise.db ;;
+    *) die "unknown variant '$variant' (none, sqlite, experiment)" ;;
   esac
   mkdir -p "$WORK/$variant"
   cp config/examples/local.toml "$WORK/$variant/routewise.toml"
+  if [ "$variant" = experiment ]; then
+    cat >>"$WORK/$variant/routewise.toml" <<'TOML'
+
+[[experiments]]
+name = "bench"
+shadow = ["complexity"]
+control_share = 0.05
+arms = [{ name = "a", policy = "rules", weight = 9 }, { name = "b", policy = "complexity", weight = 1 }]
+TOML
+  fi
   ROUTEWISE_UPSTREAM_URL="http://$MOCK_ADDR/v1" ROUTEWISE_LISTEN="127.0.0.1:$port" \
     ROUTEWISE_STORE="$store" RUST_LOG=warn \
     "${SERVER_PIN[@]}" "$TARGET_DIR/release/routewise" serve --config "$WORK/$variant/routewise.toml" \

@@ -40,6 +40,15 @@ enum Command {
     /// Stream benchmark prompts through the serving code with feedback from their scores:
     /// how policies, online learning, targets and budgets do as traffic goes by.
     Simulate(commands::simulate::SimulateArgs),
+    /// Compare an experiment's arms, control and shadows from the store: cost, strong share,
+    /// quality with intervals, and a recommendation (cut over, keep testing, roll back).
+    Report(commands::report::ReportArgs),
+    /// Run logged traffic through a candidate policy: counterfactual cost and off-policy
+    /// estimates of its quality (IPS, SNIPS, doubly robust).
+    Replay(commands::replay::ReplayArgs),
+    /// Move a staged rollout of a candidate policy (`--to 0.1`), roll it back, or finish it, by
+    /// editing the config file the gateway reloads.
+    Rollout(commands::rollout::RolloutArgs),
     /// Write the rated requests of a config's store as benchmark JSONL, to train and evaluate on
     /// your own traffic.
     Export(commands::export::ExportArgs),
@@ -56,6 +65,9 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => commands::calibrate::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
+        Command::Rollout(args) => commands::rollout::run(args),
+        Command::Report(args) => commands::report::run(args),
+        Command::Replay(args) => commands::replay::run(args),
     };
     match result {
         Ok(code) => code,

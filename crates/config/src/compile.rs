@@ -53,6 +53,17 @@ pub struct Config {
     pub memory: crate::store::MemoryConfig,
     /// Controllers: a strong-share target or quality floor, budgets.
     pub control: crate::control::ControlConfig,
+    /// `[[experiments]]`, in file order.
+    pub experiments: Vec<crate::experiments::ExperimentConfig>,
+    /// `[alerts]`: on by default.
+    pub alerts: crate::alerts::AlertsConfig,
+}
+
+impl Config {
+    /// The experiment a route belongs to, if any.
+    pub fn experiment_for(&self, route: &str) -> Option<&crate::experiments::ExperimentConfig> {
+        self.experiments.iter().find(|e| e.applies_to(route))
+    }
 }
 
 impl Config {
@@ -140,6 +151,13 @@ pub fn compile_with_store(
     let store = crate::store::compile_store(&raw.store, default_store, &mut errors.0);
     let memory = crate::store::compile_memory(&raw.memory, &mut errors.0);
     let control = compile_control(&raw, &routing, &mut errors);
+    let experiments = crate::experiments::compile_experiments(
+        &raw.experiments,
+        &server.routes,
+        &routing.policies,
+        &mut errors,
+    );
+    let alerts = crate::alerts::compile_alerts(&raw.alerts, &mut errors);
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -151,6 +169,8 @@ pub fn compile_with_store(
         store,
         memory,
         control,
+        experiments,
+        alerts,
     })
 }
 

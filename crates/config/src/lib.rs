@@ -6,9 +6,11 @@
 //! [`Config`] the rest of routewise runs on. `${VAR}` and `${VAR:-default}` are expanded from the
 //! environment first ([`interpolate`]).
 
+pub mod alerts;
 pub mod compile;
 pub mod control;
 pub mod error;
+pub mod experiments;
 pub mod interpolate;
 mod model_file;
 pub mod policies;

@@ -29,6 +29,12 @@ pub struct RawConfig {
     pub memory: crate::store::RawMemory,
     /// A spend budget that paces routing (see `crate::control`).
     pub budget: Option<crate::control::RawBudget>,
+    /// Shadow policies, A/B arms, control shares and rollouts (see `crate::experiments`).
+    #[serde(default)]
+    pub experiments: Vec<crate::experiments::RawExperiment>,
+    /// The built-in alerts (see `crate::alerts`).
+    #[serde(default)]
+    pub alerts: crate::alerts::RawAlerts,
 }
 
 /// A named policy: its `kind` and that kind's settings.

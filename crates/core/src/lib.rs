@@ -12,10 +12,12 @@
 //! Keeping this crate pure is what makes policies property-testable, benchmarkable and replayable
 //! offline over logged traffic; the compiler guards it, because this crate depends on no I/O crate.
 
+pub mod alerts;
 pub mod bandit;
 pub mod catalog;
 pub mod control;
 pub mod decision;
+pub mod experiment;
 pub mod learn;
 pub mod memory;
 pub mod policy;

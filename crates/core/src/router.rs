@@ -300,6 +300,34 @@ impl Router {
         }
     }
 
+    /// Moves an accounted `decision` up to the first eligible model (by preference) of `tier`
+    /// or above, with the cost estimate that follows; false when it is already there or no
+    /// eligible model is. The caller notes why (a stage such as an experiment's control).
+    pub fn raise_decision(
+        &self,
+        decision: &mut Decision,
+        analysis: &Analysis,
+        tier: usize,
+    ) -> bool {
+        let Some(current) = self.catalog.id_of(&decision.model) else {
+            return false;
+        };
+        let mut routed = Routed {
+            model: current,
+            choice: None,
+            adjustments: Vec::new(),
+        };
+        if !self.raise_to_tier(&mut routed, analysis, tier) {
+            return false;
+        }
+        let Some(model) = self.catalog.get(routed.model) else {
+            return false;
+        };
+        decision.model = model.name.clone();
+        decision.estimated_cost_usd = self.estimate(&analysis.signals, routed.model).0;
+        true
+    }
+
     /// The request's estimated cost on `model`, and on the always-large baseline.
     pub fn estimate(&self, signals: &Signals, model: ModelId) -> (f64, f64) {
         let output_tokens = u64::from(self.output_tokens(signals));

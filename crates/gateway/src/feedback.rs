@@ -266,6 +266,12 @@ async fn learn(
         score,
     );
     gateway.controllers().rated(config, score);
+    if rated
+        .tier
+        .is_some_and(|tier| tier < config.catalog.top_tier())
+    {
+        gateway.alerts().small_feedback(&config.alerts, now, score);
+    }
     if config.control.target.is_some() {
         crate::persist::schedule_controller_save(gateway);
     }

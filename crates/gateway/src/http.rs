@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use routewise_openai::{ApiError, ModelList, ModelObject};
 
-/// Routes: `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}`,
+/// Routes: `POST /v1/chat/completions`, `POST /v1/feedback`, `GET /v1/alerts`, `GET /v1/models`, `GET /v1/models/{id}`,
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`; anything else is an OpenAI-shaped 404.
 pub fn app(gateway: Gateway) -> Router {
     Router::new()
@@ -26,6 +26,7 @@ pub fn app(gateway: Gateway) -> Router {
             post(chat_completions).fallback(only("POST")),
         )
         .route("/v1/feedback", post(feedback).fallback(only("POST")))
+        .route("/v1/alerts", get(alerts).fallback(only("GET")))
         .route("/v1/models", get(models).fallback(only("GET")))
         .route("/v1/models/{*id}", get(model).fallback(only("GET")))
         .route("/metrics", get(metrics).fallback(only("GET")))
@@ -66,7 +67,8 @@ async fn chat_completions(State(gateway): State<Gateway>, mut request: Request) 
         Ok(admitted) => admitted,
         Err(err) => return err.into_response(),
     };
-    pipeline::chat_completions(&gateway, admitted, request.into_body()).await
+    let (parts, body) = request.into_parts();
+    pipeline::chat_completions(&gateway, admitted, &parts.headers, body).await
 }
 
 async fn feedback(State(gateway): State<Gateway>, mut request: Request) -> Response {
@@ -75,6 +77,15 @@ async fn feedback(State(gateway): State<Gateway>, mut request: Request) -> Respo
         Err(err) => return err.into_response(),
     };
     crate::feedback::feedback(&gateway, admitted, request.into_body()).await
+}
+
+/// `GET /v1/alerts`: the built-in alerts' states, as of their last evaluation.
+async fn alerts(State(gateway): State<Gateway>, mut request: Request) -> Response {
+    let runtime = match admitted(&mut request) {
+        Ok(admitted) => admitted.runtime,
+        Err(err) => return err.into_response(),
+    };
+    axum::Json(gateway.alerts().view(&runtime.config.alerts)).into_response()
 }
 
 async fn models(mut request: Request) -> Response {

@@ -13,6 +13,7 @@
 //! side.
 
 pub mod account;
+pub mod alerts;
 pub mod auth;
 pub mod control;
 pub mod decide;
@@ -106,6 +107,7 @@ struct Shared {
     manual_unix_ms: AtomicU64,
     controllers: Arc<Controllers>,
     pending_saves: persist::PendingSaves,
+    alerts: alerts::Alerts,
 }
 
 /// Wall-clock time as the gateway counts it: the time it started plus what the runtime's
@@ -154,6 +156,7 @@ impl Gateway {
         // Install the recorder before the first request records anything.
         let _ = metrics::handle();
         let memory = Arc::new(Memory::new(&runtime.config.memory));
+        let alerts = alerts::Alerts::new(&runtime.config.alerts, now_unix_ms());
         let gateway = Self {
             shared: Arc::new(Shared {
                 runtime: ArcSwap::from_pointee(runtime),
@@ -168,6 +171,7 @@ impl Gateway {
                 manual_unix_ms: AtomicU64::new(0),
                 controllers: Arc::default(),
                 pending_saves: persist::PendingSaves::default(),
+                alerts,
             }),
         };
         gateway.adopt(&gateway.runtime());
@@ -270,6 +274,11 @@ impl Gateway {
         &self.shared.controllers
     }
 
+    /// The built-in alerts' observations and states.
+    pub fn alerts(&self) -> &alerts::Alerts {
+        &self.shared.alerts
+    }
+
     /// The attached store, if any.
     pub fn store(&self) -> Option<&StoreHandle> {
         self.shared.store.get()
@@ -348,7 +357,7 @@ impl Gateway {
 }
 
 /// Milliseconds since the Unix epoch.
-pub(crate) fn now_unix_ms() -> u64 {
+pub fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -168,3 +168,33 @@ pub fn budget(scope: &str, spent_usd: f64, pace: f64) {
 pub fn learning_state(outcome: &'static str) {
     counter!("routewise_learning_state_total", "outcome" => outcome).increment(1);
 }
+
+/// One request of an experiment, by arm (`none` for an experiment of shadows only), and what
+/// its shadow policies would have served.
+pub fn experiment(experiment: &str, arm: Option<&str>, shadows: &[routewise_core::ShadowDecision]) {
+    counter!("routewise_experiment_requests_total", "experiment" => experiment.to_owned(),
+        "arm" => arm.unwrap_or("none").to_owned())
+    .increment(1);
+    for shadow in shadows {
+        counter!("routewise_shadow_decisions_total", "experiment" => experiment.to_owned(),
+            "policy" => shadow.policy.clone(), "model" => shadow.model.clone())
+        .increment(1);
+    }
+}
+
+/// A shadow policy failed to decide (the request was served regardless).
+pub fn shadow_error(experiment: &str, policy: &str) {
+    counter!("routewise_shadow_errors_total", "experiment" => experiment.to_owned(),
+        "policy" => policy.to_owned())
+    .increment(1);
+}
+
+/// Whether a built-in alert is firing (1) or not (0).
+pub fn alert_firing(alert: &'static str, firing: bool) {
+    gauge!("routewise_alert_firing", "alert" => alert).set(if firing { 1.0 } else { 0.0 });
+}
+
+/// One alert change's webhook delivery: `ok`, `failed` (after its retries) or `dropped`.
+pub fn alert_webhook(outcome: &'static str) {
+    counter!("routewise_alert_webhook_total", "outcome" => outcome).increment(1);
+}

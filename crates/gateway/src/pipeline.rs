@@ -23,7 +23,7 @@
 use crate::Gateway;
 use crate::account::Ledger;
 use crate::auth::Caller;
-use crate::decide::{self, Adjustments, Control, Draft};
+use crate::decide::{self, Adjustments, Audience, Control, Draft};
 use crate::error::GatewayError;
 use crate::execute::{self, Execution, Served};
 use crate::layers::{Admitted, RequestId};
@@ -34,7 +34,7 @@ use crate::runtime::{Runtime, Target};
 use crate::shared::{CacheKey, CachedReply, cache_key};
 use crate::stream::{StreamContext, sse_body};
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routewise_config::server::RouteConfig;
 use routewise_core::tokens::TokenCounter;
@@ -50,9 +50,16 @@ pub const REASON: HeaderName = HeaderName::from_static("x-routewise-reason");
 pub const COST: HeaderName = HeaderName::from_static("x-routewise-cost-usd");
 pub const BASELINE_COST: HeaderName = HeaderName::from_static("x-routewise-baseline-cost-usd");
 pub const CACHE: HeaderName = HeaderName::from_static("x-routewise-cache");
+pub const EXPERIMENT: HeaderName = HeaderName::from_static("x-routewise-experiment");
+pub const ARM: HeaderName = HeaderName::from_static("x-routewise-arm");
 
 /// Serves `POST /v1/chat/completions` for an identified caller.
-pub async fn chat_completions(gateway: &Gateway, admitted: Admitted, body: Body) -> Response {
+pub async fn chat_completions(
+    gateway: &Gateway,
+    admitted: Admitted,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let Admitted {
         id,
         caller,
@@ -67,7 +74,7 @@ pub async fn chat_completions(gateway: &Gateway, admitted: Admitted, body: Body)
     );
     ledger.set_caller(caller.key_name.as_deref(), &caller.tier);
     ledger.set_sink(gateway.record_sink(runtime));
-    match serve(gateway, runtime, &id, &caller, body, &mut ledger).await {
+    match serve(gateway, runtime, &id, &caller, (headers, body), &mut ledger).await {
         Ok(response) => response,
         Err(err) => {
             let err = err.redacted(&runtime.redactor);
@@ -87,7 +94,7 @@ async fn serve(
     runtime: &Runtime,
     id: &RequestId,
     caller: &Caller,
-    body: Body,
+    (headers, body): (&HeaderMap, Body),
     ledger: &mut Ledger,
 ) -> Result<Response, GatewayError> {
     admit(gateway, runtime, caller).await?;
@@ -107,22 +114,21 @@ async fn serve(
         || runtime.config.routing.policy.clone(),
         |r| r.policy.clone(),
     );
+    let audience = Audience {
+        route: route.map(|r| r.name.as_str()),
+        key: caller.key_name.as_deref(),
+        user: request.extra.get("user").and_then(|u| u.as_str()),
+        headers: Some(headers),
+    };
     let decision = decide_request(
-        gateway,
-        runtime,
-        &input,
-        &analysis,
-        policy,
-        caller.key_name.as_deref(),
-        &id.id,
+        gateway, runtime, &input, &analysis, policy, audience, &id.id,
     )?;
-    let (policy, reason) = (decision.policy.clone(), decision.reason.clone());
+    let headers = DecisionHeaders::of(&decision, String::new());
     ledger.set_decision(decision);
     let execution = execute_decision(gateway, runtime, &analysis, route, &request, ledger).await?;
     let headers = DecisionHeaders {
         model: execution.model.name.clone(),
-        policy,
-        reason,
+        ..headers
     };
     let tokens = runtime.router.extractor().token_counter();
     let reply = Reply {
@@ -260,15 +266,16 @@ pub fn remember(
     }
 }
 
-/// Stage 7: the decision stages over the analysis, with `policy` deciding for the caller
-/// `key`. Public so that `routewise simulate` decides exactly as served traffic does.
+/// Stage 7: the decision stages over the analysis, with `policy` deciding (unless an
+/// experiment assigns another) for `audience`. Public so that `routewise simulate` decides
+/// exactly as served traffic does.
 pub fn decide_request(
     gateway: &Gateway,
     runtime: &Runtime,
     input: &ChatInput,
     analysis: &Analysis,
     policy: String,
-    key: Option<&str>,
+    audience: Audience<'_>,
     request_id: &str,
 ) -> Result<Decision, GatewayError> {
     let draft = Draft {
@@ -281,16 +288,20 @@ pub fn decide_request(
         policy,
         now_unix_ms: gateway.now_unix_ms(),
         seed: seed_of(request_id),
+        audience,
         adjustments: Adjustments::default(),
         control: Some(Control {
             config: &runtime.config,
             controllers: gateway.controllers(),
-            key,
+            key: audience.key,
         }),
         decision: None,
     };
     let decision = decide::decide(&runtime.stages, draft).map_err(GatewayError::Route)?;
     metrics::decision(&decision.model, &decision.policy, &decision.reason);
+    if let Some(experiment) = &decision.experiment {
+        metrics::experiment(experiment, decision.arm.as_deref(), &decision.shadow);
+    }
     Ok(decision)
 }
 
@@ -428,13 +439,31 @@ struct DecisionHeaders {
     model: String,
     policy: String,
     reason: String,
+    experiment: Option<String>,
+    arm: Option<String>,
 }
 
 impl DecisionHeaders {
+    fn of(decision: &Decision, model: String) -> Self {
+        DecisionHeaders {
+            model,
+            policy: decision.policy.clone(),
+            reason: decision.reason.clone(),
+            experiment: decision.experiment.clone(),
+            arm: decision.arm.clone(),
+        }
+    }
+
     fn apply(&self, response: &mut Response, cost: f64, baseline: f64) {
         set(response, MODEL, &self.model);
         set(response, POLICY, &self.policy);
         set(response, REASON, &self.reason);
+        if let Some(experiment) = &self.experiment {
+            set(response, EXPERIMENT, experiment);
+        }
+        if let Some(arm) = &self.arm {
+            set(response, ARM, arm);
+        }
         set(response, COST, &format!("{cost:.8}"));
         set(response, BASELINE_COST, &format!("{baseline:.8}"));
     }
@@ -452,6 +481,8 @@ fn cached_response(hit: &CachedReply, ledger: &mut Ledger) -> Response {
         model: hit.model.clone(),
         policy: hit.policy.clone(),
         reason: hit.reason.clone(),
+        experiment: None,
+        arm: None,
     };
     let (_, baseline) = ledger.costs();
     headers.apply(&mut response, 0.0, baseline);
@@ -479,7 +510,7 @@ fn set(response: &mut Response, name: HeaderName, value: &str) {
 
 /// The decision's random seed, derived from the request id so that a logged decision can be
 /// replayed: FNV-1a, whose value, unlike std's hasher, is fixed across builds.
-fn seed_of(request_id: &str) -> u64 {
+pub fn seed_of(request_id: &str) -> u64 {
     request_id
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {

@@ -33,6 +33,21 @@ pub struct Accounting {
 
 impl Accounting {
     fn count(&self, finished: &Finished<'_>) {
+        let fallback = finished
+            .attempts
+            .iter()
+            .any(|a| finished.model.is_some_and(|m| a.model != m.name));
+        self.gateway.alerts().request(
+            &self.runtime.config.alerts,
+            self.gateway.now_unix_ms(),
+            crate::alerts::sample(
+                finished.cost_usd,
+                finished.latency_ms,
+                finished.status,
+                finished.outcome,
+                fallback,
+            ),
+        );
         let controllers = self.gateway.controllers();
         for attempt in finished.attempts {
             controllers.called(&attempt.model, attempt.outcome != "ok");

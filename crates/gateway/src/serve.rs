@@ -51,6 +51,7 @@ pub async fn run(
             }
         }
     });
+    let alerts = tokio::spawn(crate::alerts::tick(gateway.clone()));
     let mut shutdown = pin!(shutdown);
     loop {
         // Reap finished connections as we go, so the set stays the size of what is open.
@@ -86,6 +87,7 @@ pub async fn run(
     }
     drain(&gateway, &mut connections, stop_tx).await;
     upkeep.abort();
+    alerts.abort();
     Ok(())
 }
 

@@ -15,7 +15,8 @@ pub mod writer;
 
 pub use error::StoreError;
 pub use records::{
-    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, UpgradeRecord,
+    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, ScoredQuery,
+    ScoredRecord, UpgradeRecord,
 };
 pub use sql::SqlStore;
 pub use writer::{RecordWriter, WriterSettings, WriterStats};
@@ -43,6 +44,13 @@ pub trait Store: std::fmt::Debug + Send + Sync {
         &'a self,
         request_id: &'a str,
     ) -> BoxFuture<'a, StoreResult<Option<DecisionRecord>>>;
+
+    /// Records matching `query`, oldest first, each with its latest feedback score (for
+    /// `routewise report` and `replay`, which page through them).
+    fn scored_records<'a>(
+        &'a self,
+        query: &'a ScoredQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<ScoredRecord>>>;
 
     /// Records matching `query`, newest first.
     fn records<'a>(

@@ -114,3 +114,24 @@ pub struct RecordQuery {
     pub before_request: Option<String>,
     pub limit: usize,
 }
+
+/// Which records to read with their scores, oldest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScoredQuery {
+    /// Created at or after.
+    pub since_unix_ms: Option<i64>,
+    /// Created before.
+    pub until_unix_ms: Option<i64>,
+    /// Only this experiment's records.
+    pub experiment: Option<String>,
+    /// After this record (created, request id): the last one of the previous page.
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+/// A record and the latest feedback score on it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRecord {
+    pub record: DecisionRecord,
+    pub score: Option<f64>,
+}

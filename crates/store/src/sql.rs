@@ -4,7 +4,8 @@
 
 use crate::migrations::{LATEST, migrator};
 use crate::records::{
-    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, UpgradeRecord,
+    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, ScoredQuery,
+    ScoredRecord, UpgradeRecord,
 };
 use crate::{Store, StoreError, StoreResult};
 use futures::future::BoxFuture;
@@ -339,6 +340,37 @@ impl Store for SqlStore {
                 .fetch_optional(&self.pool)
                 .await?;
             row.as_ref().map(record_of).transpose()
+        })
+    }
+
+    fn scored_records<'a>(
+        &'a self,
+        query: &'a ScoredQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<ScoredRecord>>> {
+        Box::pin(async move {
+            let columns: Vec<String> = RECORD_COLUMNS.iter().map(|c| format!("d.{c}")).collect();
+            let sql = format!(
+                "SELECT {}, (SELECT f.score FROM feedback f WHERE f.request_id = d.request_id AND {LATEST_FEEDBACK}) AS latest_score FROM decisions d WHERE d.created_ms >= $1 AND d.created_ms < $2 AND ($3 = '' OR d.experiment = $3) AND (d.created_ms > $4 OR (d.created_ms = $4 AND d.request_id > $5)) ORDER BY d.created_ms, d.request_id LIMIT $6",
+                columns.join(", ")
+            );
+            let (after_ms, after_id) = query.after.clone().unwrap_or((i64::MIN, String::new()));
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.since_unix_ms.unwrap_or(i64::MIN))
+                .bind(query.until_unix_ms.unwrap_or(i64::MAX))
+                .bind(query.experiment.clone().unwrap_or_default())
+                .bind(after_ms)
+                .bind(after_id)
+                .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ScoredRecord {
+                        record: record_of(row)?,
+                        score: row.try_get("latest_score")?,
+                    })
+                })
+                .collect()
         })
     }
 

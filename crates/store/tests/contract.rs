@@ -10,8 +10,8 @@
 )]
 
 use routewise_store::{
-    DecisionRecord, FeedbackRecord, FeedbackSource, RecordQuery, RecordWriter, SqlStore, Store,
-    StoreError, UpgradeRecord, WriterSettings,
+    DecisionRecord, FeedbackRecord, FeedbackSource, RecordQuery, RecordWriter, ScoredQuery,
+    SqlStore, Store, StoreError, UpgradeRecord, WriterSettings,
 };
 use sqlx::Executor;
 use std::sync::Arc;
@@ -244,6 +244,75 @@ async fn feedback_keeps_its_history_and_the_latest_counts() {
         assert_eq!(exported[0].0, logged);
         assert_eq!(exported[0].1.score, 1.0);
         assert!(store.rated_with_prompts(100).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scored_records_page_oldest_first_by_experiment_with_the_latest_score() {
+    on_every_backend(|store| async move {
+        let records: Vec<DecisionRecord> = (0..25)
+            .map(|i| {
+                let mut r = record(&format!("s{i:02}"), 100 + i / 2, "small");
+                r.experiment = (i % 5 != 0).then(|| "ab".to_owned());
+                r.arm = Some(if i % 2 == 0 { "a" } else { "b" }.to_owned());
+                r
+            })
+            .collect();
+        store.write_records(&records).await.unwrap();
+        store
+            .add_feedback(feedback("g1", "s01", 10, 0.2))
+            .await
+            .unwrap();
+        store
+            .add_feedback(feedback("g2", "s01", 20, 0.9))
+            .await
+            .unwrap();
+        store
+            .add_feedback(feedback("g3", "s00", 20, 0.4))
+            .await
+            .unwrap();
+        let mut query = ScoredQuery {
+            experiment: Some("ab".to_owned()),
+            limit: 7,
+            ..ScoredQuery::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = store.scored_records(&query).await.unwrap();
+            seen.extend(page.iter().map(|s| (s.record.request_id.clone(), s.score)));
+            match page.last() {
+                Some(last) if page.len() == 7 => {
+                    query.after =
+                        Some((last.record.created_unix_ms, last.record.request_id.clone()));
+                }
+                _ => break,
+            }
+        }
+        // 20 of the experiment's, in time order, ties by id, each once.
+        let ids: Vec<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted);
+        assert_eq!(ids.len(), 20);
+        assert!(!ids.contains(&"s00") && !ids.contains(&"s05"));
+        assert_eq!(
+            seen[0],
+            ("s01".to_owned(), Some(0.9)),
+            "the latest score counts"
+        );
+        assert!(seen[1..].iter().all(|(_, score)| score.is_none()));
+        let all = store
+            .scored_records(&ScoredQuery {
+                since_unix_ms: Some(100),
+                until_unix_ms: Some(101),
+                limit: 100,
+                ..ScoredQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].score, Some(0.4));
     })
     .await;
 }

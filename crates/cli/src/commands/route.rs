@@ -177,6 +177,7 @@ fn decide_with_memory(
         policy: name.to_owned(),
         now_unix_ms: now,
         seed: 0,
+        audience: Default::default(),
         adjustments: Adjustments::default(),
         control: None,
         decision: None,

@@ -10,7 +10,7 @@ mod world;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::eval::dataset::{self, EvalData};
@@ -75,6 +75,15 @@ pub struct SimulateArgs {
     /// Also draw strong share and quality by window to this file (.png or .svg).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// A TOML file of `[policies.NAME]` tables and `[[experiments]]` added to every run's
+    /// config: the experiment's arms, shadows and control share act on the stream.
+    #[arg(long)]
+    experiment: Option<PathBuf>,
+    /// Keep the run's config (`routewise.toml`) and store (`records.db`, prompts logged) in
+    /// this directory, for `routewise report` and `routewise replay`; needs one policy and one
+    /// seed.
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 /// `KEY=VALUE` as a TOML line; the config's own checks judge the value.
@@ -138,6 +147,16 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         plot::check_target(path)?;
     }
     let policies = policies_to_run(&args)?;
+    let extra = match &args.experiment {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --experiment {}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(dir) = &args.keep {
+        check_keep(dir, policies.len(), args.seeds)?;
+    }
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
     let data = EvalData::build(records, prices.as_ref(), DEFAULT_OUTPUT_TOKENS, None, None)?;
@@ -146,7 +165,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let bar = progress::bar("simulating", policies.len() * seeds.len() * world.prompts());
     let reports = policies
         .iter()
-        .map(|policy| simulate_policy(&world, &args, policy, &seeds, &bar))
+        .map(|policy| simulate_policy(&world, &args, policy, &seeds, extra.as_deref(), &bar))
         .collect::<Result<Vec<_>>>()?;
     bar.finish_and_clear();
     let report = Report {
@@ -166,6 +185,22 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     };
     write_report(&args, &report)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--keep DIR` holds one run: one policy, one seed, and no store there yet.
+fn check_keep(dir: &std::path::Path, policies: usize, seeds: u64) -> Result<()> {
+    if policies != 1 || seeds != 1 {
+        bail!("--keep keeps one run: give one --policy and --seeds 1");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let store = dir.join("records.db");
+    if store.exists() {
+        bail!(
+            "{} exists: remove it (or keep the run elsewhere) so that two runs' records do not mix",
+            store.display()
+        );
+    }
+    Ok(())
 }
 
 /// The policies named (default: rules, complexity, bandit), their model files checked before
@@ -199,6 +234,7 @@ fn simulate_policy(
     args: &SimulateArgs,
     policy: &PolicySpec,
     seeds: &[u64],
+    extra: Option<&str>,
     bar: &indicatif::ProgressBar,
 ) -> Result<PolicyReport> {
     let mut runs = Vec::new();
@@ -215,6 +251,13 @@ fn simulate_policy(
             budget_usd: args.budget,
             memory: args.memory,
             bandit: args.bandit.clone(),
+            extra: extra.map(str::to_owned),
+            // Absolute: the kept config names its store, and a relative path there would
+            // resolve against the config's directory.
+            keep: args
+                .keep
+                .as_ref()
+                .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
         };
         let steps = replay::run(world, &spec, bar)?;
         runs.push(seed_run(world, args.order, seed, steps));

@@ -25,6 +25,33 @@ pub fn period_bounds(now_unix_ms: u64, period: BudgetPeriod) -> (u64, u64) {
     }
 }
 
+/// The start (00:00 UTC, Unix milliseconds) of a `YYYY-MM-DD` date from 1970 on; `None` for
+/// anything else, including dates that do not exist (2026-02-30).
+pub fn parse_date(text: &str) -> Option<u64> {
+    let mut parts = text.split('-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let number = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<u64>().ok())?
+    };
+    let (year, month, day) = (number(year)?, number(month)?, number(day)?);
+    if year < 1970 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    (civil_from_days(days) == (year, month, day)).then_some(days * DAY_MS)
+}
+
+/// The `YYYY-MM-DD` UTC date of a Unix time in milliseconds.
+pub fn format_date(unix_ms: u64) -> String {
+    let (year, month, day) = civil_from_days(unix_ms / DAY_MS);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
@@ -67,6 +94,27 @@ mod tests {
         let (start, end) = period_bounds(feb, BudgetPeriod::Month);
         assert_eq!((end - start) / DAY_MS, 29);
         assert_eq!(start / DAY_MS, days_from_civil(2028, 2, 1));
+    }
+
+    #[test]
+    fn dates_parse_and_refuse_what_does_not_exist() {
+        assert_eq!(parse_date("1970-01-02"), Some(DAY_MS));
+        assert_eq!(
+            parse_date("2026-12-15").map(format_date).as_deref(),
+            Some("2026-12-15")
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-12-01",
+            "2026-1-01",
+            "1969-12-31",
+            "2026-12-01x",
+            "",
+            "+026-12-01",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 
     proptest! {

@@ -20,5 +20,5 @@ mod calendar;
 mod target;
 
 pub use budget::{BudgetPacer, BudgetPeriod, BudgetPlan, SpendState};
-pub use calendar::period_bounds;
+pub use calendar::{format_date, parse_date, period_bounds};
 pub use target::{ControlTarget, TargetController, TargetState};

@@ -5,30 +5,40 @@
 //! in the list at all, so a gateway without memory or experiments pays nothing for them:
 //!
 //! 1. *memory* (when configured): a floor under the tier, from bad feedback on similar requests;
-//! 2. *experiment assignment* (when configured): which arm's policy decides, shadow policies;
+//! 2. *experiment assignment* (with `[[experiments]]`): the experiment of the request's route,
+//!    the arm whose policy decides (sticky by client key, `user` or a header), the control draw;
 //! 3. *controllers* (when configured): the bias a strong-share target or a budget puts on
 //!    the policy's threshold. They come before the policy because their output is the policy's
 //!    input; what they learn from the decision is accounted after execution;
 //! 4. **choose**: the policy (or the caller's explicit model), resolved to an eligible model,
-//!    raised to the highest floor, explained.
+//!    raised to the highest floor, explained;
+//! 5. *shadows* (with `[[experiments]]`): what the experiment's shadow policies would serve,
+//!    recorded and never served. After the choice, so a shadow never delays or changes it;
+//! 6. *control* (with `[[experiments]]`): a request drawn into the control share is served by
+//!    the strongest tier; every experiment request's propensity becomes its served model's
+//!    probability under the control's mixture. Last, so nothing raises it again.
 //!
 //! Every stage that changes the outcome names itself in the decision (`stages`, `reason`).
 
 mod choose;
 mod controllers;
+mod experiment;
 mod memory;
 
 pub use choose::Choose;
 pub use controllers::Controlled;
+pub use experiment::{Assign, Audience, ControlShare, Shadows};
 pub use memory::RememberedUpgrades;
 
 use crate::control::Controllers;
 use crate::learning::LearnedStates;
 use crate::memory::Memory;
+use routewise_config::experiments::ExperimentConfig;
 use routewise_config::{Config, PolicyRegistry};
 use routewise_core::{
     Analysis, ChatInput, Decision, RouteError, Router, ShadowDecision, StageNote,
 };
+use std::sync::Arc;
 
 /// A minimum tier a stage asks for, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +64,8 @@ pub struct Draft<'a> {
     pub now_unix_ms: u64,
     /// Seeds the decision's randomness (from the request id): a logged decision can be replayed.
     pub seed: u64,
+    /// The route and units experiments assign by.
+    pub audience: Audience<'a>,
     /// What the stages before the choice have added; empty to start with.
     pub adjustments: Adjustments,
     /// The gateway's controllers and the caller, when the decision is for served traffic
@@ -85,6 +97,10 @@ pub struct Adjustments {
     pub experiment: Option<String>,
     pub arm: Option<String>,
     pub shadow: Vec<ShadowDecision>,
+    /// The index in `[[experiments]]` of the request's experiment.
+    pub assigned: Option<usize>,
+    /// The request was drawn into its experiment's control share.
+    pub control: bool,
 }
 
 /// One step of the decision.
@@ -100,10 +116,24 @@ pub fn stages(config: &Config) -> Vec<Box<dyn DecisionStage>> {
     if config.memory.enabled {
         stages.push(Box::new(RememberedUpgrades::new(config.memory.clone())));
     }
+    let experiments: Arc<[ExperimentConfig]> = config.experiments.clone().into();
+    if !experiments.is_empty() {
+        stages.push(Box::new(Assign {
+            experiments: Arc::clone(&experiments),
+        }));
+    }
     if config.control.target.is_some() || config.control.budget.is_some() {
         stages.push(Box::new(Controlled));
     }
     stages.push(Box::new(Choose));
+    if experiments.iter().any(|e| !e.shadows.is_empty()) {
+        stages.push(Box::new(Shadows {
+            experiments: Arc::clone(&experiments),
+        }));
+    }
+    if !experiments.is_empty() {
+        stages.push(Box::new(ControlShare { experiments }));
+    }
     stages
 }
 

@@ -64,6 +64,7 @@ fn draft<'a>(
         policy: "cheap".into(),
         now_unix_ms: 0,
         seed: 1,
+        audience: Default::default(),
         adjustments: Adjustments::default(),
         control: None,
         decision: None,

@@ -16,6 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use routewise_core::{ChatInput, RequestContext};
 use routewise_gateway::account::{Ledger, RequestLog};
+use routewise_gateway::decide::Audience;
 use routewise_gateway::execute::Attempt;
 use routewise_gateway::feedback::{self, Rating};
 use routewise_gateway::{Gateway, Runtime, pipeline};
@@ -121,6 +122,10 @@ pub struct RunSpec {
     pub memory: bool,
     /// Extra `[routing.bandit]` lines.
     pub bandit: Vec<String>,
+    /// Config text added at the end (`--experiment`: policies and experiments).
+    pub extra: Option<String>,
+    /// Where the run's config and store are kept (`--keep`).
+    pub keep: Option<PathBuf>,
 }
 
 /// One request's outcome.
@@ -172,16 +177,36 @@ pub fn config_text(world: &World, spec: &RunSpec) -> String {
         text.push_str(&format!("\n[budget]\nusd = {usd:?}\nperiod = \"day\"\n"));
     }
     text.push_str(&format!(
-        "\n[store]\nurl = \"sqlite::memory:\"\n\n[memory]\nenabled = {}\n",
+        "\n[store]\nurl = {}\nlog_prompts = true\n\n[memory]\nenabled = {}\n",
+        serde_json::to_string(&store_url(spec)).unwrap_or_default(),
         spec.memory
     ));
+    if let Some(extra) = &spec.extra {
+        text.push('\n');
+        text.push_str(extra);
+        text.push('\n');
+    }
     text
+}
+
+/// The run's store: in memory, or a file in the `--keep` directory.
+fn store_url(spec: &RunSpec) -> String {
+    match &spec.keep {
+        Some(dir) => format!("sqlite://{}", dir.join("records.db").display()),
+        None => "sqlite::memory:".to_owned(),
+    }
 }
 
 /// Runs `spec` over `world`'s stream; `bar` advances once per request.
 pub fn run(world: &World, spec: &RunSpec, bar: &ProgressBar) -> Result<Vec<Step>> {
-    let config = routewise_config::from_str_with_env(&config_text(world, spec), &|_| None)
+    let text = config_text(world, spec);
+    let config = routewise_config::from_str_with_env(&text, &|_| None)
         .with_context(|| format!("cannot configure policy {}", spec.policy.label()))?;
+    if let Some(dir) = &spec.keep {
+        let path = dir.join("routewise.toml");
+        std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let url = store_url(spec);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -191,10 +216,8 @@ pub fn run(world: &World, spec: &RunSpec, bar: &ProgressBar) -> Result<Vec<Step>
         let gateway =
             Gateway::with_request_log(Runtime::build(config, &|_| None)?, RequestLog::Tracing);
         gateway.set_time(START_UNIX_MS);
-        let store = SqlStore::open("sqlite::memory:").await?;
-        gateway
-            .attach_store(Arc::new(store), "sqlite::memory:")
-            .await?;
+        let store = SqlStore::open(&url).await?;
+        gateway.attach_store(Arc::new(store), &url).await?;
         replay(world, spec, &gateway, bar).await
     })
 }
@@ -277,8 +300,19 @@ fn serve(world: &World, gateway: &Gateway, id: &str, prompt: usize, now: u64) ->
     ledger.set_baseline(runtime.config.catalog.baseline_model());
     pipeline::remember(gateway, &runtime, input, &mut analysis, &mut ledger);
     let policy = runtime.config.routing.policy.clone();
-    let decision =
-        pipeline::decide_request(gateway, &runtime, input, &analysis, policy, None, id).ok()?;
+    let decision = pipeline::decide_request(
+        gateway,
+        &runtime,
+        input,
+        &analysis,
+        policy,
+        Audience {
+            route: Some("auto"),
+            ..Audience::default()
+        },
+        id,
+    )
+    .ok()?;
     let model = runtime.config.catalog.model(&decision.model)?.clone();
     let served = world.model_index(&model.name);
     ledger.set_decision(decision);
