@@ -6,8 +6,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// Every migration, oldest first. Never edit a released one: add the next.
-const MIGRATIONS: [(i64, &str, &str); 1] =
-    [(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (
+        2,
+        "experiment index",
+        include_str!("../migrations/0002_experiment_index.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
