@@ -10,6 +10,14 @@
 #   sqlite   the embedded default: decision records and memory in an SQLite file (WAL)
 #   experiment  sqlite plus an [[experiments]] on `auto`: two arms, a shadow policy and a 5%
 #            control share (docs/EXPERIMENTS.md)
+#   keyed    no store, a client key with request and token limits (limits and circuits in
+#            process)
+#   baseline no store, run by the binary BASELINE_BIN (an earlier build), to compare two builds
+#            in one run
+#   redis    keyed with [shared] redis (REDIS_URL, default redis://127.0.0.1:6379, a fresh key
+#            prefix per run): limits, circuits and the memory bus in Redis (docs/SCALE.md)
+#
+# Every request carries `Authorization: Bearer bench-key` (ignored where no keys are set).
 #
 # Two sections:
 #
@@ -19,6 +27,9 @@
 #   open    oha at a fixed rate (RATE, default 1,000 req/s) with --latency-correction, so a
 #           late request counts from when it should have been sent. Gives the latency routewise
 #           adds at a given load (docs/DESIGN.md: p99 added < 1 ms at 1,000 req/s).
+#   replicas  (needs the redis variant) open loop at RATE through one redis replica, then split
+#           over two redis replicas at once (RATE/2 each, one Redis, one client key): the
+#           worse replica's p50/p99 and the summed throughput.
 #
 # Each cell is the median of REPEATS runs; "added" is routed minus direct; "cpu/req" is the
 # server's user+system CPU over the run divided by the requests it answered (for "direct", the
@@ -39,6 +50,7 @@
 # Usage: bench/load.sh
 #   env: SECTIONS="closed open" CONNECTIONS="1 16 64" REPEATS=3 DURATION=5s (closed)
 #        RATE=1000 OPEN_DURATION=8s OPEN_RT=10 (open) VARIANTS="none sqlite" MODES="json stream"
+#        REDIS_URL=redis://127.0.0.1:6379 (redis variant) BASELINE_BIN= (baseline variant)
 #        (STREAM=1, the older spelling, means MODES=stream)
 #        LOAD_CPUS= SERVER_CPUS=
 set -euo pipefail
@@ -60,6 +72,8 @@ SERVER_CPUS=${SERVER_CPUS-}
 MOCK_ADDR=${MOCK_ADDR:-127.0.0.1:18000}
 PORT_BASE=${PORT_BASE:-18080}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+REDIS_PREFIX=routewise-bench-$$
 
 die() { echo "bench/load.sh: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null || die "needs $1: $2"; }
@@ -101,15 +115,35 @@ trap 'exit 130' INT TERM
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
 
+# Starts `routewise serve` for variant $1 (store $2; its config in $WORK/$1) on port $3, and
+# waits until it is ready.
+start_server() {
+  local variant=$1 store=$2 port=$3 binary="$TARGET_DIR/release/routewise"
+  [[ $variant == baseline ]] && binary=$BASELINE_BIN
+  ROUTEWISE_UPSTREAM_URL="http://$MOCK_ADDR/v1" ROUTEWISE_LISTEN="127.0.0.1:$port" \
+    ROUTEWISE_STORE="$store" RUST_LOG=warn \
+    "${SERVER_PIN[@]}" "$binary" serve --config "$WORK/$variant/routewise.toml" \
+    >/dev/null &
+  SERVER_PID[$variant]=$!
+  PIDS+=("$!")
+  URL[$variant]="http://127.0.0.1:$port/v1/chat/completions"
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || die "routewise ($variant) did not start"
+}
+
 # One routewise per variant, each with its own copy of the config (so an SQLite store lives in
 # the work directory) and its own port.
 declare -A URL SERVER_PID
 port=$PORT_BASE
 for variant in $VARIANTS; do
   case $variant in
-    none) store=none ;;
+    none|keyed|redis) store=none ;;
+    baseline) store=none; [[ -x ${BASELINE_BIN:-} ]] || die "the baseline variant needs BASELINE_BIN (a routewise binary)" ;;
     sqlite|experiment) store=sqlite://routewise.db ;;
-    *) die "unknown variant '$variant' (none, sqlite, experiment)" ;;
+    *) die "unknown variant '$variant' (none, sqlite, experiment, keyed, redis)" ;;
   esac
   mkdir -p "$WORK/$variant"
   cp config/examples/local.toml "$WORK/$variant/routewise.toml"
@@ -123,27 +157,38 @@ control_share = 0.05
 arms = [{ name = "a", policy = "rules", weight = 9 }, { name = "b", policy = "complexity", weight = 1 }]
 TOML
   fi
-  ROUTEWISE_UPSTREAM_URL="http://$MOCK_ADDR/v1" ROUTEWISE_LISTEN="127.0.0.1:$port" \
-    ROUTEWISE_STORE="$store" RUST_LOG=warn \
-    "${SERVER_PIN[@]}" "$TARGET_DIR/release/routewise" serve --config "$WORK/$variant/routewise.toml" \
-    >/dev/null &
-  SERVER_PID[$variant]=$!
-  PIDS+=("$!")
-  URL[$variant]="http://127.0.0.1:$port/v1/chat/completions"
-  for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || die "routewise ($variant) did not start"
+  if [ "$variant" = keyed ] || [ "$variant" = redis ]; then
+    # Limits far above what the bench sends: every request is checked, none refused.
+    cat >>"$WORK/$variant/routewise.toml" <<TOML
+
+[[server.client_keys]]
+name = "bench"
+key_sha256 = "$(printf bench-key | sha256sum | cut -d' ' -f1)"
+requests_per_minute = 100000000
+tokens_per_minute = 1000000000
+TOML
+  fi
+  if [ "$variant" = redis ]; then
+    printf '\n[shared]\nredis = "%s"\nprefix = "%s"\n' "$REDIS_URL" "$REDIS_PREFIX" \
+      >>"$WORK/$variant/routewise.toml"
+  fi
+  start_server "$variant" "$store" "$port"
   port=$((port + 1))
 done
+if [[ " $SECTIONS " == *" replicas "* ]]; then
+  [[ " $VARIANTS " == *" redis "* ]] || die "the replicas section needs the redis variant"
+  mkdir -p "$WORK/redis2"
+  cp "$WORK/redis/routewise.toml" "$WORK/redis2/routewise.toml"
+  start_server redis2 none "$port"
+fi
 
 # The request of bench/chat.lua, for oha and curl, as JSON, and asking for a stream.
 JSON_BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/chat.lua | sed "s/\\\\'/'/g")
 STREAM_BODY=${JSON_BODY/\{\"model\"/\{\"stream\":true,\"model\"}
 DIRECT="http://$MOCK_ADDR/v1/chat/completions"
+AUTH="Authorization: Bearer bench-key"
 for variant in $VARIANTS; do
-  curl -fs -o /dev/null -H 'Content-Type: application/json' -d "$JSON_BODY" "${URL[$variant]}" \
+  curl -fs -o /dev/null -H 'Content-Type: application/json' -H "$AUTH" -d "$JSON_BODY" "${URL[$variant]}" \
     || die "routewise ($variant) does not answer the bench request"
 done
 
@@ -156,11 +201,11 @@ row() {
       -v rp50="$(col "$routed" 1)" -v rp99="$(col "$routed" 2)" \
       -v drps="$(col "$direct" 3)" -v rrps="$(col "$routed" 3)" \
       -v dcpu="$(col "$direct" 4)" -v rcpu="$(col "$routed" 4)" 'BEGIN {
-    printf "%-6s %-7s %8.0fus %8.0fus %8.0fus %8.0fus %8.0fus %8.0fus %9.0f %9.0f %8.4f %8.4f\n",
+    printf "%-6s %-8s %8.0fus %8.0fus %8.0fus %8.0fus %8.0fus %8.0fus %9.0f %9.0f %8.4f %8.4f\n",
       c, v, dp50, dp99, rp50, rp99, rp50 - dp50, rp99 - dp99, drps, rrps, dcpu, rcpu }'
 }
 header() {
-  printf '%-6s %-7s %10s %10s %10s %10s %10s %10s %9s %9s %8s %8s\n' conns variant direct_p50 \
+  printf '%-6s %-8s %10s %10s %10s %10s %10s %10s %9s %9s %8s %8s\n' conns variant direct_p50 \
     direct_p99 routed_p50 routed_p99 added_p50 added_p99 direct_rps routed_rps d_cpu_ms r_cpu_ms
 }
 
@@ -189,8 +234,7 @@ oha_run() {
   before=$(cpu_ms "$pid")
   "${LOAD_PIN[@]}" "${rt[@]}" timeout $(( open_secs + 30 )) \
     oha --no-tui --output-format json -q "$RATE" --latency-correction -c "$connections" \
-      -z "$OPEN_DURATION" -m POST -H 'Content-Type: application/json' -d "$BODY" "$url" \
-    >"$WORK/oha.json" || die "oha failed against $url"
+XX
   after=$(cpu_ms "$pid")
   python3 - "$WORK/oha.json" "$before" "$after" <<'EOF'
 import json, sys
@@ -214,7 +258,7 @@ EOF
 use_mode() {
   if [[ $1 == stream ]]; then
     BODY=$STREAM_BODY
-    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' \
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer bench-key"\nwrk.body = [[%s]]\n' \
       "$BODY" >"$WORK/chat.lua"
     wrk_script="$WORK/chat.lua"
   else
@@ -227,7 +271,37 @@ use_mode() {
 warm_up() {
   for url in "$DIRECT" "${URL[@]}"; do
     "${LOAD_PIN[@]}" timeout 30 oha --no-tui -q "$RATE" -z 1s -c 16 -m POST \
-      -H 'Content-Type: application/json' -d "$BODY" "$url" >/dev/null 2>&1 || true
+      -H 'Content-Type: application/json' -H "$AUTH" -d "$BODY" "$url" >/dev/null 2>&1 || true
+  done
+}
+
+# Two redis replicas at RATE/2 each, at once: "p50_us p99_us req_per_s cpu_ms_per_req" with
+# the worse replica's latencies, the summed throughput and the mean CPU per request.
+two_replicas_run() {
+  local c=$1 half=$(( RATE / 2 )) a b
+  oha_run "${URL[redis]}" "$c" "${SERVER_PID[redis]}" "$half" "$WORK/oha-a.json" >"$WORK/one-of-two" &
+  a=$!
+  oha_run "${URL[redis2]}" "$c" "${SERVER_PID[redis2]}" "$half" "$WORK/oha-b.json" >"$WORK/other-of-two" &
+  b=$!
+  wait "$a"; wait "$b"
+  paste -d' ' "$WORK/one-of-two" "$WORK/other-of-two" | awk '{
+    printf "%s %s %d %.5f\n", ($1 > $5) ? $1 : $5, ($2 > $6) ? $2 : $6, $3 + $7, ($4 + $8) / 2 }'
+}
+
+# The replicas section: the direct path, one redis replica at RATE, two at RATE/2 each.
+replicas_section() {
+  echo "## $mode, replicas: open loop (oha) at $RATE req/s in all, $REPEATS x $OPEN_DURATION, medians${OPEN_RT:+, SCHED_FIFO $OPEN_RT}"
+  [[ -n $OPEN_RT ]] && servers_priority "$OPEN_RT"
+  header
+  for c in $CONNECTIONS; do
+    : >"$WORK/direct"; : >"$WORK/one"; : >"$WORK/two"
+    for _ in $(seq 1 "$REPEATS"); do
+      oha_run "$DIRECT" "$c" "$MOCK_PID" >>"$WORK/direct"
+      oha_run "${URL[redis]}" "$c" "${SERVER_PID[redis]}" >>"$WORK/one"
+      two_replicas_run "$c" >>"$WORK/two"
+    done
+    row "$c" "1xredis" "$WORK/direct" "$WORK/one"
+    row "$c" "2xredis" "$WORK/direct" "$WORK/two"
   done
 }
 
@@ -252,7 +326,8 @@ for mode in $MODES; do
         echo "## $mode, open loop (oha) at $RATE req/s, $REPEATS x $OPEN_DURATION, medians${OPEN_RT:+, SCHED_FIFO $OPEN_RT}"
         run=oha_run
         [[ -n $OPEN_RT ]] && servers_priority "$OPEN_RT" ;;
-      *) die "unknown section '$section' (closed, open)" ;;
+      replicas) replicas_section; continue ;;
+      *) die "unknown section '$section' (closed, open, replicas)" ;;
     esac
     header
     for c in $CONNECTIONS; do
@@ -268,6 +343,6 @@ for mode in $MODES; do
     done
   done
 done
-for variant in $VARIANTS; do
+for variant in "${!SERVER_PID[@]}"; do
   echo "routewise ($variant) peak RSS: $(awk '/VmHWM/ { printf "%.1f MB", $2 / 1024 }' "/proc/${SERVER_PID[$variant]}/status")"
 done

@@ -57,6 +57,10 @@ pub struct Config {
     pub experiments: Vec<crate::experiments::ExperimentConfig>,
     /// `[alerts]`: on by default.
     pub alerts: crate::alerts::AlertsConfig,
+    /// `[shared]`: `None` keeps every replica's state in its own process.
+    pub shared: Option<crate::shared::SharedConfig>,
+    /// `[telemetry]`: `None` exports no traces.
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
 }
 
 impl Config {
@@ -158,6 +162,8 @@ pub fn compile_with_store(
         &mut errors,
     );
     let alerts = crate::alerts::compile_alerts(&raw.alerts, &mut errors);
+    let shared = crate::shared::compile_shared(&raw.shared, &mut errors);
+    let telemetry = crate::telemetry::compile_telemetry(&raw.telemetry, &mut errors);
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -171,6 +177,8 @@ pub fn compile_with_store(
         control,
         experiments,
         alerts,
+        shared,
+        telemetry,
     })
 }
 

@@ -16,7 +16,9 @@ mod model_file;
 pub mod policies;
 pub mod raw;
 pub mod server;
+pub mod shared;
 pub mod store;
+pub mod telemetry;
 
 pub use compile::{Config, ProviderConfig, ProviderKind, RoutingConfig};
 pub use error::{ConfigError, FieldError};

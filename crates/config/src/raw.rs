@@ -35,6 +35,12 @@ pub struct RawConfig {
     /// The built-in alerts (see `crate::alerts`).
     #[serde(default)]
     pub alerts: crate::alerts::RawAlerts,
+    /// State shared between replicas (see `crate::shared`).
+    #[serde(default)]
+    pub shared: crate::shared::RawShared,
+    /// OpenTelemetry traces (see `crate::telemetry`).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::RawTelemetry,
 }
 
 /// A named policy: its `kind` and that kind's settings.

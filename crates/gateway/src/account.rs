@@ -148,6 +148,8 @@ pub struct Ledger {
     /// Wall-clock time the request arrived, for the record.
     started_unix_ms: i64,
     request_id: String,
+    /// The W3C trace the request belongs to, when it is traced or the caller sent one.
+    trace_id: Option<String>,
     started: Instant,
     route: Option<String>,
     key: Option<String>,
@@ -168,6 +170,8 @@ pub struct Ledger {
 #[derive(Debug, Serialize)]
 struct Record<'a> {
     request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
     outcome: &'a str,
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,6 +229,7 @@ impl Ledger {
             started_unix_ms,
             request_id,
             started,
+            trace_id: None,
             route: None,
             key: None,
             user_tier: None,
@@ -269,6 +274,10 @@ impl Ledger {
     }
 
     /// The named route (`auto`, ...) the request took; none for an explicit model.
+    pub fn set_trace_id(&mut self, trace_id: Option<String>) {
+        self.trace_id = trace_id;
+    }
+
     pub fn set_route(&mut self, route: &str) {
         self.route = Some(route.to_owned());
     }
@@ -402,6 +411,7 @@ impl Ledger {
         }
         let record = Record {
             request_id: &self.request_id,
+            trace_id: self.trace_id.as_deref(),
             outcome,
             status,
             route: self.route.as_deref(),

@@ -5,6 +5,7 @@
 //! and reads them for the decision's controllers stage.
 
 use crate::metrics;
+use crate::shared::SpendTotals;
 use routewise_config::Config;
 use routewise_config::control::BudgetConfig;
 use routewise_core::control::{BudgetPacer, SpendState, TargetState};
@@ -183,6 +184,33 @@ impl Controllers {
                     .keys
                     .insert(name.clone(), pacer.spend(SpendState::default(), now, *usd));
             }
+        }
+    }
+
+    /// What the budgets have counted this period (after [`Controllers::restore_spend`], the
+    /// store's spend at start plus this process's since).
+    pub fn spend_totals(&self, config: &Config, now: u64) -> SpendTotals {
+        let spend = lock(&self.spend);
+        let Some(budget) = &config.control.budget else {
+            return SpendTotals::default();
+        };
+        let current =
+            |pacer: &BudgetPacer, state: SpendState| pacer.spend(state, now, 0.0).spent_usd;
+        SpendTotals {
+            global: budget
+                .global
+                .as_ref()
+                .map_or(0.0, |pacer| current(pacer, spend.global)),
+            keys: spend
+                .keys
+                .iter()
+                .filter_map(|(name, state)| {
+                    budget
+                        .keys
+                        .get(name)
+                        .map(|pacer| (name.clone(), current(pacer, *state)))
+                })
+                .collect(),
         }
     }
 

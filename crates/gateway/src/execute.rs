@@ -9,17 +9,19 @@ use crate::metrics;
 use crate::runtime::Runtime;
 use crate::shared::circuits::ProbeGuard;
 use crate::shared::{Admission, CircuitBreaker, CircuitSettings, Verdict};
+use crate::trace::{self, CallerTrace};
 use axum::http::StatusCode;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use routewise_config::server::ExecutionConfig;
 use routewise_core::{Catalog, ModelSet, ModelSpec};
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest};
-use routewise_providers::{ChunkStream, Deadlines, ProviderError, ProviderReply};
+use routewise_providers::{CallOptions, ChunkStream, Deadlines, ProviderError, ProviderReply};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// One call (or skipped call) to one model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,6 +106,7 @@ pub async fn execute(
     circuits: &Arc<dyn CircuitBreaker>,
     models: &[&ModelSpec],
     request: &ChatCompletionRequest,
+    caller_trace: &CallerTrace,
 ) -> Result<Execution, Failure> {
     let exec = &runtime.config.server.execution;
     let settings = CircuitSettings {
@@ -151,7 +154,16 @@ pub async fn execute(
             }
             // Every admitted call records one verdict, even if this future is dropped mid-call.
             let guard = ProbeGuard::new(Arc::clone(circuits), &model.name, settings);
-            let result = call(provider.as_ref(), upstream_request.clone(), deadlines).await;
+            let span =
+                trace::attempt_span(&model.name, &model.upstream_model, attempt, position > 0);
+            let options = CallOptions {
+                deadlines,
+                traceparent: trace::traceparent_for(&span, caller_trace),
+            };
+            let result = call(provider.as_ref(), upstream_request.clone(), options)
+                .instrument(span.clone())
+                .await;
+            record_outcome(&span, &result);
             let elapsed = started.elapsed();
             upstream_time += elapsed;
             metrics::upstream(&model.name, elapsed);
@@ -227,13 +239,29 @@ fn backoff(exec: &ExecutionConfig) -> impl Iterator<Item = Duration> {
         .build()
 }
 
+/// What an attempt's span says of how it went.
+fn record_outcome(span: &tracing::Span, result: &Result<Served, ProviderError>) {
+    match result {
+        Ok(_) => {
+            span.record("routewise.outcome", "ok");
+            span.record("http.response.status_code", 200);
+        }
+        Err(err) => {
+            span.record("routewise.outcome", err.kind());
+            if let ProviderError::Status { status, .. } = err {
+                span.record("http.response.status_code", status);
+            }
+        }
+    }
+}
+
 /// One provider call; a stream is only a success once its first chunk is in.
 async fn call(
     provider: &dyn routewise_providers::Provider,
     request: ChatCompletionRequest,
-    deadlines: Deadlines,
+    options: CallOptions,
 ) -> Result<Served, ProviderError> {
-    match provider.chat(request, deadlines).await? {
+    match provider.chat(request, options).await? {
         ProviderReply::Complete(completion) => Ok(Served::Complete(completion)),
         ProviderReply::Stream(mut rest) => match rest.next().await {
             Some(Ok(first)) => Ok(Served::Stream { first, rest }),

@@ -10,14 +10,16 @@
 use crate::error::GatewayError;
 use crate::layers::Admitted;
 use crate::memory::{RatedDecision, Remembered};
+use crate::shared::MemoryChange;
 use crate::{Gateway, metrics};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use routewise_core::memory::Fingerprint;
+use routewise_core::memory::{self, Fingerprint};
 use routewise_core::policy::Outcome;
 use routewise_store::{FeedbackRecord, FeedbackSource, StoreError, UpgradeRecord};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Longest comment kept.
 pub const MAX_COMMENT_CHARS: usize = 4096;
@@ -203,11 +205,8 @@ async fn find(gateway: &Gateway, rating: &Rating<'_>) -> Result<Arc<RatedDecisio
     let rated = match recent {
         Some(rated) => Some(rated),
         None => match gateway.store() {
-            Some(store) => store
-                .store
-                .record(request_id)
-                .await
-                .map_err(store_failed)?
+            Some(store) => stored_record(store, request_id)
+                .await?
                 .map(|record| Arc::new(rated_of(record))),
             None => None,
         },
@@ -220,6 +219,37 @@ async fn find(gateway: &Gateway, rating: &Rating<'_>) -> Result<Arc<RatedDecisio
             request_id: request_id.to_owned(),
         }),
     }
+}
+
+/// Pauses before looking again for a record another replica may not have written yet: behind
+/// a load balancer, feedback can reach a replica other than the one that served the request
+/// before that one's writer (which batches for 50 ms) has committed the record.
+const ANOTHER_REPLICAS_RECORD: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
+
+/// A request's record from the store; on a shared database, a missing one is looked for again
+/// for up to [`ANOTHER_REPLICAS_RECORD`].
+async fn stored_record(
+    store: &crate::StoreHandle,
+    request_id: &str,
+) -> Result<Option<routewise_store::DecisionRecord>, GatewayError> {
+    let pauses: &[Duration] = if store.store.backend() == "postgres" {
+        &ANOTHER_REPLICAS_RECORD
+    } else {
+        &[]
+    };
+    let mut found = store.store.record(request_id).await.map_err(store_failed)?;
+    for pause in pauses {
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(*pause).await;
+        found = store.store.record(request_id).await.map_err(store_failed)?;
+    }
+    Ok(found)
 }
 
 fn rated_of(record: routewise_store::DecisionRecord) -> RatedDecision {
@@ -280,6 +310,7 @@ async fn learn(
     let remembered = gateway
         .memory()
         .learn(rated, score, top_tier, now, &config.memory);
+    tell_replicas(gateway, rated, score, &remembered);
     // The upgrade is in force in this process already; persisting it lets it survive a
     // restart. A failure here is logged: the feedback itself is committed.
     let persisted = match remembered {
@@ -307,6 +338,31 @@ async fn learn(
     };
     if let Err(err) = persisted {
         tracing::warn!("memory changed but could not be saved: {err}");
+    }
+}
+
+/// Carries what memory learned to the other replicas (nothing without shared state).
+fn tell_replicas(gateway: &Gateway, rated: &RatedDecision, score: f64, remembered: &Remembered) {
+    let bus = gateway.memory_bus();
+    if let (Some(fingerprint), Some(model)) = (rated.fingerprint, rated.model.as_ref()) {
+        bus.publish(MemoryChange::Rated {
+            fingerprint,
+            rating: memory::Rating {
+                request: rated.request_id.clone(),
+                model: model.clone(),
+                score,
+            },
+        });
+    }
+    match remembered {
+        Remembered::Upgrade(upgrade) => bus.publish(MemoryChange::Upgraded {
+            fingerprint: upgrade.1,
+            upgrade: upgrade.0.clone(),
+        }),
+        Remembered::Released { rated_request } => bus.publish(MemoryChange::Released {
+            rated_request: rated_request.clone(),
+        }),
+        Remembered::Nothing => {}
     }
 }
 

@@ -132,8 +132,9 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness: a config is loaded and the gateway is not draining (503 then). The body says how
-/// the store is doing: records queued, dropped because the writer fell behind or the store
-/// failed, and its last error.
+/// the store is doing (records queued, dropped because the writer fell behind or the store
+/// failed, and its last error) and, with `[shared]`, the shared state: a replica whose Redis
+/// is out of reach is still ready (it serves from its own state) and says `degraded`.
 async fn readyz(State(gateway): State<Gateway>) -> Response {
     let store = gateway.store().map(|handle| {
         let stats = handle.writer.stats();
@@ -146,6 +147,14 @@ async fn readyz(State(gateway): State<Gateway>) -> Response {
             "status": if dropped > 0 || stats.last_error().is_some() { "degraded" } else { "ok" },
         })
     });
+    let shared = gateway.shared_health().map(|report| {
+        serde_json::json!({
+            "backend": report.backend,
+            "status": if report.degraded { "degraded" } else { "ok" },
+            "errors": report.errors,
+            "last_error": report.last_error,
+        })
+    });
     let status = if gateway.is_draining() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -154,6 +163,7 @@ async fn readyz(State(gateway): State<Gateway>) -> Response {
     let body = serde_json::json!({
         "status": if gateway.is_draining() { "draining" } else { "ready" },
         "store": store,
+        "shared": shared,
     });
     (status, axum::Json(body)).into_response()
 }

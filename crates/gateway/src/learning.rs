@@ -67,6 +67,27 @@ impl LearnedStates {
         }
     }
 
+    /// After a sync: `merged` replaces `synced` (the state the sync read), and outcomes folded
+    /// in since then are merged on top, so none is lost.
+    pub fn rebase(
+        &self,
+        policy: &str,
+        learner: &dyn Learner,
+        synced: &LearnedState,
+        merged: &LearnedState,
+    ) {
+        if let Some(slot) = self.states.load().get(policy) {
+            slot.rcu(|current| {
+                if current.same(synced) {
+                    return merged.clone();
+                }
+                learner
+                    .merge(synced, current, merged)
+                    .unwrap_or_else(|_| LearnedState::clone(current))
+            });
+        }
+    }
+
     /// Replaces `policy`'s state (restored from the store).
     pub fn set(&self, policy: &str, state: LearnedState) {
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);

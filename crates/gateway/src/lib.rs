@@ -15,6 +15,7 @@
 pub mod account;
 pub mod alerts;
 pub mod auth;
+pub mod budget_sync;
 pub mod control;
 pub mod decide;
 pub mod error;
@@ -32,7 +33,9 @@ pub mod reload;
 pub mod runtime;
 pub mod serve;
 pub mod shared;
+pub mod state_sync;
 pub mod stream;
+pub mod trace;
 
 pub use error::GatewayError;
 pub use runtime::{BuildError, Runtime};
@@ -47,7 +50,8 @@ use records::RecordSink;
 use routewise_config::server::CacheConfig;
 use routewise_store::{RecordWriter, Store, WriterSettings};
 use shared::{
-    CircuitBreaker, LocalCircuits, LocalRateLimiter, LocalResponseCache, RateLimiter, ResponseCache,
+    CircuitBreaker, LocalBus, LocalCircuits, LocalRateLimiter, LocalResponseCache, MemoryBus,
+    RateLimiter, ResponseCache, SharedHealth, SpendBook,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -55,12 +59,17 @@ use std::sync::{Arc, OnceLock};
 /// Builds the response cache for a config's cache settings.
 pub type CacheFactory = Box<dyn Fn(CacheConfig) -> Arc<dyn ResponseCache> + Send + Sync>;
 
-/// Where rate limits, circuits and the cache live: in this process by default
-/// ([`SharedState::local`]).
+/// Where rate limits, circuits, the cache and memory changes live: in this process by default
+/// ([`SharedState::local`]), or shared by replicas (the `routewise-redis` crate).
 pub struct SharedState {
     pub limits: Arc<dyn RateLimiter>,
     pub circuits: Arc<dyn CircuitBreaker>,
     pub make_cache: CacheFactory,
+    pub memory_bus: Arc<dyn MemoryBus>,
+    /// Budget spend summed over replicas.
+    pub spend: Arc<dyn SpendBook>,
+    /// How a shared backend is doing; `None` in process.
+    pub health: Option<Arc<dyn SharedHealth>>,
 }
 
 impl SharedState {
@@ -70,6 +79,9 @@ impl SharedState {
             limits: Arc::new(LocalRateLimiter::default()),
             circuits: Arc::new(LocalCircuits::default()),
             make_cache: Box::new(|config| Arc::new(LocalResponseCache::new(config))),
+            memory_bus: Arc::new(LocalBus),
+            spend: Arc::new(shared::LocalSpend),
+            health: None,
         }
     }
 }
@@ -79,6 +91,7 @@ impl std::fmt::Debug for SharedState {
         f.debug_struct("SharedState")
             .field("limits", &self.limits)
             .field("circuits", &self.circuits)
+            .field("memory_bus", &self.memory_bus)
             .finish_non_exhaustive()
     }
 }
@@ -107,7 +120,18 @@ struct Shared {
     manual_unix_ms: AtomicU64,
     controllers: Arc<Controllers>,
     pending_saves: persist::PendingSaves,
+    synced: state_sync::SyncedStates,
     alerts: alerts::Alerts,
+}
+
+/// A gateway that background tasks reach without keeping it alive.
+#[derive(Debug, Clone)]
+pub struct WeakGateway(std::sync::Weak<Shared>);
+
+impl WeakGateway {
+    pub fn upgrade(&self) -> Option<Gateway> {
+        self.0.upgrade().map(|shared| Gateway { shared })
+    }
 }
 
 /// Wall-clock time as the gateway counts it: the time it started plus what the runtime's
@@ -171,10 +195,13 @@ impl Gateway {
                 manual_unix_ms: AtomicU64::new(0),
                 controllers: Arc::default(),
                 pending_saves: persist::PendingSaves::default(),
+                synced: state_sync::SyncedStates::default(),
                 alerts,
             }),
         };
         gateway.adopt(&gateway.runtime());
+        let sink = Arc::new(memory::ReplicaSink(gateway.downgrade()));
+        gateway.shared.state.memory_bus.subscribe(sink);
         gateway
     }
 
@@ -183,8 +210,17 @@ impl Gateway {
         config: routewise_config::Config,
         request_log: RequestLog,
     ) -> Result<Self, BuildError> {
+        Self::from_config_with(config, request_log, SharedState::local())
+    }
+
+    /// [`Gateway::from_config`] with `state` shared by replicas (see `routewise-redis`).
+    pub fn from_config_with(
+        config: routewise_config::Config,
+        request_log: RequestLog,
+        state: SharedState,
+    ) -> Result<Self, BuildError> {
         let runtime = Runtime::build(config, &|var| std::env::var(var).ok())?;
-        Ok(Self::with_request_log(runtime, request_log))
+        Ok(Self::with_state(runtime, request_log, state))
     }
 
     pub fn request_log(&self) -> &RequestLog {
@@ -230,6 +266,21 @@ impl Gateway {
         &self.shared.state.circuits
     }
 
+    /// Carries memory changes to the other replicas.
+    pub fn memory_bus(&self) -> &Arc<dyn MemoryBus> {
+        &self.shared.state.memory_bus
+    }
+
+    /// Budget spend summed over replicas.
+    pub fn spend_book(&self) -> &Arc<dyn SpendBook> {
+        &self.shared.state.spend
+    }
+
+    /// How the shared state's backend is doing, when replicas share one.
+    pub fn shared_health(&self) -> Option<shared::SharedReport> {
+        self.shared.state.health.as_ref().map(|h| h.report())
+    }
+
     /// The response cache, when a route caches.
     pub fn cache(&self) -> Option<Arc<dyn ResponseCache>> {
         self.shared
@@ -267,6 +318,15 @@ impl Gateway {
 
     pub(crate) fn pending_saves(&self) -> &persist::PendingSaves {
         &self.shared.pending_saves
+    }
+
+    pub(crate) fn synced_states(&self) -> &state_sync::SyncedStates {
+        &self.shared.synced
+    }
+
+    /// A handle for background tasks that must not keep the gateway alive.
+    pub fn downgrade(&self) -> WeakGateway {
+        WeakGateway(Arc::downgrade(&self.shared))
     }
 
     /// The controllers' state (targets, budgets, model health).
@@ -314,8 +374,14 @@ impl Gateway {
             writer,
             url: url.to_owned(),
         };
+        let shared_database = handle.store.backend() == "postgres";
         if self.shared.store.set(handle).is_err() {
             tracing::warn!("a store is attached already; keeping it");
+            return Ok(());
+        }
+        // Other replicas may write to a PostgreSQL store: look for what they learned.
+        if shared_database {
+            tokio::spawn(state_sync::poll(self.downgrade()));
         }
         Ok(())
     }

@@ -6,6 +6,9 @@
 //! finds its track record now, raises it above a remembered bad answer in the decision's
 //! memory stage, and is kept with its record so that feedback on it can be remembered later.
 
+use crate::WeakGateway;
+use crate::shared::{MemoryChange, MemorySink};
+use futures::future::BoxFuture;
 use routewise_config::store::MemoryConfig;
 use routewise_core::Analysis;
 use routewise_core::memory::{Fingerprint, RatedQueries, Rating, Upgrade, UpgradeMemory};
@@ -239,6 +242,34 @@ impl Memory {
             .rate(fingerprint, rating);
     }
 
+    /// Applies a change another replica made.
+    pub fn apply(&self, change: MemoryChange) {
+        match change {
+            MemoryChange::Rated {
+                fingerprint,
+                rating,
+            } => self.restore_rating(fingerprint, rating),
+            MemoryChange::Upgraded {
+                fingerprint,
+                upgrade,
+            } => self.restore_upgrade(fingerprint, upgrade),
+            MemoryChange::Released { rated_request } => {
+                self.upgrades
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .release(&rated_request);
+            }
+        }
+    }
+
+    /// Replaces every upgrade with `upgrades` (a resync from the store).
+    fn replace_upgrades(&self, upgrades: UpgradeMemory) {
+        *self
+            .upgrades
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = upgrades;
+    }
+
     /// Drops expired upgrades; how many.
     pub fn expire(&self, now_unix_ms: u64) -> usize {
         self.upgrades
@@ -283,22 +314,7 @@ pub async fn restore(
     config: &MemoryConfig,
     now_unix_ms: u64,
 ) -> Result<(), routewise_store::StoreError> {
-    let now = i64::try_from(now_unix_ms).unwrap_or(i64::MAX);
-    for row in store.live_upgrades(now).await? {
-        let Some(fingerprint) = Fingerprint::from_bytes(&row.fingerprint) else {
-            continue;
-        };
-        memory.restore_upgrade(
-            fingerprint,
-            Upgrade {
-                rated_request: row.rated_request,
-                rated_model: row.rated_model,
-                min_tier: usize::try_from(row.min_tier).unwrap_or(0),
-                created_unix_ms: u64::try_from(row.created_unix_ms).unwrap_or(0),
-                expires_unix_ms: u64::try_from(row.expires_unix_ms).unwrap_or(0),
-            },
-        );
-    }
+    memory.replace_upgrades(live_upgrades(store, config, now_unix_ms).await?);
     // Oldest first, so that the newest survive when the index is full.
     let mut rated = store.rated(config.track_record_entries).await?;
     rated.reverse();
@@ -315,4 +331,69 @@ pub async fn restore(
         }
     }
     Ok(())
+}
+
+/// The upgrades in force in the store, as a memory of their own.
+async fn live_upgrades(
+    store: &dyn routewise_store::Store,
+    config: &MemoryConfig,
+    now_unix_ms: u64,
+) -> Result<UpgradeMemory, routewise_store::StoreError> {
+    let now = i64::try_from(now_unix_ms).unwrap_or(i64::MAX);
+    let mut upgrades = UpgradeMemory::new(config.max_entries);
+    for row in store.live_upgrades(now).await? {
+        let Some(fingerprint) = Fingerprint::from_bytes(&row.fingerprint) else {
+            continue;
+        };
+        upgrades.remember(
+            fingerprint,
+            Upgrade {
+                rated_request: row.rated_request,
+                rated_model: row.rated_model,
+                min_tier: usize::try_from(row.min_tier).unwrap_or(0),
+                created_unix_ms: u64::try_from(row.created_unix_ms).unwrap_or(0),
+                expires_unix_ms: u64::try_from(row.expires_unix_ms).unwrap_or(0),
+            },
+        );
+    }
+    Ok(upgrades)
+}
+
+/// Where the memory bus delivers other replicas' changes: this gateway's memory.
+#[derive(Debug)]
+pub struct ReplicaSink(pub WeakGateway);
+
+impl MemorySink for ReplicaSink {
+    fn apply(&self, change: MemoryChange) {
+        if let Some(gateway) = self.0.upgrade() {
+            gateway.memory().apply(change);
+        }
+    }
+
+    fn resync(&self) -> BoxFuture<'static, ()> {
+        let gateway = self.0.clone();
+        Box::pin(async move {
+            let Some(gateway) = gateway.upgrade() else {
+                return;
+            };
+            let Some(store) = gateway.store() else {
+                return;
+            };
+            let runtime = gateway.runtime();
+            let now = gateway.now_unix_ms();
+            match restore(
+                gateway.memory(),
+                store.store.as_ref(),
+                &runtime.config.memory,
+                now,
+            )
+            .await
+            {
+                Ok(()) => tracing::info!("memory resynchronised from the store"),
+                Err(err) => {
+                    tracing::warn!("memory could not be resynchronised from the store: {err}")
+                }
+            }
+        })
+    }
 }

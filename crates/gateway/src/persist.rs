@@ -42,7 +42,7 @@ pub async fn restore_states(gateway: &Gateway, store: &dyn Store) {
         let Some(learner) = entry.policy.learner() else {
             continue;
         };
-        let saved = match store.load_state(&entry.name).await {
+        let saved = match store.load_versioned_state(&entry.name).await {
             Ok(Some(saved)) => saved,
             Ok(None) => continue,
             Err(err) => {
@@ -54,11 +54,14 @@ pub async fn restore_states(gateway: &Gateway, store: &dyn Store) {
                 continue;
             }
         };
-        let decoded = serde_json::from_str(&saved)
+        let decoded = serde_json::from_str(&saved.state)
             .map_err(|e| e.to_string())
             .and_then(|value| learner.decode(&value).map_err(|e| e.to_string()));
         match decoded {
             Ok(state) => {
+                gateway
+                    .synced_states()
+                    .restored(&entry.name, state.clone(), saved.version);
                 gateway.learned().set(&entry.name, state);
                 metrics::learning_state("restored");
                 tracing::info!("policy `{}` restored what it learned", entry.name);
@@ -164,37 +167,7 @@ pub async fn restore_controller(gateway: &Gateway, store: &dyn Store) {
 }
 
 async fn save(gateway: &Gateway, policy: &str) {
-    let (Some(store), Some(state)) = (gateway.store(), gateway.learned().get(policy)) else {
-        return;
-    };
-    let runtime = gateway.runtime();
-    let Some(learner) = runtime
-        .config
-        .routing
-        .policies
-        .get(policy)
-        .and_then(|e| e.policy.learner())
-    else {
-        return;
-    };
-    let encoded = match learner.encode(&state).map(|v| v.to_string()) {
-        Ok(text) => text,
-        Err(err) => {
-            metrics::learning_state("save_failed");
-            tracing::warn!("policy `{policy}`'s state cannot be encoded: {err}");
-            return;
-        }
-    };
-    let now = i64::try_from(gateway.now_unix_ms()).unwrap_or(i64::MAX);
-    match store.store.save_state(policy, &encoded, now).await {
-        Ok(()) => metrics::learning_state("saved"),
-        Err(err) => {
-            metrics::learning_state("save_failed");
-            tracing::warn!(
-                "policy `{policy}`'s state could not be saved (it is kept in memory and saved with the next feedback): {err}"
-            );
-        }
-    }
+    crate::state_sync::sync(gateway, policy).await;
 }
 
 /// Restores each budget's spend in its current period from the decision records.

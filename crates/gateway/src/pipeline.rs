@@ -33,6 +33,7 @@ use crate::records::QueryFacts;
 use crate::runtime::{Runtime, Target};
 use crate::shared::{CacheKey, CachedReply, cache_key};
 use crate::stream::{StreamContext, sse_body};
+use crate::trace::{self, CallerTrace};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +43,7 @@ use routewise_core::{Analysis, ChatInput, Decision, RequestContext};
 use routewise_openai::ChatCompletionRequest;
 use serde::Serialize;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub use crate::layers::REQUEST_ID;
 pub const MODEL: HeaderName = HeaderName::from_static("x-routewise-model");
@@ -74,7 +76,21 @@ pub async fn chat_completions(
     );
     ledger.set_caller(caller.key_name.as_deref(), &caller.tier);
     ledger.set_sink(gateway.record_sink(runtime));
-    match serve(gateway, runtime, &id, &caller, (headers, body), &mut ledger).await {
+    let caller_trace = CallerTrace::of(headers);
+    let span = trace::request_span(headers, &id.id);
+    ledger.set_trace_id(trace::trace_id(&span, &caller_trace));
+    let served = serve(
+        gateway,
+        runtime,
+        &id,
+        &caller,
+        (headers, body),
+        &caller_trace,
+        &mut ledger,
+    )
+    .instrument(span.clone())
+    .await;
+    let response = match served {
         Ok(response) => response,
         Err(err) => {
             let err = err.redacted(&runtime.redactor);
@@ -85,7 +101,9 @@ pub async fn chat_completions(
                 .finish("error", response.status().as_u16(), Some(&message));
             response
         }
-    }
+    };
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// The stages, in order (see the module documentation).
@@ -95,6 +113,7 @@ async fn serve(
     id: &RequestId,
     caller: &Caller,
     (headers, body): (&HeaderMap, Body),
+    caller_trace: &CallerTrace,
     ledger: &mut Ledger,
 ) -> Result<Response, GatewayError> {
     admit(gateway, runtime, caller).await?;
@@ -125,7 +144,15 @@ async fn serve(
     )?;
     let headers = DecisionHeaders::of(&decision, String::new());
     ledger.set_decision(decision);
-    let execution = execute_decision(gateway, runtime, &analysis, route, &request, ledger).await?;
+    let execution = execute_decision(
+        gateway,
+        runtime,
+        (&analysis, route),
+        &request,
+        caller_trace,
+        ledger,
+    )
+    .await?;
     let headers = DecisionHeaders {
         model: execution.model.name.clone(),
         ..headers
@@ -297,7 +324,14 @@ pub fn decide_request(
         }),
         decision: None,
     };
-    let decision = decide::decide(&runtime.stages, draft).map_err(GatewayError::Route)?;
+    let span = trace::decision_span();
+    let decision = span
+        .in_scope(|| decide::decide(&runtime.stages, draft))
+        .map_err(GatewayError::Route)?;
+    span.record("routewise.policy", decision.policy.as_str());
+    span.record("routewise.reason", decision.reason.as_str());
+    span.record("routewise.model", decision.model.as_str());
+    span.record("routewise.propensity", decision.propensity);
     metrics::decision(&decision.model, &decision.policy, &decision.reason);
     if let Some(experiment) = &decision.experiment {
         metrics::experiment(experiment, decision.arm.as_deref(), &decision.shadow);
@@ -310,9 +344,9 @@ pub fn decide_request(
 async fn execute_decision(
     gateway: &Gateway,
     runtime: &Runtime,
-    analysis: &Analysis,
-    route: Option<&RouteConfig>,
+    (analysis, route): (&Analysis, Option<&RouteConfig>),
     request: &ChatCompletionRequest,
+    caller_trace: &CallerTrace,
     ledger: &mut Ledger,
 ) -> Result<Execution, GatewayError> {
     let fallback = route.is_some() && runtime.config.server.execution.fallback;
@@ -325,7 +359,7 @@ async fn execute_decision(
     if let Some(first) = models.first() {
         ledger.set_attempting(first);
     }
-    match execute::execute(runtime, gateway.circuits(), &models, request).await {
+    match execute::execute(runtime, gateway.circuits(), &models, request, caller_trace).await {
         Ok(execution) => {
             ledger.set_execution(
                 &execution.model,

@@ -63,6 +63,7 @@ impl Accounting {
         let steerable = decision
             .and_then(|d| config.routing.policies.get(&d.policy))
             .is_some_and(|entry| entry.policy.steerable());
+        let now = self.gateway.now_unix_ms();
         controllers.served(
             config,
             Served {
@@ -70,9 +71,15 @@ impl Accounting {
                 strong: model.tier >= config.catalog.top_tier(),
                 steerable,
                 cost_usd: finished.cost_usd,
-                now_unix_ms: self.gateway.now_unix_ms(),
+                now_unix_ms: now,
             },
         );
+        if let Some(budget) = &config.control.budget {
+            let (start, _) = routewise_core::control::period_bounds(now, budget.period);
+            self.gateway
+                .spend_book()
+                .add(start, finished.key, finished.cost_usd);
+        }
         if config.control.target.is_some() {
             crate::persist::schedule_controller_save(&self.gateway);
         }

@@ -44,6 +44,20 @@ pub async fn reload(gateway: &Gateway, path: &Path) -> Result<Vec<PathBuf>, Relo
             "[server] listen changed from {was} to {now}: the new address takes a restart; the gateway keeps listening where it is"
         );
     }
+    let old = gateway.runtime();
+    for (section, changed) in [
+        (
+            "[store] url",
+            old.config.store.url != runtime.config.store.url,
+        ),
+        ("[shared]", old.config.shared != runtime.config.shared),
+    ] {
+        if changed {
+            tracing::warn!(
+                "{section} changed: that takes a restart; the gateway keeps the one it started with"
+            );
+        }
+    }
     for change in gateway.swap(runtime) {
         tracing::info!("{change}");
     }

@@ -52,6 +52,7 @@ pub async fn run(
         }
     });
     let alerts = tokio::spawn(crate::alerts::tick(gateway.clone()));
+    let budgets = tokio::spawn(crate::budget_sync::tick(gateway.downgrade()));
     let mut shutdown = pin!(shutdown);
     loop {
         // Reap finished connections as we go, so the set stays the size of what is open.
@@ -88,6 +89,7 @@ pub async fn run(
     drain(&gateway, &mut connections, stop_tx).await;
     upkeep.abort();
     alerts.abort();
+    budgets.abort();
     Ok(())
 }
 

@@ -8,7 +8,7 @@ pub use translate::DEFAULT_MAX_TOKENS;
 use crate::ChunkStream;
 use crate::transport;
 use crate::{
-    ApiKey, Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
+    ApiKey, CallOptions, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -52,8 +52,9 @@ impl AnthropicProvider {
     async fn call(
         &self,
         request: ChatCompletionRequest,
-        deadlines: Deadlines,
+        options: CallOptions,
     ) -> Result<ProviderReply, ProviderError> {
+        let deadlines = options.deadlines;
         let started = Instant::now();
         let name = self.settings.name.as_str();
         let body =
@@ -68,6 +69,9 @@ impl AnthropicProvider {
             .json(&body);
         if let Some(key) = &self.settings.api_key {
             builder = builder.header("x-api-key", key.expose());
+        }
+        if let Some(traceparent) = &options.traceparent {
+            builder = builder.header("traceparent", traceparent);
         }
         let response = transport::send(name, builder, deadlines, started).await?;
         let created = unix_now();
@@ -157,10 +161,10 @@ impl Provider for AnthropicProvider {
     fn chat(
         &self,
         request: ChatCompletionRequest,
-        deadlines: Deadlines,
+        options: CallOptions,
     ) -> BoxFuture<'_, Result<ProviderReply, ProviderError>> {
         Box::pin(async move {
-            self.call(request, deadlines)
+            self.call(request, options)
                 .await
                 .map_err(|err| err.redacted(&self.redactor))
         })

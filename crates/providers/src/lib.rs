@@ -55,6 +55,23 @@ pub struct Deadlines {
     pub total: Duration,
 }
 
+/// What one call carries besides the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOptions {
+    pub deadlines: Deadlines,
+    /// The W3C `traceparent` to send, so the upstream's spans join the caller's trace.
+    pub traceparent: Option<String>,
+}
+
+impl From<Deadlines> for CallOptions {
+    fn from(deadlines: Deadlines) -> Self {
+        Self {
+            deadlines,
+            traceparent: None,
+        }
+    }
+}
+
 /// One upstream API endpoint.
 pub trait Provider: Send + Sync + fmt::Debug {
     /// The provider's configured name (used in logs, errors and metrics).
@@ -64,7 +81,7 @@ pub trait Provider: Send + Sync + fmt::Debug {
     fn chat(
         &self,
         request: ChatCompletionRequest,
-        deadlines: Deadlines,
+        options: CallOptions,
     ) -> BoxFuture<'_, Result<ProviderReply, ProviderError>>;
 }
 

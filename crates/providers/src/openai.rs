@@ -6,7 +6,7 @@
 use crate::ChunkStream;
 use crate::transport;
 use crate::{
-    ApiKey, Deadlines, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
+    ApiKey, CallOptions, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -43,8 +43,9 @@ impl OpenAiProvider {
     async fn call(
         &self,
         mut request: ChatCompletionRequest,
-        deadlines: Deadlines,
+        options: CallOptions,
     ) -> Result<ProviderReply, ProviderError> {
+        let deadlines = options.deadlines;
         let started = Instant::now();
         let name = self.settings.name.as_str();
         let stream = request.is_stream();
@@ -57,6 +58,9 @@ impl OpenAiProvider {
         let mut builder = self.client.post(self.endpoint.clone()).json(&request);
         if let Some(key) = &self.settings.api_key {
             builder = builder.bearer_auth(key.expose());
+        }
+        if let Some(traceparent) = &options.traceparent {
+            builder = builder.header("traceparent", traceparent);
         }
         let response = transport::send(name, builder, deadlines, started).await?;
         if !stream {
@@ -147,10 +151,10 @@ impl Provider for OpenAiProvider {
     fn chat(
         &self,
         request: ChatCompletionRequest,
-        deadlines: Deadlines,
+        options: CallOptions,
     ) -> BoxFuture<'_, Result<ProviderReply, ProviderError>> {
         Box::pin(async move {
-            self.call(request, deadlines)
+            self.call(request, options)
                 .await
                 .map_err(|err| err.redacted(&self.redactor))
         })

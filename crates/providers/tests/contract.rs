@@ -10,8 +10,8 @@
 use futures::StreamExt;
 use routewise_openai::{ChatCompletionRequest, ChatMessage, Extra, Role};
 use routewise_providers::{
-    ApiKey, Deadlines, Provider, ProviderError, ProviderKind, ProviderReply, ProviderSettings,
-    TimeoutPhase,
+    ApiKey, CallOptions, Deadlines, Provider, ProviderError, ProviderKind, ProviderReply,
+    ProviderSettings, TimeoutPhase,
 };
 use routewise_testkit::{MockUpstream, Reply};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ const DEADLINES: Deadlines = Deadlines {
 };
 
 async fn error_of(provider: &dyn Provider, stream: bool) -> ProviderError {
-    match provider.chat(request(stream), DEADLINES).await {
+    match provider.chat(request(stream), DEADLINES.into()).await {
         Err(err) => err,
         Ok(ProviderReply::Complete(c)) => panic!("expected an error, got {c:?}"),
         Ok(ProviderReply::Stream(mut chunks)) => loop {
@@ -66,12 +66,39 @@ async fn error_of(provider: &dyn Provider, stream: bool) -> ProviderError {
 }
 
 #[tokio::test]
+async fn a_traceparent_is_sent_upstream_and_none_is_made_up() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    for kind in PROVIDERS {
+        let mock = MockUpstream::start().await.unwrap();
+        let traced = CallOptions {
+            deadlines: DEADLINES,
+            traceparent: Some(traceparent.to_owned()),
+        };
+        provider(kind, &mock)
+            .chat(request(false), traced)
+            .await
+            .unwrap();
+        provider(kind, &mock)
+            .chat(request(false), DEADLINES.into())
+            .await
+            .unwrap();
+        let calls = mock.calls();
+        assert_eq!(
+            calls[0].header("traceparent"),
+            Some(traceparent),
+            "{kind:?}"
+        );
+        assert_eq!(calls[1].header("traceparent"), None, "{kind:?}");
+    }
+}
+
+#[tokio::test]
 async fn complete_returns_text_and_usage() {
     for kind in PROVIDERS {
         let mock = MockUpstream::start().await.unwrap();
         mock.script(MODEL, [Reply::text("hello world").with_usage(12, 2)]);
         let reply = provider(kind, &mock)
-            .chat(request(false), DEADLINES)
+            .chat(request(false), DEADLINES.into())
             .await
             .unwrap();
         let ProviderReply::Complete(completion) = reply else {
@@ -103,7 +130,7 @@ async fn stream_yields_text_then_usage() {
         let mock = MockUpstream::start().await.unwrap();
         mock.script(MODEL, [Reply::text("one two three").with_usage(5, 3)]);
         let reply = provider(kind, &mock)
-            .chat(request(true), DEADLINES)
+            .chat(request(true), DEADLINES.into())
             .await
             .unwrap();
         let ProviderReply::Stream(chunks) = reply else {
@@ -137,7 +164,7 @@ async fn sends_the_api_key_in_the_upstreams_header() {
     for kind in PROVIDERS {
         let mock = MockUpstream::start().await.unwrap();
         provider(kind, &mock)
-            .chat(request(false), DEADLINES)
+            .chat(request(false), DEADLINES.into())
             .await
             .unwrap();
         let call = &mock.calls()[0];

@@ -26,6 +26,13 @@ use futures::future::BoxFuture;
 /// What a store answers with.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A saved state and its version (raised by every save).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedState {
+    pub state: String,
+    pub version: i64,
+}
+
 /// Spend by client key (`None`: requests without one).
 pub type SpendByKey = Vec<(Option<String>, f64)>;
 
@@ -87,7 +94,7 @@ pub trait Store: std::fmt::Debug + Send + Sync {
     /// Upgrades still in force at `now_unix_ms`, oldest first; expired ones are deleted.
     fn live_upgrades(&self, now_unix_ms: i64) -> BoxFuture<'_, StoreResult<Vec<UpgradeRecord>>>;
 
-    /// Saves a learning policy's state.
+    /// Saves a learning policy's state whatever is stored (a new version of it).
     fn save_state<'a>(
         &'a self,
         policy: &'a str,
@@ -97,6 +104,26 @@ pub trait Store: std::fmt::Debug + Send + Sync {
 
     /// A learning policy's saved state.
     fn load_state<'a>(&'a self, policy: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>>;
+
+    /// A learning policy's saved state with its version (for [`Store::save_state_over`]).
+    fn load_versioned_state<'a>(
+        &'a self,
+        policy: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<VersionedState>>>;
+
+    /// The version of a policy's saved state, if one is saved (cheap: replicas poll it).
+    fn state_version<'a>(&'a self, policy: &'a str) -> BoxFuture<'a, StoreResult<Option<i64>>>;
+
+    /// Saves `state` only if the stored version is still `over` (`None`: nothing is stored):
+    /// the new version, or `None` when another writer got there first (merge with what it
+    /// saved and try again). So concurrent writers never overwrite each other's updates.
+    fn save_state_over<'a>(
+        &'a self,
+        policy: &'a str,
+        state: &'a str,
+        over: Option<i64>,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<Option<i64>>>;
 
     /// What requests since `since_unix_ms` cost, by client key (`None`: requests without
     /// one): budgets restore their period's spend from it at start.

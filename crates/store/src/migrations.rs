@@ -6,12 +6,17 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// Every migration, oldest first. Never edit a released one: add the next.
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (
         2,
         "experiment index",
         include_str!("../migrations/0002_experiment_index.sql"),
+    ),
+    (
+        3,
+        "policy state version",
+        include_str!("../migrations/0003_state_version.sql"),
     ),
 ];
 

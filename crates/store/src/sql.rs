@@ -529,7 +529,7 @@ impl Store for SqlStore {
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
             sqlx::query(
-                "INSERT INTO policy_state (policy, updated_ms, state) VALUES ($1, $2, $3) ON CONFLICT (policy) DO UPDATE SET updated_ms = excluded.updated_ms, state = excluded.state",
+                "INSERT INTO policy_state (policy, updated_ms, state) VALUES ($1, $2, $3) ON CONFLICT (policy) DO UPDATE SET updated_ms = excluded.updated_ms, state = excluded.state, version = policy_state.version + 1",
             )
             .bind(policy)
             .bind(now_unix_ms)
@@ -547,6 +547,67 @@ impl Store for SqlStore {
                 .fetch_optional(&self.pool)
                 .await?;
             Ok(row.map(|r| r.try_get("state")).transpose()?)
+        })
+    }
+
+    fn load_versioned_state<'a>(
+        &'a self,
+        policy: &'a str,
+    ) -> BoxFuture<'a, StoreResult<Option<crate::VersionedState>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT state, version FROM policy_state WHERE policy = $1")
+                .bind(policy)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| {
+                Ok(crate::VersionedState {
+                    state: r.try_get("state")?,
+                    version: r.try_get("version")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn state_version<'a>(&'a self, policy: &'a str) -> BoxFuture<'a, StoreResult<Option<i64>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT version FROM policy_state WHERE policy = $1")
+                .bind(policy)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| r.try_get("version")).transpose()?)
+        })
+    }
+
+    fn save_state_over<'a>(
+        &'a self,
+        policy: &'a str,
+        state: &'a str,
+        over: Option<i64>,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'a, StoreResult<Option<i64>>> {
+        Box::pin(async move {
+            // One statement either way, so the check and the write are atomic on both backends.
+            let written = match over {
+                None => sqlx::query(
+                    "INSERT INTO policy_state (policy, updated_ms, state, version) VALUES ($1, $2, $3, 1) ON CONFLICT (policy) DO NOTHING",
+                )
+                .bind(policy)
+                .bind(now_unix_ms)
+                .bind(state)
+                .execute(&self.pool)
+                .await?,
+                Some(version) => sqlx::query(
+                    "UPDATE policy_state SET updated_ms = $1, state = $2, version = version + 1 WHERE policy = $3 AND version = $4",
+                )
+                .bind(now_unix_ms)
+                .bind(state)
+                .bind(policy)
+                .bind(version)
+                .execute(&self.pool)
+                .await?,
+            };
+            Ok((written.rows_affected() == 1).then(|| over.map_or(1, |v| v + 1)))
         })
     }
 

@@ -355,6 +355,87 @@ async fn policy_state_is_saved_and_replaced() {
 }
 
 #[tokio::test]
+async fn a_versioned_save_over_a_newer_version_is_refused() {
+    on_every_backend(|store| async move {
+        assert_eq!(store.state_version("bandit").await.unwrap(), None);
+        // Two writers start from nothing: one inserts, the other is told to merge.
+        assert_eq!(
+            store.save_state_over("bandit", "a", None, 1).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            store.save_state_over("bandit", "b", None, 1).await.unwrap(),
+            None
+        );
+        // Both read version 1; the first save wins, the second (over 1) is refused.
+        assert_eq!(
+            store
+                .save_state_over("bandit", "a2", Some(1), 2)
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            store
+                .save_state_over("bandit", "b2", Some(1), 2)
+                .await
+                .unwrap(),
+            None
+        );
+        let saved = store.load_versioned_state("bandit").await.unwrap().unwrap();
+        assert_eq!((saved.state.as_str(), saved.version), ("a2", 2));
+        // An unconditional save raises the version too, so a writer that read before it merges.
+        store.save_state("bandit", "c", 3).await.unwrap();
+        assert_eq!(store.state_version("bandit").await.unwrap(), Some(3));
+        assert_eq!(
+            store
+                .save_state_over("bandit", "d", Some(2), 4)
+                .await
+                .unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_versioned_saves_never_both_win() {
+    on_every_backend(|store| async move {
+        store.save_state("counter", "0", 1).await.unwrap();
+        // Eight writers add one each, reading and retrying on conflict: the total is exact.
+        let writers = (0..8).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    let saved = store
+                        .load_versioned_state("counter")
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let next = (saved.state.parse::<u32>().unwrap() + 1).to_string();
+                    if store
+                        .save_state_over("counter", &next, Some(saved.version), 2)
+                        .await
+                        .unwrap()
+                        .is_some()
+                    {
+                        return;
+                    }
+                }
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.unwrap();
+        }
+        assert_eq!(
+            store.load_state("counter").await.unwrap().as_deref(),
+            Some("8")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn spend_is_summed_by_key_from_a_time_on() {
     on_every_backend(|store| async move {
         let mut early = record("s1", 100, "small");

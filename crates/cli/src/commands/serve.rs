@@ -6,7 +6,8 @@
 use anyhow::Context;
 use clap::Args;
 use routewise_gateway::account::{REQUEST_LOG_TARGET, RequestLog};
-use routewise_gateway::{Gateway, reload};
+use routewise_gateway::trace::TARGET as TRACE_TARGET;
+use routewise_gateway::{Gateway, SharedState, reload};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,7 +26,6 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
     let config = routewise_config::load_file(&args.config)?;
     let listen = args.listen.unwrap_or(config.server.listen);
     let watch = config.server.watch_config;
@@ -35,9 +35,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Traces are exported from the SDK's own thread; this handle flushes them at the end.
+        let _tracing = init_logging(config.telemetry.as_ref())?;
         let request_log = RequestLog::stdout().context("cannot start the request log writer")?;
         let store_url = config.store.url.clone();
-        let gateway = Gateway::from_config(config, request_log.clone())?;
+        let state = match &config.shared {
+            Some(shared) => {
+                tracing::info!(
+                    "rate limits, circuits, the cache and memory are shared through {} (keys `{}:...`)",
+                    shared.redis,
+                    shared.prefix
+                );
+                routewise_redis::connect(shared)?
+            }
+            None => SharedState::local(),
+        };
+        let gateway = Gateway::from_config_with(config, request_log.clone(), state)?;
         if let Some(url) = &store_url {
             let store = routewise_store::SqlStore::open(url)
                 .await
@@ -70,8 +83,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Request records go to stdout bare (they are JSON already); the rest to stderr.
-fn init_logging() {
+/// Request records go to stdout bare (they are JSON already); the rest to stderr; with
+/// `[telemetry]`, trace spans to the collector. The trace spans' target is left out of the log
+/// layers, so without telemetry no layer wants those spans and they are never built.
+fn init_logging(
+    telemetry: Option<&routewise_config::telemetry::TelemetryConfig>,
+) -> anyhow::Result<Option<routewise_telemetry::Tracing>> {
+    let (traces, tracing) = match telemetry {
+        Some(config) => {
+            let (layer, tracing) = routewise_telemetry::layer(config)?;
+            (Some(layer), Some(tracing))
+        }
+        None => (None, None),
+    };
     let records = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_ansi(false)
@@ -83,13 +107,24 @@ fn init_logging() {
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(filter_fn(|meta| meta.target() != REQUEST_LOG_TARGET))
+        .with_filter(filter_fn(|meta| {
+            meta.target() != REQUEST_LOG_TARGET && meta.target() != TRACE_TARGET
+        }))
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     // A second init (only possible in tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(records)
         .with(logs)
+        .with(traces)
         .try_init();
+    if let Some(config) = telemetry {
+        tracing::info!(
+            "traces go to {} as service `{}`",
+            config.traces_url,
+            config.service_name
+        );
+    }
+    Ok(tracing)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -101,6 +101,31 @@ impl ArmModel {
         self.dim
     }
 
+    /// `theirs` plus what `mine` added since `base` (statistics add, so this is exact up to
+    /// rounding, and the observation counts are exact); `None` when the dimensions differ or
+    /// the sum is not positive definite.
+    pub fn merged(base: &Self, mine: &Self, theirs: &Self) -> Option<Self> {
+        let dim = theirs.dim;
+        if base.dim != dim || mine.dim != dim {
+            return None;
+        }
+        let add = |t: &[f64], m: &[f64], b: &[f64]| -> Vec<f64> {
+            t.iter()
+                .zip(m)
+                .zip(b)
+                .map(|((t, m), b)| t + (m - b))
+                .collect()
+        };
+        let stats = ArmStats {
+            gram_upper: add(&theirs.gram, &mine.gram, &base.gram),
+            b: add(&theirs.b, &mine.b, &base.b),
+            observations: theirs
+                .observations
+                .saturating_add(mine.observations.saturating_sub(base.observations)),
+        };
+        Self::from_stats(dim, &stats)
+    }
+
     /// The predicted quality at `x` and its uncertainty `sqrt(x^T A^-1 x)`.
     pub fn predict(&self, x: &[f32]) -> (f64, f64) {
         let mut mean = 0.0;

@@ -561,6 +561,45 @@ impl Learner for BanditPolicy {
         LearnedState::new(next)
     }
 
+    fn merge(
+        &self,
+        base: &LearnedState,
+        mine: &LearnedState,
+        theirs: &LearnedState,
+    ) -> Result<LearnedState, StateError> {
+        for state in [base, mine, theirs] {
+            self.fits(state)?;
+        }
+        let (Some(b), Some(m), Some(t)) = (
+            base.downcast::<BanditState>(),
+            mine.downcast::<BanditState>(),
+            theirs.downcast::<BanditState>(),
+        ) else {
+            return Err(StateError::Mismatch(
+                "it is not a bandit's state".to_owned(),
+            ));
+        };
+        let mut merged = t.clone();
+        for ((arm, base_arm), mine_arm) in merged.arms.iter_mut().zip(&b.arms).zip(&m.arms) {
+            // An arm this replica did not touch is theirs as it is.
+            if !Arc::ptr_eq(&base_arm.dense, &mine_arm.dense) {
+                let dense = ArmModel::merged(&base_arm.dense, &mine_arm.dense, &arm.dense)
+                    .ok_or_else(|| {
+                        StateError::Corrupt(format!("arm `{}` does not add up", arm.name))
+                    })?;
+                arm.dense = Arc::new(dense);
+            }
+            if !Arc::ptr_eq(&base_arm.text, &mine_arm.text) {
+                let text = TextModel::merged(&base_arm.text, &mine_arm.text, &arm.text)
+                    .ok_or_else(|| {
+                        StateError::Corrupt(format!("arm `{}` has other word buckets", arm.name))
+                    })?;
+                arm.text = Arc::new(text);
+            }
+        }
+        Ok(LearnedState::new(merged))
+    }
+
     fn encode(&self, state: &LearnedState) -> Result<Value, StateError> {
         let state = state
             .downcast::<BanditState>()

@@ -160,6 +160,51 @@ proptest! {
     }
 
     #[test]
+    fn merging_two_replicas_loses_no_outcome(
+        before in prop::collection::vec((0usize..4, 0usize..4, 0.0f64..1.0), 0..6),
+        mine in prop::collection::vec((0usize..4, 0usize..4, 0.0f64..1.0), 0..12),
+        theirs in prop::collection::vec((0usize..4, 0usize..4, 0.0f64..1.0), 0..12),
+    ) {
+        let catalog = catalog();
+        let bandit = BanditPolicy::new(&catalog, settings(0.1));
+        let contexts: Vec<Vec<f32>> = PROMPTS
+            .iter()
+            .map(|p| {
+                let req = request(p, "standard");
+                Context::of(&req.signals, &req.input, bandit.settings.text_features).encode()
+            })
+            .collect();
+        let fold = |state: LearnedState, outcomes: &[(usize, usize, f64)]| {
+            outcomes.iter().fold(state, |s, (arm, prompt, q)| {
+                bandit.observe(&s, &outcome(&bandit.arms[*arm], &contexts[*prompt], *q))
+            })
+        };
+        let base = fold(bandit.fresh(), &before);
+        let (a, b) = (fold(base.clone(), &mine), fold(base.clone(), &theirs));
+        let merged = bandit.merge(&base, &a, &b).unwrap();
+        let stats = |s: &LearnedState| -> Vec<ArmStats> {
+            s.downcast::<BanditState>().unwrap().arms.iter().map(|arm| arm.dense.stats()).collect()
+        };
+        // Observation counts add up exactly, per arm; the dense statistics are the sums.
+        for (arm, got) in stats(&merged).iter().enumerate() {
+            let count = |o: &[(usize, usize, f64)]| o.iter().filter(|(a, _, _)| *a == arm).count() as u64;
+            prop_assert_eq!(got.observations, count(&before) + count(&mine) + count(&theirs));
+            let (sb, sa, st) = (&stats(&base)[arm], &stats(&a)[arm], &stats(&b)[arm]);
+            for (i, g) in got.gram_upper.iter().enumerate() {
+                let want = st.gram_upper[i] + sa.gram_upper[i] - sb.gram_upper[i];
+                prop_assert!((g - want).abs() < 1e-9);
+            }
+        }
+        // Merging is symmetric in the two replicas.
+        let other_way = bandit.merge(&base, &b, &a).unwrap();
+        prop_assert_eq!(stats(&merged).iter().map(|s| s.observations).collect::<Vec<_>>(),
+            stats(&other_way).iter().map(|s| s.observations).collect::<Vec<_>>());
+        // Nothing learned on one side: the merge is the other side as it is.
+        let unchanged = bandit.merge(&base, &base, &b).unwrap();
+        prop_assert_eq!(stats(&unchanged), stats(&b));
+    }
+
+    #[test]
     fn premium_callers_are_never_explored(
         prompt in prop::sample::select(PROMPTS.to_vec()),
         seed in any::<u64>(),

@@ -27,6 +27,27 @@ impl TextModel {
         self.weights.len()
     }
 
+    /// `theirs` plus the steps `mine` took since `base`: replicas' gradient steps add up, as a
+    /// parameter server adds its workers' deltas. `None` when the bucket counts differ.
+    pub fn merged(base: &Self, mine: &Self, theirs: &Self) -> Option<Self> {
+        let n = theirs.buckets();
+        if base.buckets() != n || mine.buckets() != n {
+            return None;
+        }
+        let add = |t: &[f32], m: &[f32], b: &[f32]| -> Vec<f32> {
+            t.iter()
+                .zip(m)
+                .zip(b)
+                .map(|((t, m), b)| t + (m - b))
+                .collect()
+        };
+        Some(Self {
+            weights: add(&theirs.weights, &mine.weights, &base.weights),
+            squares: add(&theirs.squares, &mine.squares, &base.squares),
+            seen: add(&theirs.seen, &mine.seen, &base.seen),
+        })
+    }
+
     pub fn predict(&self, words: &[(u32, f32)]) -> f64 {
         words
             .iter()

@@ -25,6 +25,11 @@ impl LearnedState {
     pub fn downcast<T: Any>(&self) -> Option<&T> {
         self.0.downcast_ref()
     }
+
+    /// Whether both are the same value (no update happened between them).
+    pub fn same(&self, other: &LearnedState) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl fmt::Debug for LearnedState {
@@ -72,4 +77,20 @@ pub trait Learner: fmt::Debug + Send + Sync {
 
     /// A persisted state, checked as [`Learner::fits`] would.
     fn decode(&self, value: &Value) -> Result<LearnedState, StateError>;
+
+    /// Three-way merge for replicas that learn side by side: `theirs` plus what `mine` learned
+    /// since `base` (both descend from it). A learner whose state is a sum of what each
+    /// outcome adds makes this exact, so no replica's outcomes are lost or counted twice. The
+    /// default refuses: the shell then keeps the last writer's state and says so.
+    fn merge(
+        &self,
+        base: &LearnedState,
+        mine: &LearnedState,
+        theirs: &LearnedState,
+    ) -> Result<LearnedState, StateError> {
+        let _ = (base, mine, theirs);
+        Err(StateError::Mismatch(
+            "this policy's state cannot be merged between replicas".to_owned(),
+        ))
+    }
 }
