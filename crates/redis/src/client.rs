@@ -80,10 +80,6 @@ impl Redis {
         &self.client
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Runs one call on the shared connection within the timeout; `None` (and Redis marked
     /// degraded) when it fails, and at once while Redis is degraded.
     pub async fn call<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
