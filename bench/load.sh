@@ -14,6 +14,8 @@
 #            process)
 #   baseline no store, run by the binary BASELINE_BIN (an earlier build), to compare two builds
 #            in one run
+#   dashboard  sqlite with its dashboard open: its summary and recent decisions fetched every
+#            second for two ranges while the bench runs (docs/DASHBOARD.md)
 #   redis    keyed with [shared] redis (REDIS_URL, default redis://127.0.0.1:6379, a fresh key
 #            prefix per run): limits, circuits and the memory bus in Redis (docs/SCALE.md)
 #
@@ -142,8 +144,8 @@ for variant in $VARIANTS; do
   case $variant in
     none|keyed|redis) store=none ;;
     baseline) store=none; [[ -x ${BASELINE_BIN:-} ]] || die "the baseline variant needs BASELINE_BIN (a routewise binary)" ;;
-    sqlite|experiment) store=sqlite://routewise.db ;;
-    *) die "unknown variant '$variant' (none, sqlite, experiment, keyed, redis)" ;;
+    sqlite|experiment|dashboard) store=sqlite://routewise.db ;;
+    *) die "unknown variant '$variant' (none, sqlite, experiment, keyed, redis, dashboard)" ;;
   esac
   mkdir -p "$WORK/$variant"
   cp config/examples/local.toml "$WORK/$variant/routewise.toml"
@@ -175,6 +177,21 @@ TOML
   start_server "$variant" "$store" "$port"
   port=$((port + 1))
 done
+if [[ " $VARIANTS " == *" dashboard "* ]]; then
+  # An open dashboard, ten times as eager as the page's own 10 s refresh: its summary (which
+  # the gateway recomputes every 2 s at most) and first page of decisions every second.
+  dashboard_base=${URL[dashboard]%/v1/chat/completions}
+  (
+    while true; do
+      for range in 1h 24h; do
+        curl -fs -o /dev/null -H "Authorization: Bearer bench-key" "$dashboard_base/v1/dashboard/summary?range=$range" || true
+        curl -fs -o /dev/null -H "Authorization: Bearer bench-key" "$dashboard_base/v1/dashboard/decisions?range=$range" || true
+      done
+      sleep 1
+    done
+  ) &
+  PIDS+=("$!")
+fi
 if [[ " $SECTIONS " == *" replicas "* ]]; then
   [[ " $VARIANTS " == *" redis "* ]] || die "the replicas section needs the redis variant"
   mkdir -p "$WORK/redis2"
@@ -227,16 +244,17 @@ wrk_run() {
     printf "%s %s %s %.5f\n", f[1], f[2], f[3], cpu }'
 }
 
-# Open loop: the same for one oha run at RATE req/s.
+# Open loop: the same for one oha run at $4 req/s (default RATE), its report in $5.
 oha_run() {
-  local url=$1 connections=$2 pid=$3 rt=() before after stats
+  local url=$1 connections=$2 pid=$3 rate=${4:-$RATE} out=${5:-$WORK/oha.json} rt=() before after
   [[ -n $OPEN_RT ]] && rt=(chrt -f "$OPEN_RT")
   before=$(cpu_ms "$pid")
   "${LOAD_PIN[@]}" "${rt[@]}" timeout $(( open_secs + 30 )) \
-    oha --no-tui --output-format json -q "$RATE" --latency-correction -c "$connections" \
-XX
+    oha --no-tui --output-format json -q "$rate" --latency-correction -c "$connections" \
+      -z "$OPEN_DURATION" -m POST -H 'Content-Type: application/json' -H "$AUTH" -d "$BODY" "$url" \
+    >"$out" || die "oha failed against $url"
   after=$(cpu_ms "$pid")
-  python3 - "$WORK/oha.json" "$before" "$after" <<'EOF'
+  python3 - "$out" "$before" "$after" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
 codes = report.get("statusCodeDistribution") or {}

@@ -61,6 +61,8 @@ pub struct Config {
     pub shared: Option<crate::shared::SharedConfig>,
     /// `[telemetry]`: `None` exports no traces.
     pub telemetry: Option<crate::telemetry::TelemetryConfig>,
+    /// `[dashboard]`.
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 impl Config {
@@ -164,6 +166,7 @@ pub fn compile_with_store(
     let alerts = crate::alerts::compile_alerts(&raw.alerts, &mut errors);
     let shared = crate::shared::compile_shared(&raw.shared, &mut errors);
     let telemetry = crate::telemetry::compile_telemetry(&raw.telemetry, &mut errors);
+    let dashboard = crate::dashboard::compile_dashboard(&raw.dashboard, &mut errors);
     if !errors.0.is_empty() {
         return Err(invalid(errors));
     }
@@ -179,6 +182,7 @@ pub fn compile_with_store(
         alerts,
         shared,
         telemetry,
+        dashboard,
     })
 }
 

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod compile;
 pub mod control;
+pub mod dashboard;
 pub mod error;
 pub mod experiments;
 pub mod interpolate;

@@ -41,6 +41,9 @@ pub struct RawConfig {
     /// OpenTelemetry traces (see `crate::telemetry`).
     #[serde(default)]
     pub telemetry: crate::telemetry::RawTelemetry,
+    /// The dashboard (see `crate::dashboard`).
+    #[serde(default)]
+    pub dashboard: crate::dashboard::RawDashboard,
 }
 
 /// A named policy: its `kind` and that kind's settings.

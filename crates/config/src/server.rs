@@ -392,6 +392,22 @@ fn compile_cache(raw: &RawServer, errors: &mut Vec<FieldError>) -> CacheConfig {
     cache
 }
 
+/// What a `key_sha256` must be.
+pub(crate) const SHA256_HINT: &str = "must be 64 hex digits: the SHA-256 of the key (`printf %s \"$KEY\" | sha256sum`), never the key itself";
+
+/// A key's digest from its 64 hex digits.
+pub(crate) fn sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let mut digest = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (pair, byte) in hex.as_bytes().chunks(2).zip(digest.iter_mut()) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
+}
+
 fn compile_client_keys(
     raw: &RawServer,
     default_user_tier: &str,
@@ -401,26 +417,11 @@ fn compile_client_keys(
     let mut client_keys = Vec::new();
     for (i, key) in raw.client_keys.iter().enumerate() {
         let path = format!("server.client_keys[{i}]");
-        let mut digest = [0u8; 32];
-        let decoded = (key.key_sha256.len() == 64)
-            .then(|| {
-                key.key_sha256
-                    .as_bytes()
-                    .chunks(2)
-                    .zip(digest.iter_mut())
-                    .try_for_each(|(pair, byte)| {
-                        let text = std::str::from_utf8(pair).ok()?;
-                        *byte = u8::from_str_radix(text, 16).ok()?;
-                        Some(())
-                    })
-            })
-            .flatten();
+        let decoded = sha256_hex(&key.key_sha256);
         if decoded.is_none() {
-            error(
-                &format!("{path}.key_sha256"),
-                "must be 64 hex digits: the SHA-256 of the key (`printf %s \"$KEY\" | sha256sum`), never the key itself".to_owned(),
-            );
+            error(&format!("{path}.key_sha256"), SHA256_HINT.to_owned());
         }
+        let digest = decoded.unwrap_or_default();
         for (field, value) in [
             ("requests_per_minute", key.requests_per_minute),
             ("tokens_per_minute", key.tokens_per_minute),

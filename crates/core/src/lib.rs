@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod bandit;
 pub mod catalog;
 pub mod control;
+pub mod dashboard;
 pub mod decision;
 pub mod experiment;
 pub mod learn;

@@ -145,6 +145,12 @@ impl KeyStore {
 
 /// The key a client presented: `Authorization: <scheme> <key>` where the scheme is `Bearer`
 /// in any case (RFC 9110 makes schemes case-insensitive), else `x-api-key`.
+/// Whether the request presents the key whose SHA-256 is `digest` (`[dashboard] key_sha256`).
+pub fn presents_key(headers: &HeaderMap, digest: &[u8; 32]) -> bool {
+    presented_key(headers)
+        .is_some_and(|key| <[u8; 32]>::from(Sha256::digest(key.as_bytes())) == *digest)
+}
+
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(http::header::AUTHORIZATION)

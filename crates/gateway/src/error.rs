@@ -102,6 +102,14 @@ pub enum GatewayError {
     StoreUnavailable(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// Something a read-only endpoint (the dashboard's) was asked for does not exist; `code`
+    /// says what (`dashboard_off`, `decision_not_found`).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// A read-only endpoint cannot answer now; `code` says why (`no_store`,
+    /// `store_unavailable`). Requests are served regardless.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
 }
 
 impl GatewayError {
@@ -149,6 +157,8 @@ impl GatewayError {
             GatewayError::UnknownRequest { .. } => StatusCode::NOT_FOUND,
             GatewayError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::NotFound { .. } => StatusCode::NOT_FOUND,
+            GatewayError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -172,6 +182,7 @@ impl GatewayError {
             GatewayError::UnknownRequest { .. } => "unknown_request",
             GatewayError::StoreUnavailable(_) => "store_unavailable",
             GatewayError::ShuttingDown => "shutting_down",
+            GatewayError::NotFound { code, .. } | GatewayError::Unavailable { code, .. } => code,
         }
     }
 
@@ -245,6 +256,12 @@ impl GatewayError {
             }
             GatewayError::ShuttingDown => {
                 ApiError::new("api_error", Some("shutting_down"), message)
+            }
+            GatewayError::NotFound { code, .. } => {
+                ApiError::new("invalid_request_error", Some(code), message)
+            }
+            GatewayError::Unavailable { code, .. } => {
+                ApiError::new("api_error", Some(code), message)
             }
         }
     }

@@ -109,18 +109,11 @@ pub async fn execute(
     caller_trace: &CallerTrace,
 ) -> Result<Execution, Failure> {
     let exec = &runtime.config.server.execution;
-    let settings = CircuitSettings {
-        threshold: exec.circuit_failure_threshold,
-        cooldown: exec.circuit_cooldown,
-    };
-    let mut attempts = Vec::new();
-    let mut upstream_time = Duration::ZERO;
-    let mut last_error: Option<ProviderError> = None;
-    // When the models may be tried again: open circuits' cooldowns, upstreams' Retry-After.
-    let mut waits: Vec<Duration> = Vec::new();
+    let mut chain = ChainProgress::default();
     for (position, model) in models.iter().enumerate() {
         if position > 0 {
-            let reason = last_error
+            let reason = chain
+                .last_error
                 .as_ref()
                 .map_or("circuit_open", ProviderError::kind);
             metrics::fallback(&models[position - 1].name, &model.name, reason);
@@ -130,103 +123,204 @@ pub async fn execute(
         };
         let mut upstream_request = request.clone();
         upstream_request.model.clone_from(&model.upstream_model);
-        let timeouts = exec.timeouts_for(&model.name);
-        let deadlines = Deadlines {
-            first_byte: timeouts.first_byte,
-            total: timeouts.total,
+        let call = ModelCall {
+            exec,
+            circuits,
+            provider: provider.as_ref(),
+            model,
+            request: upstream_request,
+            is_fallback: position > 0,
+            caller_trace,
         };
-        let mut delays = backoff(exec);
+        match call.run(&mut chain).await {
+            ModelResult::Served(served) => {
+                return Ok(Execution {
+                    model: (*model).clone(),
+                    served,
+                    attempts: chain.attempts,
+                    upstream_time: chain.upstream_time,
+                });
+            }
+            ModelResult::Refused => return Err(chain.failure()),
+            ModelResult::Exhausted => {}
+        }
+    }
+    Err(chain.failure())
+}
+
+/// What the chain has seen so far, carried from one model to the next.
+#[derive(Default)]
+struct ChainProgress {
+    attempts: Vec<Attempt>,
+    upstream_time: Duration,
+    last_error: Option<ProviderError>,
+    /// When the models may be tried again: open circuits' cooldowns, upstreams' Retry-After.
+    waits: Vec<Duration>,
+}
+
+impl ChainProgress {
+    fn failure(self) -> Failure {
+        Failure {
+            error: upstream_error(self.last_error.as_ref(), &self.attempts, &self.waits),
+            upstream_time: self.upstream_time,
+        }
+    }
+}
+
+/// How the attempts on one model ended.
+enum ModelResult {
+    Served(Served),
+    /// The upstream refused the request itself (a 4xx other than 429): every model would.
+    Refused,
+    /// Retries used up, not retryable, or the circuit is open: on to the next model.
+    Exhausted,
+}
+
+/// One model of the chain, with everything its attempts need.
+struct ModelCall<'a> {
+    exec: &'a ExecutionConfig,
+    circuits: &'a Arc<dyn CircuitBreaker>,
+    provider: &'a dyn routewise_providers::Provider,
+    model: &'a ModelSpec,
+    request: ChatCompletionRequest,
+    is_fallback: bool,
+    caller_trace: &'a CallerTrace,
+}
+
+impl ModelCall<'_> {
+    /// Calls this model, retrying with backoff while its errors are retryable.
+    async fn run(&self, chain: &mut ChainProgress) -> ModelResult {
+        let settings = CircuitSettings {
+            threshold: self.exec.circuit_failure_threshold,
+            cooldown: self.exec.circuit_cooldown,
+        };
+        let name = &self.model.name;
+        let mut delays = backoff(self.exec);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
-            if let Admission::Rejected { retry_in } = circuits.admit(&model.name).await {
-                waits.push(retry_in);
-                attempts.push(Attempt {
-                    model: model.name.clone(),
-                    attempt,
-                    outcome: "circuit_open",
-                    status: None,
-                    duration_ms: 0.0,
-                    error: None,
-                });
-                break;
+            if let Admission::Rejected { retry_in } = self.circuits.admit(name).await {
+                chain.waits.push(retry_in);
+                chain.attempts.push(Attempt::circuit_open(name, attempt));
+                return ModelResult::Exhausted;
             }
             // Every admitted call records one verdict, even if this future is dropped mid-call.
-            let guard = ProbeGuard::new(Arc::clone(circuits), &model.name, settings);
-            let span =
-                trace::attempt_span(&model.name, &model.upstream_model, attempt, position > 0);
-            let options = CallOptions {
-                deadlines,
-                traceparent: trace::traceparent_for(&span, caller_trace),
-            };
-            let result = call(provider.as_ref(), upstream_request.clone(), options)
-                .instrument(span.clone())
-                .await;
-            record_outcome(&span, &result);
+            let guard = ProbeGuard::new(Arc::clone(self.circuits), name, settings);
+            let result = self.attempt(attempt).await;
             let elapsed = started.elapsed();
-            upstream_time += elapsed;
-            metrics::upstream(&model.name, elapsed);
-            match result {
+            chain.upstream_time += elapsed;
+            metrics::upstream(name, elapsed);
+            let err = match result {
                 Ok(served) => {
                     guard.resolve(Verdict::Success);
-                    attempts.push(Attempt {
-                        model: model.name.clone(),
-                        attempt,
-                        outcome: "ok",
-                        status: None,
-                        duration_ms: millis(elapsed),
-                        error: None,
-                    });
-                    return Ok(Execution {
-                        model: (*model).clone(),
-                        served,
-                        attempts,
-                        upstream_time,
-                    });
+                    chain.attempts.push(Attempt::ok(name, attempt, elapsed));
+                    return ModelResult::Served(served);
                 }
-                Err(err) => {
-                    attempts.push(Attempt {
-                        model: model.name.clone(),
-                        attempt,
-                        outcome: err.kind(),
-                        status: match &err {
-                            ProviderError::Status { status, .. } => Some(*status),
-                            _ => None,
-                        },
-                        duration_ms: millis(elapsed),
-                        error: Some(err.to_string()),
-                    });
-                    if err.is_client_error() {
-                        // The request itself is at fault: every model would refuse it. The
-                        // upstream did answer, so its circuit closes.
-                        guard.resolve(Verdict::Success);
-                        return Err(Failure {
-                            error: upstream_error(Some(&err), &attempts, &waits),
-                            upstream_time,
-                        });
-                    }
-                    guard.resolve(Verdict::Failure);
-                    if let Some(wait) = err.retry_after() {
-                        waits.push(wait);
-                    }
-                    let wait = match (err.is_retryable(), delays.next(), err.retry_after()) {
-                        (false, _, _) | (true, None, _) => None,
-                        (true, Some(_), Some(asked)) if asked > exec.max_retry_after => None,
-                        (true, Some(backoff), asked) => Some(asked.unwrap_or(backoff)),
-                    };
-                    last_error = Some(err);
-                    let Some(wait) = wait else { break };
-                    tokio::time::sleep(wait).await;
-                    upstream_time += wait;
-                }
+                Err(err) => err,
+            };
+            chain
+                .attempts
+                .push(Attempt::failed(name, attempt, &err, elapsed));
+            if err.is_client_error() {
+                // The request itself is at fault. The upstream did answer, so its circuit closes.
+                guard.resolve(Verdict::Success);
+                chain.last_error = Some(err);
+                return ModelResult::Refused;
             }
+            guard.resolve(Verdict::Failure);
+            if let Some(wait) = err.retry_after() {
+                chain.waits.push(wait);
+            }
+            let wait = retry_wait(self.exec, &err, delays.next());
+            chain.last_error = Some(err);
+            let Some(wait) = wait else {
+                return ModelResult::Exhausted;
+            };
+            tokio::time::sleep(wait).await;
+            chain.upstream_time += wait;
         }
     }
-    Err(Failure {
-        error: upstream_error(last_error.as_ref(), &attempts, &waits),
-        upstream_time,
-    })
+
+    /// One call, inside its trace span, which carries the `traceparent` sent upstream.
+    async fn attempt(&self, attempt: u32) -> Result<Served, ProviderError> {
+        let span = trace::attempt_span(
+            &self.model.name,
+            &self.model.upstream_model,
+            attempt,
+            self.is_fallback,
+        );
+        let options = CallOptions {
+            deadlines: self.deadlines(),
+            traceparent: trace::traceparent_for(&span, self.caller_trace),
+        };
+        let result = call(self.provider, self.request.clone(), options)
+            .instrument(span.clone())
+            .await;
+        record_outcome(&span, &result);
+        result
+    }
+
+    fn deadlines(&self) -> Deadlines {
+        let timeouts = self.exec.timeouts_for(&self.model.name);
+        Deadlines {
+            first_byte: timeouts.first_byte,
+            total: timeouts.total,
+        }
+    }
+}
+
+/// How long to wait before retrying after `err`, or `None` to move on: not retryable, retries
+/// used up (`backoff` is the next delay, if any), or an upstream asking for longer than
+/// `max_retry_after`. An upstream's `Retry-After` wins over the backoff.
+fn retry_wait(
+    exec: &ExecutionConfig,
+    err: &ProviderError,
+    backoff: Option<Duration>,
+) -> Option<Duration> {
+    match (err.is_retryable(), backoff, err.retry_after()) {
+        (false, _, _) | (true, None, _) => None,
+        (true, Some(_), Some(asked)) if asked > exec.max_retry_after => None,
+        (true, Some(backoff), asked) => Some(asked.unwrap_or(backoff)),
+    }
+}
+
+impl Attempt {
+    fn ok(model: &str, attempt: u32, elapsed: Duration) -> Self {
+        Attempt {
+            model: model.to_owned(),
+            attempt,
+            outcome: "ok",
+            status: None,
+            duration_ms: millis(elapsed),
+            error: None,
+        }
+    }
+
+    fn circuit_open(model: &str, attempt: u32) -> Self {
+        Attempt {
+            model: model.to_owned(),
+            attempt,
+            outcome: "circuit_open",
+            status: None,
+            duration_ms: 0.0,
+            error: None,
+        }
+    }
+
+    fn failed(model: &str, attempt: u32, err: &ProviderError, elapsed: Duration) -> Self {
+        Attempt {
+            model: model.to_owned(),
+            attempt,
+            outcome: err.kind(),
+            status: match err {
+                ProviderError::Status { status, .. } => Some(*status),
+                _ => None,
+            },
+            duration_ms: millis(elapsed),
+            error: Some(err.to_string()),
+        }
+    }
 }
 
 /// The retry delays for one model: jittered exponential backoff, `max_retries` long.

@@ -5,10 +5,10 @@
 //! Everything under `/v1` passes the client-key check (when keys are configured) and is
 //! refused while draining. Every response carries the request id (see [`crate::layers`]).
 
-use crate::Gateway;
 use crate::error::GatewayError;
 use crate::layers::{self, Admitted};
 use crate::pipeline;
+use crate::{Gateway, dashboard};
 use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -18,6 +18,8 @@ use axum::routing::{get, post};
 use routewise_openai::{ApiError, ModelList, ModelObject};
 
 /// Routes: `POST /v1/chat/completions`, `POST /v1/feedback`, `GET /v1/alerts`, `GET /v1/models`, `GET /v1/models/{id}`,
+/// the dashboard's API (`GET /v1/dashboard/summary`, `/v1/dashboard/decisions[/{id}]`), its page
+/// (`GET /dashboard`, `/dashboard/assets/{name}`: static, no data, open),
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`; anything else is an OpenAI-shaped 404.
 pub fn app(gateway: Gateway) -> Router {
     Router::new()
@@ -29,6 +31,23 @@ pub fn app(gateway: Gateway) -> Router {
         .route("/v1/alerts", get(alerts).fallback(only("GET")))
         .route("/v1/models", get(models).fallback(only("GET")))
         .route("/v1/models/{*id}", get(model).fallback(only("GET")))
+        .route(
+            "/v1/dashboard/summary",
+            get(dashboard_summary).fallback(only("GET")),
+        )
+        .route(
+            "/v1/dashboard/decisions",
+            get(dashboard_decisions).fallback(only("GET")),
+        )
+        .route(
+            "/v1/dashboard/decisions/{*id}",
+            get(dashboard_decision).fallback(only("GET")),
+        )
+        .route("/dashboard", get(dashboard_page).fallback(only("GET")))
+        .route(
+            "/dashboard/assets/{name}",
+            get(dashboard_asset).fallback(only("GET")),
+        )
         .route("/metrics", get(metrics).fallback(only("GET")))
         .route("/healthz", get(healthz).fallback(only("GET")))
         .route("/readyz", get(readyz).fallback(only("GET")))
@@ -86,6 +105,43 @@ async fn alerts(State(gateway): State<Gateway>, mut request: Request) -> Respons
         Err(err) => return err.into_response(),
     };
     axum::Json(gateway.alerts().view(&runtime.config.alerts)).into_response()
+}
+
+async fn dashboard_summary(State(gateway): State<Gateway>, mut request: Request) -> Response {
+    match admitted(&mut request) {
+        Ok(admitted) => {
+            dashboard::api::summary(&gateway, &admitted.runtime, request.uri().query()).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dashboard_decisions(State(gateway): State<Gateway>, mut request: Request) -> Response {
+    match admitted(&mut request) {
+        Ok(admitted) => {
+            dashboard::api::decisions(&gateway, &admitted.runtime, request.uri().query()).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dashboard_decision(
+    State(gateway): State<Gateway>,
+    Path(id): Path<String>,
+    mut request: Request,
+) -> Response {
+    match admitted(&mut request) {
+        Ok(admitted) => dashboard::api::decision(&gateway, &admitted.runtime, &id).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dashboard_page(State(gateway): State<Gateway>) -> Response {
+    dashboard::assets::page(gateway.runtime().config.dashboard.enabled)
+}
+
+async fn dashboard_asset(Path(name): Path<String>) -> Response {
+    dashboard::assets::asset(&name)
 }
 
 async fn models(mut request: Request) -> Response {
@@ -192,7 +248,7 @@ async fn not_found() -> Response {
         axum::Json(ApiError::new(
             "invalid_request_error",
             Some("unknown_url"),
-            "unknown endpoint: routewise serves POST /v1/chat/completions, GET /v1/models, /healthz, /readyz and /metrics",
+            "unknown endpoint: routewise serves POST /v1/chat/completions, POST /v1/feedback, GET /v1/models, /v1/alerts, /dashboard, /healthz, /readyz and /metrics",
         )),
     )
         .into_response()

@@ -7,7 +7,7 @@
 //! 2. **draining**: once shutdown has begun, API calls get a 503 (health and metrics still
 //!    answer, so orchestrators see the drain);
 //! 3. **authentication**: API calls (and `/metrics` when `[server] metrics_auth` is set) carry a
-//!    configured client key; the caller and the runtime that identified it travel with the
+//!    configured client key (the dashboard's API, the `[dashboard]` admin key when one is set); the caller and the runtime that identified it travel with the
 //!    request ([`Admitted`]), so one request sees one config from start to end.
 //!
 //! Which of them a path gets is [`Gate::of`]'s decision, in one place.
@@ -58,11 +58,15 @@ pub enum Gate {
     Metrics,
     /// Everything under `/v1`: refused while draining, a client key when keys are configured.
     Api,
+    /// `/v1/dashboard/...`: as `Api`, or only the `[dashboard]` admin key when one is set.
+    Dashboard,
 }
 
 impl Gate {
     pub fn of(path: &str) -> Self {
-        if path.starts_with("/v1/") {
+        if path.starts_with("/v1/dashboard/") {
+            Gate::Dashboard
+        } else if path.starts_with("/v1/") {
             Gate::Api
         } else if path == "/metrics" {
             Gate::Metrics
@@ -91,10 +95,16 @@ pub async fn front_door(
     }
     let response = match Gate::of(uri.path()) {
         Gate::Open => next.run(request).await,
-        Gate::Api if gateway.is_draining() => GatewayError::ShuttingDown.into_response(),
+        Gate::Api | Gate::Dashboard if gateway.is_draining() => {
+            GatewayError::ShuttingDown.into_response()
+        }
         gate => {
-            let needs_key = gate == Gate::Api || runtime.config.server.metrics_auth;
-            match identify(&gateway, &runtime, &request, &id, needs_key) {
+            let needs_key = gate != Gate::Metrics || runtime.config.server.metrics_auth;
+            let admitted = match (gate, runtime.config.dashboard.key_sha256) {
+                (Gate::Dashboard, Some(digest)) => admin(&gateway, &request, &id, &digest),
+                _ => identify(&gateway, &runtime, &request, &id, needs_key),
+            };
+            match admitted {
                 Ok(caller) => {
                     request.extensions_mut().insert(Admitted {
                         id,
@@ -212,6 +222,23 @@ fn identify(
         let ledger = Ledger::new(id.id.clone(), id.started, gateway.request_log().clone());
         ledger.finish("error", err.status().as_u16(), Some(&message));
     })
+}
+
+/// The dashboard's admin: the `[dashboard]` key and no other. A refusal is logged and counted
+/// as [`identify`]'s are.
+fn admin(
+    gateway: &Gateway,
+    request: &Request,
+    id: &RequestId,
+    digest: &[u8; 32],
+) -> Result<Caller, GatewayError> {
+    if crate::auth::presents_key(request.headers(), digest) {
+        return Ok(Caller::anonymous("admin"));
+    }
+    let err = GatewayError::Unauthorized;
+    let ledger = Ledger::new(id.id.clone(), id.started, gateway.request_log().clone());
+    ledger.finish("error", err.status().as_u16(), Some(&err.to_string()));
+    Err(err)
 }
 
 /// The id headers every response carries.

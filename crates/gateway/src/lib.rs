@@ -17,9 +17,11 @@ pub mod alerts;
 pub mod auth;
 pub mod budget_sync;
 pub mod control;
+pub mod dashboard;
 pub mod decide;
 pub mod error;
 pub mod execute;
+pub mod experiments_report;
 pub mod feedback;
 pub mod http;
 pub mod layers;
@@ -122,6 +124,7 @@ struct Shared {
     pending_saves: persist::PendingSaves,
     synced: state_sync::SyncedStates,
     alerts: alerts::Alerts,
+    dashboard: dashboard::api::Summaries,
 }
 
 /// A gateway that background tasks reach without keeping it alive.
@@ -197,6 +200,7 @@ impl Gateway {
                 pending_saves: persist::PendingSaves::default(),
                 synced: state_sync::SyncedStates::default(),
                 alerts,
+                dashboard: dashboard::api::Summaries::default(),
             }),
         };
         gateway.adopt(&gateway.runtime());
@@ -340,6 +344,11 @@ impl Gateway {
     }
 
     /// The attached store, if any.
+    /// The dashboard's computed summaries.
+    pub(crate) fn dashboard(&self) -> &dashboard::api::Summaries {
+        &self.shared.dashboard
+    }
+
     pub fn store(&self) -> Option<&StoreHandle> {
         self.shared.store.get()
     }

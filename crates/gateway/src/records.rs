@@ -33,10 +33,7 @@ pub struct Accounting {
 
 impl Accounting {
     fn count(&self, finished: &Finished<'_>) {
-        let fallback = finished
-            .attempts
-            .iter()
-            .any(|a| finished.model.is_some_and(|m| a.model != m.name));
+        let fallback = finished.fell_back();
         self.gateway.alerts().request(
             &self.runtime.config.alerts,
             self.gateway.now_unix_ms(),
@@ -136,6 +133,15 @@ pub struct Finished<'a> {
     pub line: String,
 }
 
+impl Finished<'_> {
+    /// Whether another model was called before the one that served.
+    fn fell_back(&self) -> bool {
+        self.attempts
+            .iter()
+            .any(|a| self.model.is_some_and(|m| a.model != m.name))
+    }
+}
+
 impl RecordSink {
     /// Queues the record and notes the decision for feedback.
     pub fn keep(&self, finished: Finished<'_>) {
@@ -185,6 +191,7 @@ impl RecordSink {
             prompt_hash: finished.query.map(|q| q.hash.clone()),
             prompt: finished.query.and_then(|q| q.text.clone()),
             upgraded_by: decision.and_then(|d| d.upgraded_by()).map(str::to_owned),
+            fallback: finished.fell_back(),
             body: finished.line,
         });
     }

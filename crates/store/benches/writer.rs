@@ -37,6 +37,7 @@ fn record(id: u64) -> DecisionRecord {
         prompt_hash: Some("ab".repeat(32)),
         prompt: None,
         upgraded_by: None,
+        fallback: false,
         // About the size of a real log line.
         body: format!(
             "{{\"request_id\":\"{id:020}\",\"decision\":{}}}",

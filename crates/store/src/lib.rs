@@ -10,14 +10,16 @@
 mod error;
 pub mod migrations;
 mod records;
+pub mod rollups;
 mod sql;
 pub mod writer;
 
 pub use error::StoreError;
 pub use records::{
-    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, ScoredQuery,
-    ScoredRecord, UpgradeRecord,
+    DecisionRecord, FeedbackRecord, FeedbackSource, LatencySample, RatedRecord, RecentQuery,
+    RecordQuery, ScoredQuery, ScoredRecord, UpgradeRecord,
 };
+pub use rollups::RollupRow;
 pub use sql::SqlStore;
 pub use writer::{RecordWriter, WriterSettings, WriterStats};
 
@@ -42,7 +44,8 @@ pub trait Store: std::fmt::Debug + Send + Sync {
     /// Which backend, for logs and `/readyz` (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 
-    /// Writes decision records in one transaction (a record already stored is replaced).
+    /// Writes decision records in one transaction (a record already stored is replaced), and
+    /// their rollups with them.
     fn write_records<'a>(&'a self, records: &'a [DecisionRecord])
     -> BoxFuture<'a, StoreResult<()>>;
 
@@ -65,7 +68,32 @@ pub trait Store: std::fmt::Debug + Send + Sync {
         query: &'a RecordQuery,
     ) -> BoxFuture<'a, StoreResult<Vec<DecisionRecord>>>;
 
-    /// Adds one feedback (the history of a request's feedback is kept; the latest counts).
+    /// A page of the records created in `query`'s range, newest first, each with its latest
+    /// feedback score (the dashboard's recent decisions).
+    fn recent<'a>(
+        &'a self,
+        query: &'a RecentQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<ScoredRecord>>>;
+
+    /// The rollup rows of one width (see [`rollups::WIDTHS_MS`]) whose buckets start in
+    /// `[since_unix_ms, until_unix_ms)`.
+    fn rollups(
+        &self,
+        width_ms: i64,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<RollupRow>>>;
+
+    /// The latencies of the newest `limit` records created in `[since_unix_ms, until_unix_ms)`.
+    fn latency_sample(
+        &self,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<LatencySample>>>;
+
+    /// Adds one feedback (the history of a request's feedback is kept; the latest counts, in
+    /// the rollups too).
     fn add_feedback(&self, feedback: FeedbackRecord) -> BoxFuture<'_, StoreResult<()>>;
 
     /// Every feedback on one request, oldest first.

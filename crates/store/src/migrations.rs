@@ -6,7 +6,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// Every migration, oldest first. Never edit a released one: add the next.
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (
         2,
@@ -17,6 +17,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "policy state version",
         include_str!("../migrations/0003_state_version.sql"),
+    ),
+    (
+        4,
+        "dashboard rollups",
+        include_str!("../migrations/0004_rollups.sql"),
     ),
 ];
 
@@ -86,6 +91,7 @@ mod tests {
             prompt_hash: None,
             prompt: None,
             upgraded_by: None,
+            fallback: false,
             body: "{}".to_owned(),
         }
     }
@@ -147,6 +153,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_upgrades_to_the_next_version_and_keeps_its_rows_on_postgres() {
+        on_postgres(|url| async move { upgrade(&url).await }).await;
+    }
+
+    /// Runs `check` on a fresh PostgreSQL schema (dropped after), or skips without a server.
+    async fn on_postgres<F, Fut>(check: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         let base = std::env::var("ROUTEWISE_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         sqlx::any::install_default_drivers();
@@ -166,7 +181,7 @@ mod tests {
             .await
             .unwrap();
         let separator = if base.contains('?') { '&' } else { '?' };
-        upgrade(&format!(
+        check(format!(
             "{base}{separator}options=-c%20search_path%3D{schema}"
         ))
         .await;
@@ -175,5 +190,66 @@ mod tests {
             .await
             .unwrap();
         admin.close().await;
+    }
+
+    /// A version-3 database with records and feedback, opened by this build: version 4 rolls
+    /// up the records already there, each with its latest score.
+    async fn backfill(url: &str) {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPool::connect(url).await.unwrap();
+        migrator_of(&MIGRATIONS[..3]).run(&pool).await.unwrap();
+        for (id, created, model, status) in [
+            ("a", 60_000, "small", 200),
+            ("b", 61_000, "small", 502),
+            ("c", 3_600_000, "large", 200),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO decisions (request_id, created_ms, model, reason, propensity, outcome, status, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, overhead_ms, body) VALUES ('{id}', {created}, '{model}', 'rule:x', 1.0, 'ok', {status}, 1, 1, 0.5, 2.0, 10.0, 0.1, '{{}}')"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        for (id, request, created, score) in [
+            ("f1", "a", 1, 0.2),
+            ("f2", "a", 2, 0.8),
+            ("f3", "c", 3, 1.0),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO feedback (id, request_id, created_ms, score, source) VALUES ('{id}', '{request}', {created}, {score}, 'user')"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+        let store = SqlStore::open(url).await.unwrap();
+        let minutes = store.rollups(60_000, 0, i64::MAX).await.unwrap();
+        let small: Vec<_> = minutes.iter().filter(|r| r.model == "small").collect();
+        assert_eq!(small.len(), 1);
+        assert_eq!(
+            (small[0].requests, small[0].errors, small[0].ratings),
+            (2, 1, 1)
+        );
+        assert!((small[0].score_sum - 0.8).abs() < 1e-9 && (small[0].cost_usd - 1.0).abs() < 1e-9);
+        let hours = store.rollups(3_600_000, 0, i64::MAX).await.unwrap();
+        assert_eq!(hours.iter().map(|r| r.requests).sum::<i64>(), 3);
+        assert_eq!(hours.iter().map(|r| r.ratings).sum::<i64>(), 2);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn records_from_before_the_rollups_are_rolled_up_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        backfill(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("old.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn records_from_before_the_rollups_are_rolled_up_on_postgres() {
+        on_postgres(|url| async move { backfill(&url).await }).await;
     }
 }

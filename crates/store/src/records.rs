@@ -37,6 +37,9 @@ pub struct DecisionRecord {
     pub prompt: Option<String>,
     /// The rated request whose upgrade raised this decision, if memory did.
     pub upgraded_by: Option<String>,
+    /// Served by another model than the first one called (schema v4; `false` before).
+    #[serde(default)]
+    pub fallback: bool,
     /// The whole log line (decision, signals, attempts, shadows), JSON.
     pub body: String,
 }
@@ -134,4 +137,23 @@ pub struct ScoredQuery {
 pub struct ScoredRecord {
     pub record: DecisionRecord,
     pub score: Option<f64>,
+}
+
+/// A page of the most recent records, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecentQuery {
+    /// Created at or after.
+    pub since_unix_ms: Option<i64>,
+    /// Created before.
+    pub until_unix_ms: Option<i64>,
+    /// Older than this record (created, request id): the last one of the previous page.
+    pub before: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+/// One request's latencies, for percentiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencySample {
+    pub latency_ms: f64,
+    pub overhead_ms: f64,
 }

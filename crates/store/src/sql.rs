@@ -4,9 +4,10 @@
 
 use crate::migrations::{LATEST, migrator};
 use crate::records::{
-    DecisionRecord, FeedbackRecord, FeedbackSource, RatedRecord, RecordQuery, ScoredQuery,
-    ScoredRecord, UpgradeRecord,
+    DecisionRecord, FeedbackRecord, FeedbackSource, LatencySample, RatedRecord, RecentQuery,
+    RecordQuery, ScoredQuery, ScoredRecord, UpgradeRecord,
 };
+use crate::rollups::{self, Contribution, RollupRow};
 use crate::{Store, StoreError, StoreResult};
 use futures::future::BoxFuture;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -16,7 +17,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 /// Columns of `decisions`, in the order [`bind_record`] binds them.
-const RECORD_COLUMNS: [&str; 24] = [
+const RECORD_COLUMNS: [&str; 25] = [
     "request_id",
     "created_ms",
     "key_name",
@@ -40,10 +41,11 @@ const RECORD_COLUMNS: [&str; 24] = [
     "prompt_hash",
     "prompt",
     "upgraded_by",
+    "fallback",
     "body",
 ];
 
-/// Records per INSERT statement (24 x 100 = 2,400 parameters, far below either backend's
+/// Records per INSERT statement (25 x 100 = 2,500 parameters, far below either backend's
 /// limit). Measured on SQLite with `?` placeholders (`cargo bench -p routewise-store --bench
 /// writer`, records/s): 10 rows 43k, 50 rows 60k, 100 rows 71k, 200 rows 69k.
 const ROWS_PER_INSERT: usize = 100;
@@ -250,6 +252,7 @@ fn bind_record<'q>(query: AnyQuery<'q>, r: &'q DecisionRecord) -> AnyQuery<'q> {
         .bind(r.prompt_hash.as_deref())
         .bind(r.prompt.as_deref())
         .bind(r.upgraded_by.as_deref())
+        .bind(i64::from(r.fallback))
         .bind(r.body.as_str())
 }
 
@@ -278,6 +281,7 @@ fn record_of(row: &AnyRow) -> StoreResult<DecisionRecord> {
         prompt_hash: row.try_get("prompt_hash")?,
         prompt: row.try_get("prompt")?,
         upgraded_by: row.try_get("upgraded_by")?,
+        fallback: row.try_get::<i64, _>("fallback")? != 0,
         body: row.try_get("body")?,
     })
 }
@@ -297,7 +301,146 @@ fn feedback_of(row: &AnyRow, prefix: &str) -> StoreResult<FeedbackRecord> {
     })
 }
 
-const SELECT_RECORD: &str = "SELECT request_id, created_ms, key_name, route, policy, reason, experiment, arm, model, tier, propensity, outcome, status, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, overhead_ms, fingerprint, prompt_hash, prompt, upgraded_by, body FROM decisions";
+type Transaction<'t> = sqlx::Transaction<'t, sqlx::Any>;
+
+/// What the records of `chunk` already stored count for in the rollups (a rewrite replaces
+/// them), read inside the writing transaction.
+async fn stored_contributions(
+    transaction: &mut Transaction<'_>,
+    chunk: &[DecisionRecord],
+    numbered: bool,
+) -> StoreResult<Vec<Contribution>> {
+    let sql = format!(
+        "{} WHERE d.request_id IN ({})",
+        select_contribution(),
+        id_list(chunk.len(), numbered)
+    );
+    let rows = with_ids(&sql, chunk).fetch_all(&mut **transaction).await?;
+    rows.iter().map(contribution_of).collect()
+}
+
+/// `count` placeholders for an `IN (...)`.
+fn id_list(count: usize, numbered: bool) -> String {
+    let placeholders: Vec<String> = (1..=count)
+        .map(|n| {
+            if numbered {
+                format!("${n}")
+            } else {
+                "?".to_owned()
+            }
+        })
+        .collect();
+    placeholders.join(", ")
+}
+
+/// `sql` with the request ids of `chunk` bound, in order.
+fn with_ids<'q>(sql: &str, chunk: &'q [DecisionRecord]) -> AnyQuery<'q> {
+    chunk.iter().fold(
+        sqlx::query(AssertSqlSafe(sql.to_owned())),
+        |query, record| query.bind(record.request_id.as_str()),
+    )
+}
+
+/// What stored records count for in the rollups, with their latest feedback score.
+fn select_contribution() -> String {
+    format!(
+        "SELECT d.created_ms, d.model, d.reason, d.status, d.outcome, d.fallback, d.cost_usd, d.baseline_cost_usd, (SELECT f.score FROM feedback f WHERE f.request_id = d.request_id AND {LATEST_FEEDBACK}) AS latest_score FROM decisions d"
+    )
+}
+
+fn contribution_of(row: &AnyRow) -> StoreResult<Contribution> {
+    Ok(Contribution {
+        created_ms: row.try_get("created_ms")?,
+        model: row
+            .try_get::<Option<String>, _>("model")?
+            .unwrap_or_default(),
+        reason: row
+            .try_get::<Option<String>, _>("reason")?
+            .unwrap_or_default(),
+        status: row.try_get("status")?,
+        outcome: row.try_get("outcome")?,
+        fallback: row.try_get::<i64, _>("fallback")? != 0,
+        cost_usd: row.try_get("cost_usd")?,
+        baseline_cost_usd: row.try_get("baseline_cost_usd")?,
+        score: row.try_get("latest_score")?,
+    })
+}
+
+/// The latest feedback score of each of `chunk`'s requests that has one (feedback can arrive
+/// before its record is written).
+async fn latest_scores(
+    transaction: &mut Transaction<'_>,
+    chunk: &[DecisionRecord],
+    numbered: bool,
+) -> StoreResult<std::collections::HashMap<String, f64>> {
+    let sql = format!(
+        "SELECT f.request_id, f.score FROM feedback f WHERE f.request_id IN ({}) AND {LATEST_FEEDBACK}",
+        id_list(chunk.len(), numbered)
+    );
+    let rows = with_ids(&sql, chunk).fetch_all(&mut **transaction).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("request_id")?, row.try_get("score")?)))
+        .collect()
+}
+
+/// The contributions `chunk` leaves behind, rated by `scores`: where a request id repeats, its
+/// last record wins, as it does in the table.
+fn last_of_each(
+    chunk: &[DecisionRecord],
+    scores: &std::collections::HashMap<String, f64>,
+) -> Vec<Contribution> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Contribution> = chunk
+        .iter()
+        .rev()
+        .filter(|r| seen.insert(r.request_id.as_str()))
+        .map(|r| Contribution::of(r, scores.get(&r.request_id).copied()))
+        .collect();
+    kept.reverse();
+    kept
+}
+
+async fn add_rollup(transaction: &mut Transaction<'_>, row: &RollupRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO decision_rollups (width_ms, bucket_ms, model, reason, requests, errors, fallbacks, cache_hits, cost_usd, baseline_cost_usd, ratings, score_sum, score_sq_sum) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (width_ms, bucket_ms, model, reason) DO UPDATE SET requests = decision_rollups.requests + excluded.requests, errors = decision_rollups.errors + excluded.errors, fallbacks = decision_rollups.fallbacks + excluded.fallbacks, cache_hits = decision_rollups.cache_hits + excluded.cache_hits, cost_usd = decision_rollups.cost_usd + excluded.cost_usd, baseline_cost_usd = decision_rollups.baseline_cost_usd + excluded.baseline_cost_usd, ratings = decision_rollups.ratings + excluded.ratings, score_sum = decision_rollups.score_sum + excluded.score_sum, score_sq_sum = decision_rollups.score_sq_sum + excluded.score_sq_sum",
+    )
+    .bind(row.width_ms)
+    .bind(row.bucket_ms)
+    .bind(row.model.as_str())
+    .bind(row.reason.as_str())
+    .bind(row.requests)
+    .bind(row.errors)
+    .bind(row.fallbacks)
+    .bind(row.cache_hits)
+    .bind(row.cost_usd)
+    .bind(row.baseline_cost_usd)
+    .bind(row.ratings)
+    .bind(row.score_sum)
+    .bind(row.score_sq_sum)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+fn rollup_of(row: &AnyRow) -> StoreResult<RollupRow> {
+    Ok(RollupRow {
+        width_ms: row.try_get("width_ms")?,
+        bucket_ms: row.try_get("bucket_ms")?,
+        model: row.try_get("model")?,
+        reason: row.try_get("reason")?,
+        requests: row.try_get("requests")?,
+        errors: row.try_get("errors")?,
+        fallbacks: row.try_get("fallbacks")?,
+        cache_hits: row.try_get("cache_hits")?,
+        cost_usd: row.try_get("cost_usd")?,
+        baseline_cost_usd: row.try_get("baseline_cost_usd")?,
+        ratings: row.try_get("ratings")?,
+        score_sum: row.try_get("score_sum")?,
+        score_sq_sum: row.try_get("score_sq_sum")?,
+    })
+}
+
+const SELECT_RECORD: &str = "SELECT request_id, created_ms, key_name, route, policy, reason, experiment, arm, model, tier, propensity, outcome, status, prompt_tokens, completion_tokens, cost_usd, baseline_cost_usd, latency_ms, overhead_ms, fingerprint, prompt_hash, prompt, upgraded_by, fallback, body FROM decisions";
 
 /// The latest feedback of each request: a feedback row `f` for which no later one exists.
 const LATEST_FEEDBACK: &str = "NOT EXISTS (SELECT 1 FROM feedback g WHERE g.request_id = f.request_id AND (g.created_ms > f.created_ms OR (g.created_ms = f.created_ms AND g.id > f.id)))";
@@ -315,14 +458,27 @@ impl Store for SqlStore {
             if records.is_empty() {
                 return Ok(());
             }
-            let mut transaction = self.pool.begin().await?;
+            let numbered = self.backend == "postgres";
+            // The transaction reads the records it replaces before writing: on SQLite it takes
+            // the write lock first, or a feedback committed in between would fail it busy.
+            let mut transaction = if numbered {
+                self.pool.begin().await?
+            } else {
+                self.pool.begin_with("BEGIN IMMEDIATE").await?
+            };
             for chunk in insert_chunks(records) {
-                let sql = insert_sql(chunk.len(), self.backend == "postgres");
+                let replaced = stored_contributions(&mut transaction, chunk, numbered).await?;
+                let sql = insert_sql(chunk.len(), numbered);
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for record in chunk {
                     query = bind_record(query, record);
                 }
                 query.execute(&mut *transaction).await?;
+                let scores = latest_scores(&mut transaction, chunk, numbered).await?;
+                let added = last_of_each(chunk, &scores);
+                for row in rollups::deltas(&replaced, &added) {
+                    add_rollup(&mut transaction, &row).await?;
+                }
             }
             transaction.commit().await?;
             Ok(())
@@ -393,20 +549,135 @@ impl Store for SqlStore {
         })
     }
 
+    fn recent<'a>(
+        &'a self,
+        query: &'a RecentQuery,
+    ) -> BoxFuture<'a, StoreResult<Vec<ScoredRecord>>> {
+        Box::pin(async move {
+            let columns: Vec<String> = RECORD_COLUMNS.iter().map(|c| format!("d.{c}")).collect();
+            let sql = format!(
+                "SELECT {}, (SELECT f.score FROM feedback f WHERE f.request_id = d.request_id AND {LATEST_FEEDBACK}) AS latest_score FROM decisions d WHERE d.created_ms >= $1 AND d.created_ms < $2 AND (d.created_ms < $3 OR (d.created_ms = $3 AND d.request_id < $4)) ORDER BY d.created_ms DESC, d.request_id DESC LIMIT $5",
+                columns.join(", ")
+            );
+            let (before_ms, before_id) = query.before.clone().unwrap_or((i64::MAX, String::new()));
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.since_unix_ms.unwrap_or(i64::MIN))
+                .bind(query.until_unix_ms.unwrap_or(i64::MAX))
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ScoredRecord {
+                        record: record_of(row)?,
+                        score: row.try_get("latest_score")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn rollups(
+        &self,
+        width_ms: i64,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+    ) -> BoxFuture<'_, StoreResult<Vec<RollupRow>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT width_ms, bucket_ms, model, reason, requests, errors, fallbacks, cache_hits, cost_usd, baseline_cost_usd, ratings, score_sum, score_sq_sum FROM decision_rollups WHERE width_ms = $1 AND bucket_ms >= $2 AND bucket_ms < $3 ORDER BY bucket_ms, model, reason",
+            )
+            .bind(width_ms)
+            .bind(since_unix_ms)
+            .bind(until_unix_ms)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(rollup_of).collect()
+        })
+    }
+
+    fn latency_sample(
+        &self,
+        since_unix_ms: i64,
+        until_unix_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, StoreResult<Vec<LatencySample>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT latency_ms, overhead_ms FROM decisions WHERE created_ms >= $1 AND created_ms < $2 ORDER BY created_ms DESC LIMIT $3",
+            )
+            .bind(since_unix_ms)
+            .bind(until_unix_ms)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(LatencySample {
+                        latency_ms: row.try_get("latency_ms")?,
+                        overhead_ms: row.try_get("overhead_ms")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn add_feedback(&self, feedback: FeedbackRecord) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(async move {
+            let numbered = self.backend == "postgres";
+            let mut transaction = if numbered {
+                self.pool.begin().await?
+            } else {
+                self.pool.begin_with("BEGIN IMMEDIATE").await?
+            };
+            if numbered {
+                // Feedback on one request at once on two replicas: one after the other.
+                sqlx::query("SELECT 1 FROM decisions WHERE request_id = $1 FOR UPDATE")
+                    .bind(feedback.request_id.as_str())
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+            }
+            // The record as the rollups count it now, rated or not; absent when the record is
+            // not written yet (the writer counts the feedback then).
+            let sql = format!("{} WHERE d.request_id = $1", select_contribution());
+            let before = sqlx::query(AssertSqlSafe(sql))
+                .bind(feedback.request_id.as_str())
+                .fetch_optional(&mut *transaction)
+                .await?
+                .as_ref()
+                .map(contribution_of)
+                .transpose()?;
             sqlx::query(
                 "INSERT INTO feedback (id, request_id, created_ms, score, source, comment, key_name) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(feedback.id)
-            .bind(feedback.request_id)
+            .bind(feedback.id.as_str())
+            .bind(feedback.request_id.as_str())
             .bind(feedback.created_unix_ms)
             .bind(feedback.score)
             .bind(feedback.source.as_str())
-            .bind(feedback.comment)
-            .bind(feedback.key_name)
-            .execute(&self.pool)
+            .bind(feedback.comment.as_deref())
+            .bind(feedback.key_name.as_deref())
+            .execute(&mut *transaction)
             .await?;
+            if let Some(before) = before {
+                let sql = format!(
+                    "SELECT f.score FROM feedback f WHERE f.request_id = $1 AND {LATEST_FEEDBACK}"
+                );
+                let latest: Option<f64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .bind(feedback.request_id.as_str())
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                let after = Contribution {
+                    score: latest,
+                    ..before.clone()
+                };
+                for row in rollups::deltas(&[before], &[after]) {
+                    add_rollup(&mut transaction, &row).await?;
+                }
+            }
+            transaction.commit().await?;
             Ok(())
         })
     }
@@ -680,7 +951,12 @@ mod tests {
     #[test]
     fn the_insert_has_a_placeholder_per_column_and_row() {
         let sql = insert_sql(2, true);
-        assert!(sql.contains("$48") && !sql.contains("$49"), "{sql}");
-        assert_eq!(insert_sql(2, false).matches('?').count(), 48);
+        let last = 2 * RECORD_COLUMNS.len();
+        assert_eq!(last, 50);
+        assert!(
+            sql.contains(&format!("${last})")) && !sql.contains(&format!("${}", last + 1)),
+            "{sql}"
+        );
+        assert_eq!(insert_sql(2, false).matches('?').count(), last);
     }
 }

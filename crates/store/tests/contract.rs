@@ -10,8 +10,8 @@
 )]
 
 use routewise_store::{
-    DecisionRecord, FeedbackRecord, FeedbackSource, RecordQuery, RecordWriter, ScoredQuery,
-    SqlStore, Store, StoreError, UpgradeRecord, WriterSettings,
+    DecisionRecord, FeedbackRecord, FeedbackSource, RecentQuery, RecordQuery, RecordWriter,
+    RollupRow, ScoredQuery, SqlStore, Store, StoreError, UpgradeRecord, WriterSettings,
 };
 use sqlx::Executor;
 use std::sync::Arc;
@@ -121,6 +121,7 @@ fn record(id: &str, created: i64, model: &str) -> DecisionRecord {
         prompt_hash: Some("ab".repeat(32)),
         prompt: None,
         upgraded_by: None,
+        fallback: false,
         body: format!("{{\"request_id\":\"{id}\"}}"),
     }
 }
@@ -541,4 +542,187 @@ async fn bad_urls_and_unreachable_databases_are_clear_errors() {
             .contains("nonexistent-dir-for-routewise"),
         "{missing_dir}"
     );
+}
+
+/// (requests, errors, fallbacks, cache hits, cost) of `rows` for one model.
+fn tally_of(rows: &[RollupRow], model: &str) -> (i64, i64, i64, i64, f64) {
+    rows.iter()
+        .filter(|r| r.model == model)
+        .fold((0, 0, 0, 0, 0.0), |t, r| {
+            (
+                t.0 + r.requests,
+                t.1 + r.errors,
+                t.2 + r.fallbacks,
+                t.3 + r.cache_hits,
+                t.4 + r.cost_usd,
+            )
+        })
+}
+
+#[tokio::test]
+async fn rollups_follow_writes_and_rewrites() {
+    on_every_backend(|store| async move {
+        let minute = 60_000;
+        let mut records = Vec::new();
+        for i in 0..30 {
+            let mut r = record(&format!("r{i:02}"), i64::from(i) * 20_000, "small");
+            r.cost_usd = 0.5;
+            if i % 10 == 0 {
+                r.status = 502;
+                r.outcome = "error".to_owned();
+            }
+            r.fallback = i % 7 == 0;
+            if i == 3 {
+                r.outcome = "cache_hit".to_owned();
+            }
+            records.push(r);
+        }
+        // Two batches, the second rewriting r05 onto another model.
+        store.write_records(&records[..20]).await.unwrap();
+        let mut moved = records[5].clone();
+        moved.model = Some("large".to_owned());
+        moved.cost_usd = 2.0;
+        let mut second = records[20..].to_vec();
+        second.push(moved);
+        store.write_records(&second).await.unwrap();
+
+        let minutes = store.rollups(minute, 0, 100 * minute).await.unwrap();
+        assert!(
+            minutes
+                .iter()
+                .all(|r| r.width_ms == minute && r.bucket_ms % minute == 0)
+        );
+        let (requests, errors, fallbacks, hits, cost) = tally_of(&minutes, "small");
+        assert_eq!((requests, errors, fallbacks, hits), (29, 3, 5, 1));
+        assert!((cost - 14.5).abs() < 1e-9, "{cost}");
+        let (requests, _, _, _, cost) = tally_of(&minutes, "large");
+        assert_eq!(requests, 1);
+        assert!((cost - 2.0).abs() < 1e-9);
+        // Three records a minute (every 20 s).
+        assert_eq!(
+            minutes
+                .iter()
+                .find(|r| r.bucket_ms == 0)
+                .map(|r| r.requests),
+            Some(3)
+        );
+        let hours = store.rollups(3_600_000, 0, 3_600_000).await.unwrap();
+        assert_eq!(tally_of(&hours, "small").0, 29);
+        assert_eq!(tally_of(&hours, "large").0, 1);
+        // The range is on bucket starts.
+        let later = store
+            .rollups(minute, 5 * minute, 100 * minute)
+            .await
+            .unwrap();
+        assert_eq!(tally_of(&later, "small").0, 15);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn recent_pages_newest_first_with_the_latest_score() {
+    on_every_backend(|store| async move {
+        // Ids that do not sort by time, and ties on the time.
+        let records = vec![
+            record("zz", 1_000, "small"),
+            record("aa", 3_000, "small"),
+            record("mm", 3_000, "large"),
+            record("bb", 2_000, "small"),
+        ];
+        store.write_records(&records).await.unwrap();
+        store
+            .add_feedback(feedback("f1", "mm", 4_000, 0.2))
+            .await
+            .unwrap();
+        store
+            .add_feedback(feedback("f2", "mm", 5_000, 0.9))
+            .await
+            .unwrap();
+        let page = |before: Option<(i64, String)>| {
+            let store = store.clone();
+            async move {
+                store
+                    .recent(&RecentQuery {
+                        since_unix_ms: Some(0),
+                        until_unix_ms: Some(10_000),
+                        before,
+                        limit: 2,
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let first = page(None).await;
+        let ids: Vec<&str> = first.iter().map(|r| r.record.request_id.as_str()).collect();
+        assert_eq!(ids, ["mm", "aa"]);
+        assert_eq!(first[0].score, Some(0.9));
+        assert_eq!(first[1].score, None);
+        let second = page(Some((3_000, "aa".to_owned()))).await;
+        let ids: Vec<&str> = second
+            .iter()
+            .map(|r| r.record.request_id.as_str())
+            .collect();
+        assert_eq!(ids, ["bb", "zz"]);
+        assert!(page(Some((1_000, "zz".to_owned()))).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rollups_count_each_records_latest_score_and_latencies_are_the_newest() {
+    on_every_backend(|store| async move {
+        // Feedback on q5 arrives before its record is written.
+        store
+            .add_feedback(feedback("early", "q5", 500, 0.1))
+            .await
+            .unwrap();
+        let mut records = Vec::new();
+        for i in 0..6 {
+            let mut r = record(
+                &format!("q{i}"),
+                1_000 + i,
+                if i < 4 { "small" } else { "large" },
+            );
+            r.latency_ms = (i * 10) as f64;
+            records.push(r);
+        }
+        store.write_records(&records).await.unwrap();
+        for (id, request, at, score) in [
+            ("a", "q0", 2_000, 0.0),
+            ("b", "q0", 2_001, 1.0), // replaces a: q0 counts once, at 1.0
+            ("c", "q1", 2_002, 0.5),
+            ("d", "q4", 2_003, 0.75),
+        ] {
+            store
+                .add_feedback(feedback(id, request, at, score))
+                .await
+                .unwrap();
+        }
+        // A rewrite of a rated record keeps its rating.
+        store.write_records(&records[1..2]).await.unwrap();
+        let rows = store.rollups(60_000, 0, 60_000).await.unwrap();
+        let rated = |model: &str| {
+            rows.iter()
+                .filter(|r| r.model == model)
+                .fold((0, 0.0, 0.0), |t, r| {
+                    (t.0 + r.ratings, t.1 + r.score_sum, t.2 + r.score_sq_sum)
+                })
+        };
+        let (n, sum, sq) = rated("small");
+        assert_eq!(n, 2);
+        assert!(
+            (sum - 1.5).abs() < 1e-9 && (sq - 1.25).abs() < 1e-9,
+            "{sum} {sq}"
+        );
+        let (n, sum, _) = rated("large");
+        assert_eq!(n, 2);
+        assert!((sum - 0.85).abs() < 1e-9, "{sum}");
+        let hours = store.rollups(3_600_000, 0, 3_600_000).await.unwrap();
+        assert_eq!(hours.iter().map(|r| r.ratings).sum::<i64>(), 4);
+
+        let sample = store.latency_sample(0, 5_000, 3).await.unwrap();
+        let latencies: Vec<f64> = sample.iter().map(|s| s.latency_ms).collect();
+        assert_eq!(latencies, [50.0, 40.0, 30.0]);
+    })
+    .await;
 }

@@ -1,35 +1,17 @@
-//! `routewise report`: an experiment's arms, control and shadows from the store's decision
-//! records and feedback: requests, cost per request, strong share, savings against
-//! always-strong, quality with its interval and its deltas against control and the incumbent,
-//! then a recommendation for each candidate (cut over, keep testing, roll back).
-//!
-//! Shadows never served, so their cost is the decision's estimate and their quality is
-//! estimated on the rated requests: the served score where the shadow chose the served model,
-//! else the mean score of the shadow's model on the most similar rated requests it served
-//! (memory's fingerprints), else that model's mean score.
+//! `routewise report`: each experiment's report (arms, control and shadows, with a
+//! recommendation for each candidate; see `routewise_gateway::experiments_report`) as tables
+//! or JSON.
 
 use super::load_config;
-use super::logged::{each_record, open_store, parse_time};
+use super::logged::{open_store, parse_time};
 use anyhow::{Context, bail};
 use clap::Args;
 use routewise_config::Config;
-use routewise_config::experiments::{CONTROL_ARM, ExperimentConfig};
-use routewise_core::memory::Fingerprint;
-use routewise_learn::experiments::report::{
-    GroupReport, Observation, Recommendation, Tally, Verdict, recommend,
-};
-use routewise_store::{ScoredQuery, ScoredRecord};
-use serde::Serialize;
-use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use routewise_config::experiments::ExperimentConfig;
+use routewise_gateway::experiments_report::{ExperimentReport, experiment_report};
+use routewise_learn::experiments::report::{GroupReport, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Rated requests per model that shadow estimates search for neighbours.
-const POOL: usize = 2_000;
-const NEIGHBOURS: usize = 10;
-/// Fingerprint similarity below which a rated request is not "similar".
-const MIN_SIMILARITY: f64 = 0.3;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -48,15 +30,6 @@ pub struct ReportArgs {
     /// Print JSON (stable keys) instead of tables.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct ExperimentReport {
-    name: String,
-    records: u64,
-    groups: Vec<GroupReport>,
-    recommendations: Vec<Recommendation>,
-    notes: Vec<String>,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -81,19 +54,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         let store = open_store(&config).await?;
         let mut reports = Vec::new();
         for experiment in &experiments {
-            let query = ScoredQuery {
-                since_unix_ms: since,
-                until_unix_ms: until,
-                experiment: Some(experiment.name.clone()),
-                ..ScoredQuery::default()
-            };
-            let mut groups = Groups::new(&config);
-            let records = each_record(&store, query, |r| {
-                groups.add(r);
-                Ok(())
-            })
-            .await?;
-            reports.push(groups.report(experiment, records));
+            reports.push(experiment_report(&store, &config, experiment, since, until).await?);
         }
         store.close().await;
         anyhow::Ok(reports)
@@ -127,229 +88,6 @@ fn chosen(config: &Config, name: Option<&str>) -> anyhow::Result<Vec<ExperimentC
                 )
             }
         },
-    }
-}
-
-/// A shadow's decision on one rated request, waiting for its quality estimate.
-#[derive(Debug)]
-struct ShadowRated {
-    policy: String,
-    model: String,
-    fingerprint: Option<Fingerprint>,
-}
-
-/// The tallies of one experiment's records.
-struct Groups<'a> {
-    config: &'a Config,
-    arms: BTreeMap<String, (Tally, Option<String>)>,
-    shadows: BTreeMap<String, Tally>,
-    /// Shadow decisions on rated requests that chose another model than the served one.
-    pending: Vec<ShadowRated>,
-    /// Rated served requests by model: (fingerprint, score), newest kept.
-    pool: HashMap<String, Vec<(Option<Fingerprint>, f64)>>,
-}
-
-impl<'a> Groups<'a> {
-    fn new(config: &'a Config) -> Self {
-        Groups {
-            config,
-            arms: BTreeMap::new(),
-            shadows: BTreeMap::new(),
-            pending: Vec::new(),
-            pool: HashMap::new(),
-        }
-    }
-
-    fn strong(&self, model: &str) -> bool {
-        let catalog = &self.config.catalog;
-        catalog
-            .model(model)
-            .is_some_and(|m| m.tier >= catalog.top_tier())
-    }
-
-    fn add(&mut self, scored: &ScoredRecord) {
-        let r = &scored.record;
-        let served = r.status == 200 && r.model.is_some();
-        let group = r.arm.clone().unwrap_or_else(|| "served".to_owned());
-        let strong = r.model.as_deref().is_some_and(|m| self.strong(m));
-        let entry = self
-            .arms
-            .entry(group)
-            .or_insert_with(|| (Tally::default(), r.policy.clone()));
-        entry.0.add(Observation {
-            served,
-            strong,
-            cost_usd: r.cost_usd,
-            baseline_cost_usd: r.baseline_cost_usd,
-            score: scored.score,
-        });
-        let fingerprint = r.fingerprint.as_deref().and_then(Fingerprint::from_bytes);
-        if let (Some(model), Some(score)) = (&r.model, scored.score) {
-            let pool = self.pool.entry(model.clone()).or_default();
-            pool.push((fingerprint, score));
-            if pool.len() > POOL {
-                pool.remove(0);
-            }
-        }
-        let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        let decision = &body["decision"];
-        let baseline = decision["baseline_cost_usd"].as_f64().unwrap_or(0.0);
-        for shadow in decision["shadow"].as_array().into_iter().flatten() {
-            let (Some(policy), Some(model)) = (shadow["policy"].as_str(), shadow["model"].as_str())
-            else {
-                continue;
-            };
-            let agrees = r.model.as_deref() == Some(model);
-            let strong = self.strong(model);
-            self.shadows
-                .entry(policy.to_owned())
-                .or_default()
-                .add(Observation {
-                    served: true,
-                    strong,
-                    cost_usd: shadow["estimated_cost_usd"].as_f64().unwrap_or(0.0),
-                    baseline_cost_usd: baseline,
-                    score: scored.score.filter(|_| agrees),
-                });
-            if scored.score.is_some() && !agrees {
-                self.pending.push(ShadowRated {
-                    policy: policy.to_owned(),
-                    model: model.to_owned(),
-                    fingerprint,
-                });
-            }
-        }
-    }
-
-    /// A shadow's quality where it chose another model: its neighbours' mean, else the
-    /// model's mean; `None` if that model was never rated.
-    fn estimate(&self, shadow: &ShadowRated) -> Option<(f64, bool)> {
-        let pool = self.pool.get(&shadow.model).filter(|p| !p.is_empty())?;
-        if let Some(fingerprint) = &shadow.fingerprint {
-            let mut near: Vec<(f64, f64)> = pool
-                .iter()
-                .filter_map(|(f, s)| f.as_ref().map(|f| (f.similarity(fingerprint), *s)))
-                .filter(|(sim, _)| *sim >= MIN_SIMILARITY)
-                .collect();
-            near.sort_by(|a, b| b.0.total_cmp(&a.0));
-            near.truncate(NEIGHBOURS);
-            if !near.is_empty() {
-                return Some((
-                    near.iter().map(|(_, s)| s).sum::<f64>() / near.len() as f64,
-                    true,
-                ));
-            }
-        }
-        Some((
-            pool.iter().map(|(_, s)| s).sum::<f64>() / pool.len() as f64,
-            false,
-        ))
-    }
-
-    fn report(mut self, experiment: &ExperimentConfig, records: u64) -> ExperimentReport {
-        let mut notes = Vec::new();
-        let (mut by_neighbours, mut by_mean, mut unestimated) = (0u64, 0u64, 0u64);
-        for pending in std::mem::take(&mut self.pending) {
-            match self.estimate(&pending) {
-                Some((score, near)) => {
-                    if near {
-                        by_neighbours += 1
-                    } else {
-                        by_mean += 1
-                    }
-                    if let Some(tally) = self.shadows.get_mut(&pending.policy) {
-                        tally.quality.add(score);
-                    }
-                }
-                None => unestimated += 1,
-            }
-        }
-        if by_neighbours + by_mean + unestimated > 0 {
-            notes.push(format!(
-                "shadow quality where a shadow chose another model than the served one: {by_neighbours} estimated from similar rated requests, {by_mean} from the model's mean score, {unestimated} not estimable (that model was never rated); shadow costs are the decisions' estimates"
-            ));
-        }
-        let confidence = experiment.confidence;
-        let control = self.arms.get(CONTROL_ARM).map(|(t, _)| t.clone());
-        let incumbent_name = experiment
-            .incumbent_arm()
-            .map_or_else(|| "served".to_owned(), |a| a.name.clone());
-        let incumbent = self.arms.get(&incumbent_name).map(|(t, _)| t.clone());
-        let mut groups = Vec::new();
-        for (name, (tally, policy)) in &self.arms {
-            let kind = match name.as_str() {
-                CONTROL_ARM => "control",
-                "served" => "served",
-                _ => "arm",
-            };
-            // The control's requests were decided by each arm's policy, then forced strongest.
-            let policy = match kind {
-                "control" => Some("strongest".to_owned()),
-                _ => experiment
-                    .arms
-                    .iter()
-                    .find(|a| &a.name == name)
-                    .map(|a| a.policy.clone())
-                    .or_else(|| policy.clone()),
-            };
-            let versus_control = control.as_ref().filter(|_| kind != "control");
-            let versus_incumbent = incumbent.as_ref().filter(|_| *name != incumbent_name);
-            groups.push(GroupReport::of(
-                name,
-                kind,
-                policy.as_deref(),
-                tally,
-                versus_control,
-                versus_incumbent,
-                confidence,
-            ));
-        }
-        for (policy, tally) in &self.shadows {
-            groups.push(GroupReport::of(
-                &format!("shadow:{policy}"),
-                "shadow",
-                Some(policy),
-                tally,
-                control.as_ref(),
-                incumbent.as_ref(),
-                confidence,
-            ));
-        }
-        let mut recommendations = Vec::new();
-        if let Some(reference) = &incumbent {
-            for (name, (tally, _)) in &self.arms {
-                if *name != incumbent_name && name != CONTROL_ARM {
-                    recommendations.push(recommend(
-                        (name, &tally.quality),
-                        (&incumbent_name, &reference.quality),
-                        experiment.tolerance,
-                        confidence,
-                    ));
-                }
-            }
-            for (policy, tally) in &self.shadows {
-                recommendations.push(recommend(
-                    (&format!("shadow:{policy}"), &tally.quality),
-                    (&incumbent_name, &reference.quality),
-                    experiment.tolerance,
-                    confidence,
-                ));
-            }
-        } else if records > 0 {
-            notes.push(format!(
-                "no records of the incumbent `{incumbent_name}` yet: nothing to compare with"
-            ));
-        }
-        if records == 0 {
-            notes.push("no decision records of this experiment in the range: is the gateway serving this config, with a store?".to_owned());
-        }
-        ExperimentReport {
-            name: experiment.name.clone(),
-            records,
-            groups,
-            recommendations,
-            notes,
-        }
     }
 }
 
