@@ -186,7 +186,44 @@ impl<'a> Groups<'a> {
     }
 
     fn report(mut self, experiment: &ExperimentConfig, records: u64) -> ExperimentReport {
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = self.settle_shadow_estimates().into_iter().collect();
+        let control = self.arms.get(CONTROL_ARM).map(|(t, _)| t.clone());
+        let incumbent_name = experiment
+            .incumbent_arm()
+            .map_or_else(|| "served".to_owned(), |a| a.name.clone());
+        let incumbent = self.arms.get(&incumbent_name).map(|(t, _)| t.clone());
+        let reference = Reference {
+            control: control.as_ref(),
+            incumbent_name: &incumbent_name,
+            incumbent: incumbent.as_ref(),
+        };
+        let groups = self.groups(experiment, &reference);
+        let recommendations = match reference.incumbent {
+            Some(tally) => self.recommendations(experiment, &incumbent_name, tally),
+            None => {
+                if records > 0 {
+                    notes.push(format!(
+                        "no records of the incumbent `{incumbent_name}` yet: nothing to compare with"
+                    ));
+                }
+                Vec::new()
+            }
+        };
+        if records == 0 {
+            notes.push("no decision records of this experiment in the range: is the gateway serving this config, with a store?".to_owned());
+        }
+        ExperimentReport {
+            name: experiment.name.clone(),
+            records,
+            groups,
+            recommendations,
+            notes,
+        }
+    }
+
+    /// Adds the estimated quality of every shadow decision that chose another model than the
+    /// served one; the note saying how they were estimated, if there were any.
+    fn settle_shadow_estimates(&mut self) -> Option<String> {
         let (mut by_neighbours, mut by_mean, mut unestimated) = (0u64, 0u64, 0u64);
         for pending in std::mem::take(&mut self.pending) {
             match self.estimate(&pending) {
@@ -203,17 +240,14 @@ impl<'a> Groups<'a> {
                 None => unestimated += 1,
             }
         }
-        if by_neighbours + by_mean + unestimated > 0 {
-            notes.push(format!(
-                "shadow quality where a shadow chose another model than the served one: {by_neighbours} estimated from similar rated requests, {by_mean} from the model's mean score, {unestimated} not estimable (that model was never rated); shadow costs are the decisions' estimates"
-            ));
-        }
+        (by_neighbours + by_mean + unestimated > 0).then(|| format!(
+            "shadow quality where a shadow chose another model than the served one: {by_neighbours} estimated from similar rated requests, {by_mean} from the model's mean score, {unestimated} not estimable (that model was never rated); shadow costs are the decisions' estimates"
+        ))
+    }
+
+    /// Every arm's and shadow's report, each against the control and the incumbent.
+    fn groups(&self, experiment: &ExperimentConfig, reference: &Reference<'_>) -> Vec<GroupReport> {
         let confidence = experiment.confidence;
-        let control = self.arms.get(CONTROL_ARM).map(|(t, _)| t.clone());
-        let incumbent_name = experiment
-            .incumbent_arm()
-            .map_or_else(|| "served".to_owned(), |a| a.name.clone());
-        let incumbent = self.arms.get(&incumbent_name).map(|(t, _)| t.clone());
         let mut groups = Vec::new();
         for (name, (tally, policy)) in &self.arms {
             let kind = match name.as_str() {
@@ -231,8 +265,10 @@ impl<'a> Groups<'a> {
                     .map(|a| a.policy.clone())
                     .or_else(|| policy.clone()),
             };
-            let versus_control = control.as_ref().filter(|_| kind != "control");
-            let versus_incumbent = incumbent.as_ref().filter(|_| *name != incumbent_name);
+            let versus_control = reference.control.filter(|_| kind != "control");
+            let versus_incumbent = reference
+                .incumbent
+                .filter(|_| name != reference.incumbent_name);
             groups.push(GroupReport::of(
                 name,
                 kind,
@@ -249,45 +285,47 @@ impl<'a> Groups<'a> {
                 "shadow",
                 Some(policy),
                 tally,
-                control.as_ref(),
-                incumbent.as_ref(),
+                reference.control,
+                reference.incumbent,
                 confidence,
             ));
         }
-        let mut recommendations = Vec::new();
-        if let Some(reference) = &incumbent {
-            for (name, (tally, _)) in &self.arms {
-                if *name != incumbent_name && name != CONTROL_ARM {
-                    recommendations.push(recommend(
-                        (name, &tally.quality),
-                        (&incumbent_name, &reference.quality),
-                        experiment.tolerance,
-                        confidence,
-                    ));
-                }
-            }
-            for (policy, tally) in &self.shadows {
-                recommendations.push(recommend(
-                    (&format!("shadow:{policy}"), &tally.quality),
-                    (&incumbent_name, &reference.quality),
-                    experiment.tolerance,
-                    confidence,
-                ));
-            }
-        } else if records > 0 {
-            notes.push(format!(
-                "no records of the incumbent `{incumbent_name}` yet: nothing to compare with"
-            ));
-        }
-        if records == 0 {
-            notes.push("no decision records of this experiment in the range: is the gateway serving this config, with a store?".to_owned());
-        }
-        ExperimentReport {
-            name: experiment.name.clone(),
-            records,
-            groups,
-            recommendations,
-            notes,
-        }
+        groups
     }
+
+    /// A recommendation for every candidate arm and shadow against the incumbent.
+    fn recommendations(
+        &self,
+        experiment: &ExperimentConfig,
+        incumbent_name: &str,
+        incumbent: &Tally,
+    ) -> Vec<Recommendation> {
+        let candidates = self
+            .arms
+            .iter()
+            .filter(|(name, _)| *name != incumbent_name && name.as_str() != CONTROL_ARM)
+            .map(|(name, (tally, _))| (name.clone(), tally))
+            .chain(
+                self.shadows
+                    .iter()
+                    .map(|(policy, tally)| (format!("shadow:{policy}"), tally)),
+            );
+        candidates
+            .map(|(name, tally)| {
+                recommend(
+                    (&name, &tally.quality),
+                    (incumbent_name, &incumbent.quality),
+                    experiment.tolerance,
+                    experiment.confidence,
+                )
+            })
+            .collect()
+    }
+}
+
+/// What every group is compared with.
+struct Reference<'a> {
+    control: Option<&'a Tally>,
+    incumbent_name: &'a str,
+    incumbent: Option<&'a Tally>,
 }

@@ -32,8 +32,7 @@ pub struct Accounting {
 }
 
 impl Accounting {
-    fn count(&self, finished: &Finished<'_>) {
-        let fallback = finished.fell_back();
+    fn count(&self, finished: &Finished<'_>, fallback: bool) {
         self.gateway.alerts().request(
             &self.runtime.config.alerts,
             self.gateway.now_unix_ms(),
@@ -145,7 +144,8 @@ impl Finished<'_> {
 impl RecordSink {
     /// Queues the record and notes the decision for feedback.
     pub fn keep(&self, finished: Finished<'_>) {
-        self.accounting.count(&finished);
+        let fallback = finished.fell_back();
+        self.accounting.count(&finished, fallback);
         // Without a store there is nothing to keep, and feedback is refused anyway.
         let Some(writer) = &self.writer else {
             return;
@@ -191,7 +191,7 @@ impl RecordSink {
             prompt_hash: finished.query.map(|q| q.hash.clone()),
             prompt: finished.query.and_then(|q| q.text.clone()),
             upgraded_by: decision.and_then(|d| d.upgraded_by()).map(str::to_owned),
-            fallback: finished.fell_back(),
+            fallback,
             body: finished.line,
         });
     }

@@ -286,6 +286,22 @@ fn record_of(row: &AnyRow) -> StoreResult<DecisionRecord> {
     })
 }
 
+/// Every record column (as `d.`), with the record's latest feedback score as `latest_score`.
+fn select_scored() -> String {
+    let columns: Vec<String> = RECORD_COLUMNS.iter().map(|c| format!("d.{c}")).collect();
+    format!(
+        "SELECT {}, (SELECT f.score FROM feedback f WHERE f.request_id = d.request_id AND {LATEST_FEEDBACK}) AS latest_score FROM decisions d",
+        columns.join(", ")
+    )
+}
+
+fn scored_of(row: &AnyRow) -> StoreResult<ScoredRecord> {
+    Ok(ScoredRecord {
+        record: record_of(row)?,
+        score: row.try_get("latest_score")?,
+    })
+}
+
 fn feedback_of(row: &AnyRow, prefix: &str) -> StoreResult<FeedbackRecord> {
     let column = |name: &str| format!("{prefix}{name}");
     let source: String = row.try_get(column("source").as_str())?;
@@ -504,10 +520,9 @@ impl Store for SqlStore {
         query: &'a ScoredQuery,
     ) -> BoxFuture<'a, StoreResult<Vec<ScoredRecord>>> {
         Box::pin(async move {
-            let columns: Vec<String> = RECORD_COLUMNS.iter().map(|c| format!("d.{c}")).collect();
             let sql = format!(
-                "SELECT {}, (SELECT f.score FROM feedback f WHERE f.request_id = d.request_id AND {LATEST_FEEDBACK}) AS latest_score FROM decisions d WHERE d.created_ms >= $1 AND d.created_ms < $2 AND ($3 = '' OR d.experiment = $3) AND (d.created_ms > $4 OR (d.created_ms = $4 AND d.request_id > $5)) ORDER BY d.created_ms, d.request_id LIMIT $6",
-                columns.join(", ")
+                "{} WHERE d.created_ms >= $1 AND d.created_ms < $2 AND ($3 = '' OR d.experiment = $3) AND (d.created_ms > $4 OR (d.created_ms = $4 AND d.request_id > $5)) ORDER BY d.created_ms, d.request_id LIMIT $6",
+                select_scored()
             );
             let (after_ms, after_id) = query.after.clone().unwrap_or((i64::MIN, String::new()));
             let rows = sqlx::query(AssertSqlSafe(sql))
@@ -519,14 +534,7 @@ impl Store for SqlStore {
                 .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(ScoredRecord {
-                        record: record_of(row)?,
-                        score: row.try_get("latest_score")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(scored_of).collect()
         })
     }
 
@@ -554,10 +562,9 @@ impl Store for SqlStore {
         query: &'a RecentQuery,
     ) -> BoxFuture<'a, StoreResult<Vec<ScoredRecord>>> {
         Box::pin(async move {
-            let columns: Vec<String> = RECORD_COLUMNS.iter().map(|c| format!("d.{c}")).collect();
             let sql = format!(
-                "SELECT {}, (SELECT f.score FROM feedback f WHERE f.request_id = d.request_id AND {LATEST_FEEDBACK}) AS latest_score FROM decisions d WHERE d.created_ms >= $1 AND d.created_ms < $2 AND (d.created_ms < $3 OR (d.created_ms = $3 AND d.request_id < $4)) ORDER BY d.created_ms DESC, d.request_id DESC LIMIT $5",
-                columns.join(", ")
+                "{} WHERE d.created_ms >= $1 AND d.created_ms < $2 AND (d.created_ms < $3 OR (d.created_ms = $3 AND d.request_id < $4)) ORDER BY d.created_ms DESC, d.request_id DESC LIMIT $5",
+                select_scored()
             );
             let (before_ms, before_id) = query.before.clone().unwrap_or((i64::MAX, String::new()));
             let rows = sqlx::query(AssertSqlSafe(sql))
@@ -568,14 +575,7 @@ impl Store for SqlStore {
                 .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(ScoredRecord {
-                        record: record_of(row)?,
-                        score: row.try_get("latest_score")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(scored_of).collect()
         })
     }
 
