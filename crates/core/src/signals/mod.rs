@@ -192,6 +192,7 @@ impl SignalExtractor {
             .match_kind(MatchKind::LeftmostLongest)
             // A DFA scans a byte per step; the lexicon is small, so its memory is a few MB at most.
             .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(lexicon::LEXICON.iter().map(|(phrase, _, _)| phrase))
             .map_err(|e| ScanError::Lexicon(e.to_string()))?;
         Ok(Self {

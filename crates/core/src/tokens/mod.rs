@@ -1,34 +1,28 @@
 //! Token counting with a real BPE tokenizer (o200k_base, the GPT-4o family's), fully offline:
-//! the merge tables are compiled into the binary by `bpe-openai`.
+//! the vocabulary is compiled into the binary ([`vocabulary`]).
 //!
-//! Counting runs on every request, so it has a fast path for ASCII text (most prompts): our own
-//! pre-tokeniser ([`pretokenize`], exact, property-tested against the regex) and a set of every
-//! ASCII vocabulary entry, so that a piece that is itself a token (most English words with their
-//! leading space) costs one hash lookup instead of a BPE run. Other text goes through
-//! `bpe-openai` unchanged. Both paths give the same counts as tiktoken.
+//! Counting runs on every request. A text is split into pre-tokens (for ASCII text, most
+//! prompts, by our own exact pre-tokeniser [`pretokenize`]; otherwise by tiktoken's regex,
+//! [`regex_split`]); a piece that is itself a token (most English words with their leading
+//! space) costs one hash lookup, and any other piece is merged by [`merge`], tiktoken's rule.
+//! Counts are exactly tiktoken's: the tests check every part against `bpe-openai`.
 
+mod merge;
 mod pretokenize;
+mod regex_split;
+mod vocabulary;
 
-use bpe_openai::Tokenizer;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::sync::LazyLock;
+use vocabulary::Vocabulary;
 
-/// Every o200k_base token whose bytes are ASCII. A piece equal to a token encodes to exactly
-/// that one token (BPE's defining property, checked by `bpe` when it loads the vocabulary).
-static ASCII_TOKENS: LazyLock<FxHashSet<&'static [u8]>> = LazyLock::new(|| {
-    let bpe = &bpe_openai::o200k_base().bpe;
-    let ids = 0..u32::try_from(bpe.num_tokens()).unwrap_or(u32::MAX);
-    ids.map(|id| bpe.token_bytes(id))
-        .filter(|bytes| bytes.is_ascii())
-        .collect()
-});
-
-/// Pieces this thread has run BPE on, with their counts. Prompts repeat their words (and
-/// traffic repeats its prompts), so a piece that is not a single token is encoded once per
+/// Pieces this thread has merged, with their counts. Prompts repeat their words (and
+/// traffic repeats its prompts), so a piece that is not a single token is merged once per
 /// thread rather than once per occurrence. Per thread so that lookups take no lock; bounded
-/// by clearing, which costs only re-encoding.
+/// by clearing, which costs only merging again.
 const PIECE_CACHE_CAPACITY: usize = 16_384;
+/// Pieces longer than this are merged every time rather than kept.
+const PIECE_CACHE_MAX_LEN: usize = 64;
 
 thread_local! {
     static PIECE_COUNTS: RefCell<FxHashMap<Box<[u8]>, u32>> = RefCell::new(FxHashMap::default());
@@ -38,11 +32,10 @@ thread_local! {
 const PER_MESSAGE_OVERHEAD: u32 = 3;
 const PER_REPLY_OVERHEAD: u32 = 3;
 
-/// Counts tokens. Cheap to copy: the tokenizer tables are process-wide statics.
+/// Counts tokens. Cheap to copy: the vocabulary is a process-wide static.
 #[derive(Clone, Copy)]
 pub struct TokenCounter {
-    tokenizer: &'static Tokenizer,
-    ascii_tokens: &'static FxHashSet<&'static [u8]>,
+    vocabulary: &'static Vocabulary,
 }
 
 impl std::fmt::Debug for TokenCounter {
@@ -60,37 +53,40 @@ impl Default for TokenCounter {
 impl TokenCounter {
     pub fn o200k() -> Self {
         Self {
-            tokenizer: bpe_openai::o200k_base(),
-            ascii_tokens: &ASCII_TOKENS,
+            vocabulary: &vocabulary::O200K,
         }
     }
 
     /// Tokens in a piece of text. Saturates at `u32::MAX` rather than wrapping.
     pub fn count(&self, text: &str) -> u32 {
-        let count = if text.is_ascii() {
+        let count: usize = if text.is_ascii() {
             pretokenize::split_ascii(text)
                 .map(|piece| self.count_piece(piece.as_bytes()))
                 .sum()
         } else {
-            self.tokenizer.count(text)
+            regex_split::split(text)
+                .map(|piece| self.count_piece(piece.as_bytes()))
+                .sum()
         };
         u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     fn count_piece(&self, piece: &[u8]) -> usize {
-        if self.ascii_tokens.contains(piece) {
+        if self.vocabulary.rank(piece).is_some() {
             return 1;
+        }
+        if piece.len() > PIECE_CACHE_MAX_LEN {
+            return merge::count(self.vocabulary, piece);
         }
         PIECE_COUNTS.with_borrow_mut(|cache| {
             if let Some(&count) = cache.get(piece) {
                 return count as usize;
             }
-            let count = self.tokenizer.bpe.count(piece);
+            let count = merge::count(self.vocabulary, piece);
             if cache.len() >= PIECE_CACHE_CAPACITY {
                 cache.clear();
             }
-            // A piece's count fits u32 (callers saturate the total); one that does not is
-            // simply not cached.
+            // A short piece's count always fits u32.
             if let Ok(small) = u32::try_from(count) {
                 cache.insert(piece.into(), small);
             }
