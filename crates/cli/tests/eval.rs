@@ -85,7 +85,14 @@ fn json_lists_every_policy_with_the_stable_keys() {
         .collect();
     assert_eq!(
         names,
-        ["random", "rules", "complexity", "learned", "oracle"]
+        [
+            "random",
+            "rules",
+            "complexity",
+            "learned",
+            "default",
+            "oracle"
+        ]
     );
     for policy in policies {
         for key in ["apgr", "cpt50", "cpt80", "cpt95", "savings_at_95", "sweep"] {

@@ -37,7 +37,8 @@ fn examples_dir() -> PathBuf {
 fn the_readme_examples_route_as_documented() {
     let cheap = route_json(&["What's the capital of France?"]);
     assert_eq!(cheap["model"], "llama-3.1-8b");
-    assert_eq!(cheap["reason"], "rule:short-and-simple");
+    assert_eq!(cheap["policy"], "default");
+    assert_eq!(cheap["reason"], "complexity:tier-0");
     for key in [
         "model",
         "policy",
@@ -56,7 +57,18 @@ fn the_readme_examples_route_as_documented() {
 
     let code = route_json(&["Write a Rust function that parses ISO-8601 dates"]);
     assert_eq!(code["model"], "gpt-4o-mini");
-    assert_eq!(code["reason"], "rule:code-generation");
+    assert_eq!(code["reason"], "complexity:tier-1");
+
+    let design = route_json(&["Design a novel ML architecture"]);
+    assert_eq!(design["model"], "gpt-4o");
+    assert_eq!(design["reason"], "complexity:tier-2");
+
+    let rules = route_json(&[
+        "--policy",
+        "rules",
+        "Write a Rust function that parses ISO-8601 dates",
+    ]);
+    assert_eq!(rules["reason"], "rule:code-generation");
 
     let complexity = route_json(&["--policy", "complexity", "What's the capital of France?"]);
     assert_eq!(complexity["policy"], "complexity");
@@ -66,11 +78,11 @@ fn the_readme_examples_route_as_documented() {
 #[test]
 fn a_long_summary_follows_the_token_rules() {
     let article = "The committee met on Tuesday to review the annual budget. ".repeat(200);
-    let small = route_json(&[&format!("Summarize this:\n{article}")]);
+    let small = route_json(&["--policy", "rules", &format!("Summarize this:\n{article}")]);
     assert_eq!(small["reason"], "rule:summary");
     assert_eq!(small["model"], "llama-3.1-8b");
     let book = "The committee met on Tuesday to review the annual budget. ".repeat(1_500);
-    let large = route_json(&[&format!("Summarize this:\n{book}")]);
+    let large = route_json(&["--policy", "rules", &format!("Summarize this:\n{book}")]);
     assert_eq!(large["reason"], "rule:long-summary");
     assert_eq!(large["model"], "gpt-4o-mini");
 }
@@ -99,10 +111,23 @@ fn an_image_request_from_stdin_goes_to_a_vision_model() {
 #[test]
 fn the_human_explanation_names_the_rule_and_the_saving() {
     routewise()
-        .args(["route", "What's the capital of France?"])
+        .args([
+            "route",
+            "--policy",
+            "rules",
+            "What's the capital of France?",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("rule `short-and-simple` matched"))
+        .stdout(predicate::str::contains("saved"));
+    routewise()
+        .args(["route", "What's the capital of France?"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "no guard rule matched; complexity 0.15",
+        ))
         .stdout(predicate::str::contains("saved"));
 }
 

@@ -29,7 +29,8 @@ use routewise_core::learn::LearnedModel;
 use std::path::{Path, PathBuf};
 
 /// The built-in example config used when no `--config` is given: a small and a large OpenAI
-/// model plus a vision-less local model, with the default rules. See `config/examples/`.
+/// model plus a vision-less local model, routed by the complexity score (the shipped default
+/// policy). See `config/examples/`.
 pub const BUILTIN_TOML: &str = include_str!("builtin.toml");
 
 /// Parses and compiles config text, looking variables up with `env`. A relative learned-model

@@ -30,7 +30,14 @@ policy = "eager"
     .unwrap();
     assert_eq!(
         config.routing.policies.names(),
-        ["always-big", "bandit", "complexity", "eager", "rules"]
+        [
+            "always-big",
+            "bandit",
+            "complexity",
+            "default",
+            "eager",
+            "rules"
+        ]
     );
     assert_eq!(
         config.routing.policies.get("eager").unwrap().kind,

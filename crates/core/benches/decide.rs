@@ -6,7 +6,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
-use routewise_core::policy::{ComplexityPolicy, RulesPolicy};
+use routewise_core::policy::{ComplexityPolicy, DefaultPolicy, RulesPolicy};
 use routewise_core::router::RouterOptions;
 use routewise_core::{ChatInput, RequestContext, Router};
 use std::hint::black_box;
@@ -53,6 +53,13 @@ fn bench_decisions(c: &mut Criterion) {
         (
             "complexity",
             Arc::new(ComplexityPolicy::default_for_tiers(2)) as Arc<_>,
+        ),
+        (
+            "default",
+            Arc::new(DefaultPolicy::new(
+                &catalog,
+                ComplexityPolicy::default_for_tiers(2),
+            )) as Arc<_>,
         ),
     ];
     for (name, policy) in routers {

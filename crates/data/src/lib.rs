@@ -9,4 +9,4 @@ mod prices;
 
 pub use benchmarks::{load_benchmarks, read_benchmark_file, read_text_file};
 pub use error::DataError;
-pub use prices::{ModelPrice, PriceCatalog};
+pub use prices::{BUNDLED_CATALOG_NAME, ModelPrice, PriceCatalog};

@@ -7,6 +7,11 @@ use serde::Deserialize;
 
 use crate::DataError;
 
+/// How [`PriceCatalog::bundled`] names itself in messages.
+pub const BUNDLED_CATALOG_NAME: &str = "the bundled price catalog (data/benchmarks/models.json)";
+
+const BUNDLED_CATALOG: &str = include_str!("../../../data/benchmarks/models.json");
+
 /// One model's list price. Other keys of the file (sources, dates) document the price and are
 /// ignored here.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -72,6 +77,22 @@ impl PriceCatalog {
         Self::from_json(&text, path)
     }
 
+    /// The catalog shipped in the binary (`data/benchmarks/models.json`): list prices of every
+    /// model the bundled benchmarks name, for data that brings no catalog of its own.
+    pub fn bundled() -> Result<Self, DataError> {
+        Self::from_json(BUNDLED_CATALOG, Path::new(BUNDLED_CATALOG_NAME))
+    }
+
+    /// The name this catalog first lists for `model` (the first entry whose name or alias it
+    /// is), so that one model named differently by two benchmarks becomes one model; `None`
+    /// when the catalog does not know it.
+    pub fn canonical_name(&self, model: &str) -> Option<&str> {
+        self.models
+            .iter()
+            .find(|p| p.name == model || p.aliases.iter().any(|a| a == model))
+            .map(|p| p.name.as_str())
+    }
+
     /// The price of a model by exact name, else by alias.
     pub fn price(&self, model: &str) -> Option<&ModelPrice> {
         self.models.iter().find(|p| p.name == model).or_else(|| {
@@ -105,6 +126,32 @@ mod tests {
             "mixtral"
         );
         assert!(catalog.price("unknown").is_none());
+    }
+
+    #[test]
+    fn canonical_names_follow_the_first_entry_that_names_a_model() {
+        let text = r#"{"models": [
+            {"name": "big", "input_usd_per_1m": 1, "output_usd_per_1m": 1},
+            {"name": "mixtral", "aliases": ["m-chat"], "input_usd_per_1m": 1, "output_usd_per_1m": 1},
+            {"name": "m-chat", "aliases": ["mixtral"], "input_usd_per_1m": 1, "output_usd_per_1m": 1}]}"#;
+        let catalog = PriceCatalog::from_json(text, Path::new("p.json")).unwrap();
+        assert_eq!(catalog.canonical_name("m-chat"), Some("mixtral"));
+        assert_eq!(catalog.canonical_name("mixtral"), Some("mixtral"));
+        assert_eq!(catalog.canonical_name("big"), Some("big"));
+        assert_eq!(catalog.canonical_name("small"), None);
+    }
+
+    #[test]
+    fn the_bundled_catalog_prices_every_bundled_model_and_joins_mixtral() {
+        let catalog = PriceCatalog::bundled().unwrap();
+        for name in ["mistralai/mixtral-8x7b-chat", "mixtral-8x7b-instruct-v0.1"] {
+            assert_eq!(
+                catalog.canonical_name(name),
+                Some("mistralai/Mixtral-8x7B-Instruct-v0.1")
+            );
+        }
+        assert!(catalog.price("gpt-4-1106-preview").is_some());
+        assert!(catalog.price("llama-3.1-8b-instruct").is_some());
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub fn run(args: CalibrateArgs) -> Result<ExitCode> {
     };
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
-    let data = EvalData::build(records, prices.as_ref(), args.output_tokens, None, None)?;
+    let data = EvalData::build(records, &prices, args.output_tokens, None, None)?;
+    data.note_prices();
     // By name or price-catalog alias, as `eval` matches them: a model trained on one
     // benchmark's names is calibrated on another's.
     let column = |name: &str| {

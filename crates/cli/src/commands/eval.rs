@@ -9,6 +9,7 @@ pub(crate) mod plot;
 mod policies;
 pub(crate) mod progress;
 mod report;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,11 @@ pub struct EvalArgs {
     fold_seed: Option<u64>,
     #[command(flatten)]
     learn: LearnArgs,
+    /// Leave-one-benchmark-out: hold out each benchmark of the data in turn (or only the one
+    /// named), train on the others, test on it, each on its own weak/strong pair. The figure
+    /// for traffic of a kind the router never saw.
+    #[arg(long, value_name = "BENCHMARK", num_args = 0..=1, default_missing_value = "")]
+    holdout_benchmark: Option<String>,
     /// Points of the threshold sweep, evenly spaced in share of strong calls.
     #[arg(long, default_value_t = 100, value_parser = at_least::<1, usize>)]
     steps: usize,
@@ -84,31 +90,27 @@ fn at_least<const MIN: u64, T: TryFrom<u64>>(text: &str) -> Result<T, String> {
     T::try_from(n).map_err(|_| format!("{n} is too large"))
 }
 
+/// The policies asked for, each once where first named; all by default.
+fn policy_names(asked: &[PolicyName]) -> Vec<PolicyName> {
+    if asked.is_empty() {
+        return PolicyName::DEFAULTS.to_vec();
+    }
+    let mut unique: Vec<PolicyName> = Vec::with_capacity(asked.len());
+    for name in asked {
+        if !unique.contains(name) {
+            unique.push(name.clone());
+        }
+    }
+    unique
+}
+
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if let Some(path) = &args.plot {
         plot::check_target(path)?;
     }
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
-    let data = EvalData::build(
-        records,
-        prices.as_ref(),
-        args.output_tokens,
-        args.weak.as_deref(),
-        args.strong.as_deref(),
-    )?;
-    let names = if args.policies.is_empty() {
-        PolicyName::DEFAULTS.to_vec()
-    } else {
-        // A policy named twice is evaluated and reported once, where it was first named.
-        let mut unique: Vec<PolicyName> = Vec::with_capacity(args.policies.len());
-        for name in &args.policies {
-            if !unique.contains(name) {
-                unique.push(name.clone());
-            }
-        }
-        unique
-    };
+    let names = policy_names(&args.policies);
     let settings = Settings {
         seeds: args.seeds,
         steps: args.steps,
@@ -116,6 +118,35 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         fold_seed: args.fold_seed,
         train: args.learn.apply(LearnedFitter::default().config),
     };
+    if let Some(only) = &args.holdout_benchmark {
+        if args.plot.is_some() {
+            anyhow::bail!(
+                "--plot draws one benchmark's curves: leave it out with --holdout-benchmark"
+            );
+        }
+        let run = transfer::TransferRun {
+            prices: &prices,
+            output_tokens: args.output_tokens,
+            weak: args.weak.as_deref(),
+            strong: args.strong.as_deref(),
+            only: (!only.is_empty()).then_some(only.as_str()),
+            settings: &settings,
+        };
+        let report = transfer::run(records, &names, &run)?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            out!("{}", report.render())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let data = EvalData::build(
+        records,
+        &prices,
+        args.output_tokens,
+        args.weak.as_deref(),
+        args.strong.as_deref(),
+    )?;
     let results = names
         .iter()
         .map(|name| policies::evaluate(name, &data, &settings))

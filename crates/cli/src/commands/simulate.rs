@@ -159,8 +159,8 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     }
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
-    let data = EvalData::build(records, prices.as_ref(), DEFAULT_OUTPUT_TOKENS, None, None)?;
-    let world = World::new(data, prices.as_ref())?;
+    let data = EvalData::build(records, &prices, DEFAULT_OUTPUT_TOKENS, None, None)?;
+    let world = World::new(data, Some(&prices.catalog))?;
     let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
     let bar = progress::bar("simulating", policies.len() * seeds.len() * world.prompts());
     let reports = policies

@@ -40,7 +40,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
-    let data = EvalData::build(records, prices.as_ref(), args.output_tokens, None, None)?;
+    let data = EvalData::build(records, &prices, args.output_tokens, None, None)?;
+    data.note_prices();
     let (models, mean_costs) = candidates_cheapest_first(&data);
     let mut config = args.learn.apply(TrainConfig::default());
     config.platt = args.platt;

@@ -2,7 +2,8 @@
 //! is compiled.
 //!
 //! Built-in names: `rules` (`[routing]` rules and `default_target`, else the default rules),
-//! `complexity` (`[routing.complexity]`), `bandit` (`[routing.bandit]`, else its defaults), and
+//! `complexity` (`[routing.complexity]`), `default` (the default rules' premium-tier guard,
+//! then that complexity score: the built-in config's policy), `bandit` (`[routing.bandit]`, else its defaults), and
 //! `learned` when `[routing.learned]` is present.
 //! Any number of `[policies.NAME]` tables add more, each of a `kind`, so that routes and
 //! experiments can name two variants of one kind (two rule sets, two model files).
@@ -19,7 +20,7 @@ pub mod rules;
 use crate::compile::{Errors, check_name};
 use crate::raw::{RawPolicy, RawRouting};
 use routewise_core::catalog::Catalog;
-use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
+use routewise_core::policy::{ComplexityPolicy, DefaultPolicy, Policy, RulesPolicy};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ pub use learned::{LearnedSettings, ModelLoader};
 pub const KINDS: [&str; 4] = ["rules", "complexity", "learned", "bandit"];
 
 /// The names the built-in policies take.
-pub const BUILTIN_NAMES: [&str; 4] = ["rules", "complexity", "learned", "bandit"];
+pub const BUILTIN_NAMES: [&str; 5] = ["rules", "complexity", "default", "learned", "bandit"];
 
 /// What `learned` needs when a config names it without defining it.
 pub const LEARNED_NEEDS_SECTION: &str = "it needs a [routing.learned] section with `model` (a file from `routewise train`) and `threshold` (from `routewise calibrate`)";
@@ -98,7 +99,7 @@ pub(crate) fn unknown_in_raw(
     named: &BTreeMap<String, RawPolicy>,
     name: &str,
 ) -> Option<String> {
-    let mut known: Vec<&str> = vec!["rules", "complexity", "bandit"];
+    let mut known: Vec<&str> = vec!["rules", "complexity", "default", "bandit"];
     if routing.learned.is_some() {
         known.push("learned");
     }
@@ -144,6 +145,12 @@ pub(crate) fn compile(
         "complexity",
         "complexity",
         complexity.clone(),
+        Vec::new(),
+    ));
+    registry.insert(entry(
+        "default",
+        "default",
+        Arc::new(DefaultPolicy::new(catalog, (*complexity).clone())),
         Vec::new(),
     ));
     let expected_output_tokens = routing

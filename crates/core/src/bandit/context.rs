@@ -15,7 +15,30 @@ use crate::request::{ChatInput, Role};
 use crate::signals::{Domain, Signals, TaskType};
 
 /// Dense features: the intercept and the signals.
-pub const DENSE: usize = 1 + 7 + TaskType::ALL.len() + Domain::ALL.len();
+pub const DENSE: usize = 1 + 7 + CONTEXT_TASKS.len() + Domain::ALL.len();
+
+/// The task types with a column of their own, fixed so that a learned state keeps its
+/// dimension when signals gain task types; a newer type shares the column of the one it
+/// refines ([`context_task`]).
+const CONTEXT_TASKS: [TaskType; 9] = [
+    TaskType::Classification,
+    TaskType::Sentiment,
+    TaskType::Extraction,
+    TaskType::Translation,
+    TaskType::Summarization,
+    TaskType::CodeGeneration,
+    TaskType::Math,
+    TaskType::CreativeWriting,
+    TaskType::OpenEnded,
+];
+
+/// The context column of a task type.
+fn context_task(task: TaskType) -> TaskType {
+    match task {
+        TaskType::Design | TaskType::FactualQuestion => TaskType::OpenEnded,
+        other => other,
+    }
+}
 
 /// A request's context.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,9 +141,9 @@ fn dense(signals: &Signals) -> Vec<f32> {
     x.push(f32::from(u8::from(signals.image_parts > 0)));
     x.push(f32::from(u8::from(!signals.needs.is_empty())));
     x.extend(
-        TaskType::ALL
+        CONTEXT_TASKS
             .iter()
-            .map(|t| f32::from(u8::from(signals.task_type == *t))),
+            .map(|t| f32::from(u8::from(context_task(signals.task_type) == *t))),
     );
     x.extend(
         Domain::ALL

@@ -11,6 +11,7 @@
 //! the same input, state and seed give the same choice.
 
 pub mod complexity;
+pub mod default;
 pub mod rules;
 pub mod state;
 
@@ -21,6 +22,7 @@ use rand::RngCore;
 use std::fmt;
 
 pub use complexity::{ComplexityPolicy, ComplexityWeights};
+pub use default::DefaultPolicy;
 pub use rules::{Condition, Rule, RulesPolicy};
 pub use state::{LearnedState, Learner, Outcome, StateError};
 

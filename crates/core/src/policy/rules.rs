@@ -157,9 +157,9 @@ impl RulesPolicy {
             ),
             rule(
                 "multi-step-reasoning",
-                "maths, or two or more reasoning cues (why, explain, compare, ...), need the most capable model",
+                "maths, design work, or two or more reasoning cues (why, explain, compare, ...), need the most capable model",
                 Condition::Any(vec![
-                    Condition::Task(vec![TaskType::Math]),
+                    Condition::Task(vec![TaskType::Math, TaskType::Design]),
                     Condition::MinReasoningKeywords(2),
                 ]),
                 strongest,

@@ -35,12 +35,18 @@ pub enum TaskType {
     CodeGeneration,
     Math,
     CreativeWriting,
-    /// Anything without a clearer task: questions, advice, discussion.
+    /// Open-ended design and research work: a system, an architecture, a novel method, a
+    /// strategy. Short to ask and hard to answer well.
+    Design,
+    /// A short question after a fact ("What's the capital of France?"): either model knows it
+    /// or neither does, so the strong model gains least here.
+    FactualQuestion,
+    /// Anything without a clearer task: advice, discussion, longer questions.
     OpenEnded,
 }
 
 impl TaskType {
-    pub const ALL: [TaskType; 9] = [
+    pub const ALL: [TaskType; 11] = [
         TaskType::Classification,
         TaskType::Sentiment,
         TaskType::Extraction,
@@ -49,6 +55,8 @@ impl TaskType {
         TaskType::CodeGeneration,
         TaskType::Math,
         TaskType::CreativeWriting,
+        TaskType::Design,
+        TaskType::FactualQuestion,
         TaskType::OpenEnded,
     ];
 
@@ -62,6 +70,8 @@ impl TaskType {
             TaskType::CodeGeneration => "code_generation",
             TaskType::Math => "math",
             TaskType::CreativeWriting => "creative_writing",
+            TaskType::Design => "design",
+            TaskType::FactualQuestion => "factual_question",
             TaskType::OpenEnded => "open_ended",
         }
     }
@@ -236,13 +246,14 @@ impl SignalExtractor {
             }
         }
 
+        let task_type = user_scan.task();
         Signals {
             prompt_tokens,
             user_tokens,
             turns,
             messages: u32::try_from(input.messages.len()).unwrap_or(u32::MAX),
             reasoning_keywords: user_scan.reasoning_keywords,
-            task_type: user_scan.task_scores.winner(),
+            task_type,
             domains: user_scan.domain_scores.present(),
             image_parts,
             needs: input.needs.clone(),

@@ -35,9 +35,10 @@ impl TaskScores {
     /// The task with most evidence. Ties go to the task listed first in `PRIORITY`: the more
     /// specific and the more demanding task wins, so a tie never routes down by accident.
     pub(crate) fn winner(&self) -> TaskType {
-        const PRIORITY: [TaskType; 8] = [
+        const PRIORITY: [TaskType; 9] = [
             TaskType::CodeGeneration,
             TaskType::Math,
+            TaskType::Design,
             TaskType::Translation,
             TaskType::Summarization,
             TaskType::Extraction,
@@ -92,6 +93,54 @@ pub(crate) struct Scan {
     pub(crate) task_scores: TaskScores,
     pub(crate) domain_scores: DomainScores,
     pub(crate) code_score: u32,
+    /// Whether the last user message reads as a short question after a fact.
+    pub(crate) factual_question: bool,
+}
+
+impl Scan {
+    /// The task of the last user message: the lexicon's winner; when no task has enough
+    /// evidence and nothing asks for reasoning, a short wh-question is a factual question.
+    pub(crate) fn task(&self) -> TaskType {
+        match self.task_scores.winner() {
+            TaskType::OpenEnded if self.factual_question && self.reasoning_keywords.is_empty() => {
+                TaskType::FactualQuestion
+            }
+            task => task,
+        }
+    }
+}
+
+/// Words a question after a fact starts with.
+const FACT_QUESTION_STARTS: [&str; 12] = [
+    "who", "whom", "whose", "what", "what's", "whats", "when", "where", "which", "name",
+    "how many", "how much",
+];
+/// A factual question is short: past this many words it usually carries context to reason over.
+const FACT_QUESTION_MAX_WORDS: usize = 20;
+
+/// Whether `text` is one short question starting with a wh-word ("Who wrote Hamlet?").
+fn is_factual_question(text: &str) -> bool {
+    let trimmed = text.trim();
+    // Stops at the first word past the limit: a long prompt costs no more than a short one.
+    let words = trimmed
+        .split_whitespace()
+        .take(FACT_QUESTION_MAX_WORDS + 1)
+        .count();
+    if words == 0 || words > FACT_QUESTION_MAX_WORDS || trimmed.contains('\n') {
+        return false;
+    }
+    let lower: String = trimmed
+        .chars()
+        .take(12)
+        .flat_map(char::to_lowercase)
+        .collect();
+    FACT_QUESTION_STARTS.iter().any(|start| {
+        lower.strip_prefix(start).is_some_and(|rest| {
+            rest.chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        })
+    })
 }
 
 /// Scans one user message. Task evidence counts only for the last user message (the task at
@@ -129,6 +178,9 @@ pub(crate) fn scan_text(phrases: &AhoCorasick, text: &str, is_last: bool, scan: 
     }
     if is_last && has_arithmetic(bytes) {
         scan.task_scores.add(TaskType::Math, ARITHMETIC_WEIGHT);
+    }
+    if is_last {
+        scan.factual_question = is_factual_question(text);
     }
 }
 

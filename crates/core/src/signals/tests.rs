@@ -77,11 +77,51 @@ fn every_task_type_is_recognised() {
             "Write a haiku about autumn leaves",
             TaskType::CreativeWriting,
         ),
-        ("What's the capital of France?", TaskType::OpenEnded),
+        ("What's the capital of France?", TaskType::FactualQuestion),
+        ("Who wrote Hamlet?", TaskType::FactualQuestion),
+        ("how many moons does Mars have", TaskType::FactualQuestion),
+        ("Design a novel ML architecture", TaskType::Design),
+        (
+            "Propose a system design for a multi-region payment ledger",
+            TaskType::Design,
+        ),
+        ("Tell me about the French revolution", TaskType::OpenEnded),
     ];
     for (prompt, task) in cases {
         assert_eq!(extract(prompt).task_type, task, "prompt: {prompt}");
     }
+}
+
+#[test]
+fn a_factual_question_is_short_single_line_and_asks_for_no_reasoning() {
+    for prompt in [
+        // Reasoning cues make it an argument, not a lookup.
+        "Why is the capital of France Paris?",
+        "What would happen if the moon disappeared?",
+        // Long questions carry context to reason over.
+        "What is the best way to restructure a team of forty engineers across three time zones when two of the leads are leaving next month?",
+        // More than one line: a question with material attached.
+        "What is this?\nfn main() {}",
+        // Only a wh-word on its own boundary counts: "Whatever", "Whoever".
+        "Whatever you do, keep it short",
+        // Another task wins.
+        "What is 17 * 23?",
+    ] {
+        assert_ne!(
+            extract(prompt).task_type,
+            TaskType::FactualQuestion,
+            "prompt: {prompt}"
+        );
+    }
+    assert_eq!(
+        extract("  Which planet is largest?  ").task_type,
+        TaskType::FactualQuestion
+    );
+    assert_eq!(
+        extract("Qui a écrit Hamlet ?").task_type,
+        TaskType::OpenEnded,
+        "non-English questions are not matched by English wh-words"
+    );
 }
 
 #[test]

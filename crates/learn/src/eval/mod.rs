@@ -10,6 +10,7 @@ pub mod kfold;
 pub mod predictor;
 pub mod scorers;
 pub mod summary;
+pub mod transfer;
 
 pub use curve::{CurvePoint, DeferralCurve, PairOutcome, Savings};
 pub use error::EvalError;

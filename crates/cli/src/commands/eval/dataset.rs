@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use routewise_core::request::{ChatInput, RequestContext};
 use routewise_core::signals::{SignalExtractor, Signals};
-use routewise_data::PriceCatalog;
+use routewise_data::{BUNDLED_CATALOG_NAME, PriceCatalog};
 use routewise_learn::bench::BenchmarkRecord;
 use routewise_learn::eval::{ModelOutcomes, PairOutcome};
 
@@ -27,6 +27,8 @@ pub struct EvalData {
     pub strong: usize,
     /// Whether any cost came from list prices x tokens rather than the data.
     pub priced_from_tokens: bool,
+    /// The price catalog those costs came from (when some did).
+    pub prices_origin: Option<String>,
     /// Other names of each priced model (from the price catalog), so a router trained on one
     /// benchmark's names finds its models in another's.
     aliases: BTreeMap<String, Vec<String>>,
@@ -36,12 +38,16 @@ impl EvalData {
     /// `prices` is needed only when some record lacks per-prompt costs; `output_tokens` is the
     /// completion length assumed when pricing from tokens.
     pub fn build(
-        records: Vec<BenchmarkRecord>,
-        prices: Option<&PriceCatalog>,
+        mut records: Vec<BenchmarkRecord>,
+        prices: &Prices,
         output_tokens: u64,
         weak: Option<&str>,
         strong: Option<&str>,
     ) -> Result<Self> {
+        let catalog = &prices.catalog;
+        canonicalise(&mut records, catalog)?;
+        let canonical = |name: &str| catalog.canonical_name(name).unwrap_or(name).to_owned();
+        let (weak, strong) = (weak.map(canonical), strong.map(canonical));
         let models = common_models(&records)?;
         let requests: Vec<ChatInput> = records
             .iter()
@@ -59,11 +65,11 @@ impl EvalData {
                     Some(usd) => usd,
                     None => {
                         priced_from_tokens = true;
-                        let price = prices.and_then(|p| p.price(model)).with_context(|| {
+                        let price = catalog.price(model).with_context(|| {
                             format!(
-                                "record {:?} has no cost for model {model:?} and the price \
-                                 catalog has no price for it: add it to models.json (--prices)",
-                                record.id
+                                "record {:?} has no cost for model {model:?} and {} has no \
+                                 price for it: give a catalog that does with --prices",
+                                record.id, prices.origin
                             )
                         })?;
                         price.cost_usd(u64::from(signals.prompt_tokens), output_tokens)
@@ -73,23 +79,21 @@ impl EvalData {
             }
         }
         let outcomes = ModelOutcomes::new(models.clone(), quality, cost)?;
-        let weak = pick(&models, weak, || outcomes.models_by_cost()[0])?;
-        let strong = pick(&models, strong, || best_model(&outcomes))?;
+        let weak = pick(&models, weak.as_deref(), || outcomes.models_by_cost()[0])?;
+        let strong = pick(&models, strong.as_deref(), || best_model(&outcomes))?;
         if weak == strong {
             bail!(
                 "weak and strong model are both {:?}: pick two different models with --weak and --strong",
                 models[weak]
             );
         }
-        let aliases = prices
-            .map(|p| {
-                p.models()
-                    .iter()
-                    .map(|m| (m.name.clone(), m.aliases.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let aliases = catalog
+            .models()
+            .iter()
+            .map(|m| (m.name.clone(), m.aliases.clone()))
+            .collect();
         Ok(Self {
+            prices_origin: priced_from_tokens.then(|| prices.origin.clone()),
             aliases,
             records,
             requests,
@@ -100,6 +104,27 @@ impl EvalData {
             strong,
             priced_from_tokens,
         })
+    }
+
+    /// The same data on another weak/strong pair (indices into `models`).
+    pub fn with_pair(mut self, weak: usize, strong: usize) -> Result<Self> {
+        if weak == strong {
+            bail!(
+                "weak and strong model are both {:?}: pick two different models with --weak and --strong",
+                self.models[weak]
+            );
+        }
+        self.weak = weak;
+        self.strong = strong;
+        Ok(self)
+    }
+
+    /// Tells the user (on stderr, so `--json` stays clean) which price catalog costed prompts
+    /// from their tokens, when one did.
+    pub fn note_prices(&self) {
+        if let Some(origin) = &self.prices_origin {
+            eprintln!("note: prompts without per-prompt costs are priced from {origin}");
+        }
     }
 
     /// Per prompt, how the weak and the strong model did.
@@ -200,6 +225,25 @@ fn common_models(records: &[BenchmarkRecord]) -> Result<Vec<String>> {
     Ok(models)
 }
 
+/// The cheapest model, the better on average among equals (a benchmark of open models often
+/// prices several alike): the weak side of the leave-one-benchmark-out pair.
+pub fn cheapest_best_model(outcomes: &ModelOutcomes) -> usize {
+    let by_cost = outcomes.models_by_cost();
+    let cheapest = outcomes.single_model(by_cost[0]).cost;
+    by_cost
+        .iter()
+        .copied()
+        .take_while(|&m| outcomes.single_model(m).cost <= cheapest)
+        .max_by(|&a, &b| {
+            outcomes
+                .single_model(a)
+                .quality
+                .total_cmp(&outcomes.single_model(b).quality)
+                .then(b.cmp(&a))
+        })
+        .unwrap_or(by_cost[0])
+}
+
 /// The default strong model: the best on average, the dearer among equals.
 fn best_model(outcomes: &ModelOutcomes) -> usize {
     let by_cost = outcomes.models_by_cost();
@@ -224,14 +268,64 @@ fn pick(models: &[String], name: Option<&str>, default: impl FnOnce() -> usize) 
     }
 }
 
-/// The price catalog to use: the one given, else `models.json` beside the first data file.
-pub fn load_prices(explicit: Option<&Path>, first_data: &Path) -> Result<Option<PriceCatalog>> {
+/// A price catalog and where it came from, which every command that prices tokens reports.
+#[derive(Debug, Clone)]
+pub struct Prices {
+    pub catalog: PriceCatalog,
+    /// The file it was read from, or [`BUNDLED_CATALOG_NAME`].
+    pub origin: String,
+}
+
+/// The price catalog to use: the one given, else `models.json` beside the first data file,
+/// else the catalog bundled in the binary (a user's own logs rarely come with one).
+pub fn load_prices(explicit: Option<&Path>, first_data: &Path) -> Result<Prices> {
+    let from_file = |path: &Path| -> Result<Prices> {
+        Ok(Prices {
+            catalog: PriceCatalog::load(path)?,
+            origin: path.display().to_string(),
+        })
+    };
     if let Some(path) = explicit {
-        return Ok(Some(PriceCatalog::load(path)?));
+        return from_file(path);
     }
     let beside = first_data.with_file_name("models.json");
     if beside.is_file() {
-        return Ok(Some(PriceCatalog::load(&beside)?));
+        return from_file(&beside);
     }
-    Ok(None)
+    Ok(Prices {
+        catalog: PriceCatalog::bundled()?,
+        origin: BUNDLED_CATALOG_NAME.to_owned(),
+    })
+}
+
+/// Renames every model of `records` to the catalog's first name for it, so that one model
+/// named differently by two benchmarks (`mistralai/mixtral-8x7b-chat` and
+/// `mistralai/Mixtral-8x7B-Instruct-v0.1`) is one model when their files are read together.
+/// Names the catalog does not know stay as they are.
+pub fn canonicalise(records: &mut [BenchmarkRecord], catalog: &PriceCatalog) -> Result<()> {
+    for record in records {
+        record.scores = renamed(&record.id, std::mem::take(&mut record.scores), catalog)?;
+        if let Some(costs) = record.costs.take() {
+            record.costs = Some(renamed(&record.id, costs, catalog)?);
+        }
+    }
+    Ok(())
+}
+
+fn renamed(
+    id: &str,
+    values: BTreeMap<String, f64>,
+    catalog: &PriceCatalog,
+) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for (model, value) in values {
+        let name = catalog.canonical_name(&model).unwrap_or(&model).to_owned();
+        if out.insert(name.clone(), value).is_some() {
+            bail!(
+                "record {id:?} scores {name:?} twice under two of its names (the price catalog \
+                 lists them as one model): keep one of them"
+            );
+        }
+    }
+    Ok(out)
 }

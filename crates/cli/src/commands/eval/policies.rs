@@ -11,11 +11,13 @@ use anyhow::{Context, Result};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
 use routewise_core::learn::LearnedModel;
 use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
+use routewise_learn::bench::BenchmarkRecord;
 use routewise_learn::eval::frontier::{oracle_sweep, threshold_sweep};
 use routewise_learn::eval::scorers::{
     cross_validated_predictions, oracle_scores, policy_scores, predict_all, random_scores,
     weak_doubt_scores,
 };
+use routewise_learn::eval::transfer::{STRONG_ROLE, WEAK_ROLE};
 use routewise_learn::eval::{
     CurvePoint, DeferralCurve, Fitter, OperatingPoint, PairOutcome, PolicySummary, QualityPredictor,
 };
@@ -35,15 +37,18 @@ pub enum PolicyName {
     /// A model file written by `routewise train`.
     LearnedFile(PathBuf),
     Oracle,
+    /// The policy routewise routes with when given no config (the built-in config's).
+    Default,
 }
 
 impl PolicyName {
     /// What `routewise eval` runs when no `--policy` is given.
-    pub const DEFAULTS: [PolicyName; 5] = [
+    pub const DEFAULTS: [PolicyName; 6] = [
         PolicyName::Random,
         PolicyName::Rules,
         PolicyName::Complexity,
         PolicyName::Learned,
+        PolicyName::Default,
         PolicyName::Oracle,
     ];
 }
@@ -58,11 +63,12 @@ impl FromStr for PolicyName {
             "complexity" => Ok(Self::Complexity),
             "learned" => Ok(Self::Learned),
             "oracle" => Ok(Self::Oracle),
+            "default" => Ok(Self::Default),
             other => match other.strip_prefix("learned:") {
                 Some(path) if !path.is_empty() => Ok(Self::LearnedFile(PathBuf::from(path))),
                 _ => Err(format!(
                     "unknown policy {other:?}: choose random, rules, complexity, learned, \
-                     learned:PATH or oracle"
+                     learned:PATH, default or oracle"
                 )),
             },
         }
@@ -78,6 +84,7 @@ impl fmt::Display for PolicyName {
             Self::Learned => f.write_str("learned"),
             Self::LearnedFile(path) => write!(f, "learned:{}", path.display()),
             Self::Oracle => f.write_str("oracle"),
+            Self::Default => f.write_str("default"),
         }
     }
 }
@@ -137,11 +144,12 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: &Settings) -> Resu
                 settings.steps,
             )
         }
-        PolicyName::Rules | PolicyName::Complexity => {
+        PolicyName::Rules | PolicyName::Complexity | PolicyName::Default => {
             let catalog = pair_catalog(data)?;
-            let policy: Box<dyn Policy> = match name {
-                PolicyName::Rules => Box::new(RulesPolicy::default_rules(&catalog)),
-                _ => Box::new(ComplexityPolicy::default_for_tiers(2)),
+            let policy: Arc<dyn Policy> = match name {
+                PolicyName::Rules => Arc::new(RulesPolicy::default_rules(&catalog)),
+                PolicyName::Default => builtin_policy()?,
+                _ => Arc::new(ComplexityPolicy::default_for_tiers(2)),
             };
             let scores = policy_scores(policy.as_ref(), &catalog, &data.requests, &data.signals);
             let curve = DeferralCurve::new(&scores, &pair)?;
@@ -156,6 +164,60 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: &Settings) -> Resu
             Ok(result)
         }
     }
+}
+
+/// A policy's results on `data` when trainable policies may learn only from `train` (role
+/// records of other benchmarks: see `routewise_learn::eval::transfer`). Policies that do not
+/// train are evaluated as they are.
+pub fn evaluate_transfer(
+    name: &PolicyName,
+    data: &EvalData,
+    train: &[&BenchmarkRecord],
+    settings: &Settings,
+) -> Result<PolicyResult> {
+    match name {
+        PolicyName::Learned => {
+            let fitter = LearnedFitter {
+                config: settings.train.clone(),
+            };
+            role_model(&name.to_string(), data, &fitter, train, settings.steps)
+        }
+        _ => evaluate(name, data, settings),
+    }
+}
+
+/// Fits `fitter` on role records and scores `data` by its doubt about the weak role.
+fn role_model(
+    label: &str,
+    data: &EvalData,
+    fitter: &dyn Fitter,
+    train: &[&BenchmarkRecord],
+    steps: usize,
+) -> Result<PolicyResult> {
+    let roles = [WEAK_ROLE.to_owned(), STRONG_ROLE.to_owned()];
+    let costs = [data.weak, data.strong].map(|m| data.outcomes.single_model(m).cost);
+    let predictor = fitter
+        .fit(train, &roles, &costs)
+        .map_err(|e| anyhow::anyhow!("training {label}: {e}"))?;
+    let weak = predictor
+        .models()
+        .iter()
+        .position(|m| m == WEAK_ROLE)
+        .context("the fitted router predicts nothing for the weak role")?;
+    let prompts: Vec<&str> = data.records.iter().map(|r| r.prompt.as_str()).collect();
+    let rows = predict_all(predictor.as_ref(), &prompts);
+    let scores = weak_doubt_scores(&rows, predictor.models().len(), weak);
+    let curve = DeferralCurve::new(&scores, &data.pair_outcomes())?;
+    let mut result = from_curve(label, &curve, steps)?;
+    result.points.clear();
+    Ok(result)
+}
+
+/// The policy of the built-in config: what `route` and `serve` use without a config. Its own
+/// score ranks the prompts (a tier position where it has none).
+fn builtin_policy() -> Result<Arc<dyn Policy>> {
+    let config = routewise_config::builtin().context("the built-in config does not compile")?;
+    Ok(config.policy(&config.routing.policy)?)
 }
 
 /// Out-of-fold probabilities of a fitter, per prompt and model in `data.models` order.

@@ -37,6 +37,9 @@ pub struct DataInfo {
     pub costs: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
+    /// The price catalog that costed prompts from tokens (a file, or the bundled one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prices: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,6 +153,7 @@ impl Report {
                     "per-prompt"
                 },
                 output_tokens: data.priced_from_tokens.then_some(output_tokens),
+                prices: data.prices_origin.clone(),
             },
             pair: PairInfo {
                 weak: data.models[data.weak].clone(),
@@ -180,6 +184,9 @@ impl Report {
                 .map(|t| format!(" ({t} output tokens assumed per call)"))
                 .unwrap_or_default()
         );
+        if let Some(origin) = &d.prices {
+            let _ = writeln!(out, "prices from {origin}");
+        }
         let p = &self.pair;
         let _ = writeln!(
             out,
