@@ -279,3 +279,73 @@ fn training_on_two_benchmarks_joins_a_model_named_two_ways() {
     );
     assert_eq!(model["training"]["examples"], 100);
 }
+
+#[test]
+fn a_benchmark_whose_cheapest_model_is_its_best_still_gets_a_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = two_benchmarks(dir.path());
+    // gamma: the cheap model (Mistral-7B) beats GPT-4 on average; it scores no shared pair.
+    let gamma: String = (0..20)
+        .map(|i| {
+            let strong = if i % 4 == 0 { 1.0 } else { 0.0 };
+            format!(
+                "{{\"id\": \"gamma/{i}\", \"benchmark\": \"gamma\", \"category\": \"g{}\", \
+                 \"prompt\": \"gamma item {i}\", \"scores\": {{\"mistralai/mistral-7b-chat\": 0.9, \
+                 \"{GPT4}\": {strong}}}}}\n",
+                i % 2
+            )
+        })
+        .collect();
+    let path = dir.path().join("gamma.jsonl");
+    std::fs::write(&path, gamma).unwrap();
+    files.push(path);
+    let report = success_json(
+        &["eval", "--holdout-benchmark", "--json", "--policy", "rules"],
+        &files,
+    );
+    let gamma = &report["benchmarks"][2];
+    assert_eq!(gamma["benchmark"], "gamma");
+    assert_eq!(gamma["weak"], "mistralai/mistral-7b-chat");
+    assert_eq!(gamma["strong"], GPT4);
+    // A lone --weak is honoured where scored, and a note names the benchmarks that lack it.
+    let output = routewise(
+        &[
+            "eval",
+            "--holdout-benchmark",
+            "--json",
+            "--policy",
+            "rules",
+            "--weak",
+            "mistralai/mistral-7b-chat",
+        ],
+        &files,
+    );
+    assert!(output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["benchmarks"][1]["weak"], "mistralai/mistral-7b-chat");
+    assert_eq!(report["benchmarks"][1]["strong"], GPT4);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("benchmark \"alpha\" does not score --weak"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_model_under_two_of_its_names_in_a_record_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twice.jsonl");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"id\": \"1\", \"benchmark\": \"x\", \"category\": \"c\", \"prompt\": \"p\", \
+             \"scores\": {{\"{MIXTRAL}\": 1.0, \"{MIXTRAL_ALIAS}\": 0.0, \"{GPT4}\": 1.0}}}}\n"
+        ),
+    )
+    .unwrap();
+    let error = failure(&["eval", "--policy", "rules"], &[path]);
+    assert!(
+        error.contains(MIXTRAL) && error.contains(MIXTRAL_ALIAS) && error.contains("--prices"),
+        "{error}"
+    );
+}

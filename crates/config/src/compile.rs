@@ -208,7 +208,7 @@ fn compile_control(
             errors.push(
                 path,
                 format!(
-                    "{what} needs a policy with a threshold to move, and `routing.policy` is `{policy}` (kind {}): use complexity, learned or bandit",
+                    "{what} needs a policy with a threshold to move, and `routing.policy` is `{policy}` (kind {}): use complexity, default, learned or bandit",
                     entry.kind
                 ),
             );

@@ -29,8 +29,8 @@ use routewise_core::learn::LearnedModel;
 use std::path::{Path, PathBuf};
 
 /// The built-in example config used when no `--config` is given: a small and a large OpenAI
-/// model plus a vision-less local model, routed by the complexity score (the shipped default
-/// policy). See `config/examples/`.
+/// model plus a vision-less local model, routed by the `default` policy (the premium-tier rule,
+/// then the complexity score). See `config/examples/`.
 pub const BUILTIN_TOML: &str = include_str!("builtin.toml");
 
 /// Parses and compiles config text, looking variables up with `env`. A relative learned-model

@@ -33,7 +33,8 @@ pub struct EvalArgs {
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Policies to compare: random, rules, complexity, learned (trained in-run under grouped
-    /// k-fold by category), oracle. Repeatable; default: all.
+    /// k-fold by category), learned:PATH, default (the built-in config's policy), oracle.
+    /// Repeatable; default: all but learned:PATH.
     #[arg(long = "policy")]
     policies: Vec<PolicyName>,
     /// The cheap model of the two-model metrics. Default: the cheapest model.
@@ -66,8 +67,8 @@ pub struct EvalArgs {
     /// Leave-one-benchmark-out: hold out each benchmark of the data in turn (or only the one
     /// named), train on the others, test on it, each on its own weak/strong pair. The figure
     /// for traffic of a kind the router never saw.
-    #[arg(long, value_name = "BENCHMARK", num_args = 0..=1, default_missing_value = "")]
-    holdout_benchmark: Option<String>,
+    #[arg(long, value_name = "BENCHMARK", num_args = 0..=1)]
+    holdout_benchmark: Option<Option<String>>,
     /// Points of the threshold sweep, evenly spaced in share of strong calls.
     #[arg(long, default_value_t = 100, value_parser = at_least::<1, usize>)]
     steps: usize,
@@ -119,6 +120,11 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         train: args.learn.apply(LearnedFitter::default().config),
     };
     if let Some(only) = &args.holdout_benchmark {
+        if only.as_deref().is_some_and(|name| name.trim().is_empty()) {
+            anyhow::bail!(
+                "--holdout-benchmark was given an empty name: name a benchmark, or give the flag alone to hold out each in turn"
+            );
+        }
         if args.plot.is_some() {
             anyhow::bail!(
                 "--plot draws one benchmark's curves: leave it out with --holdout-benchmark"
@@ -129,7 +135,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             output_tokens: args.output_tokens,
             weak: args.weak.as_deref(),
             strong: args.strong.as_deref(),
-            only: (!only.is_empty()).then_some(only.as_str()),
+            only: only.as_deref(),
             settings: &settings,
         };
         let report = transfer::run(records, &names, &run)?;

@@ -28,14 +28,15 @@ pub struct RouteArgs {
     /// A full OpenAI chat completion request (JSON) to route instead; `-` reads stdin.
     #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
     request: Option<PathBuf>,
-    /// Config file; without it, the built-in example catalog and default rules are used.
+    /// Config file; without it, the built-in example catalog and the `default` policy (the
+    /// premium-tier rule, then the complexity score) are used.
     #[arg(long, short = 'c', env = "ROUTEWISE_CONFIG")]
     config: Option<PathBuf>,
     /// The caller's tier (for example free, standard, premium).
     #[arg(long, default_value = "standard")]
     user_tier: String,
-    /// Override the configured policy: any policy the config names (rules, complexity,
-    /// learned for `[routing.learned]`, or a `[policies.NAME]`), or learned:PATH (a model file
+    /// Override the configured policy: any policy the config names (rules, complexity, default,
+    /// bandit, learned for `[routing.learned]`, or a `[policies.NAME]`), or learned:PATH (a model file
     /// from `routewise train`).
     #[arg(long)]
     policy: Option<String>,

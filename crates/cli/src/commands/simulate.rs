@@ -160,6 +160,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let records = routewise_data::load_benchmarks(&args.data)?;
     let prices = dataset::load_prices(args.prices.as_deref(), &args.data[0])?;
     let data = EvalData::build(records, &prices, DEFAULT_OUTPUT_TOKENS, None, None)?;
+    data.note_prices();
     let world = World::new(data, Some(&prices.catalog))?;
     let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
     let bar = progress::bar("simulating", policies.len() * seeds.len() * world.prompts());

@@ -162,8 +162,9 @@ pub(crate) const LEXICON: &[(&str, Evidence, bool)] = &[
     ("design a", T(Design, 3), true),
     ("design an", T(Design, 3), true),
     ("design the", T(Design, 2), true),
-    ("architect", T(Design, 2), true),
-    ("architecture", T(Design, 2), true),
+    // Alone, "architecture" is as often a question about a building as a design task.
+    ("architect", T(Design, 1), true),
+    ("architecture", T(Design, 1), true),
     ("novel", T(Design, 1), true),
     ("propose a", T(Design, 2), true),
     ("invent", T(Design, 2), true),

@@ -110,15 +110,17 @@ impl Scan {
     }
 }
 
-/// Words a question after a fact starts with.
-const FACT_QUESTION_STARTS: [&str; 12] = [
-    "who", "whom", "whose", "what", "what's", "whats", "when", "where", "which", "name",
-    "how many", "how much",
+/// Words a question after a fact starts with ("what's" starts with "what").
+const FACT_QUESTION_STARTS: [&str; 10] = [
+    "who", "whom", "whose", "what", "whats", "when", "where", "which", "how many", "how much",
 ];
+/// Characters of a message enough to hold the longest start and the character after it.
+const FACT_QUESTION_PREFIX_CHARS: usize = 9;
 /// A factual question is short: past this many words it usually carries context to reason over.
 const FACT_QUESTION_MAX_WORDS: usize = 20;
 
-/// Whether `text` is one short question starting with a wh-word ("Who wrote Hamlet?").
+/// Whether `text` is one short question starting with a wh-word ("Who wrote Hamlet?"): one
+/// line, one sentence, at most [`FACT_QUESTION_MAX_WORDS`] words.
 fn is_factual_question(text: &str) -> bool {
     let trimmed = text.trim();
     // Stops at the first word past the limit: a long prompt costs no more than a short one.
@@ -126,12 +128,16 @@ fn is_factual_question(text: &str) -> bool {
         .split_whitespace()
         .take(FACT_QUESTION_MAX_WORDS + 1)
         .count();
-    if words == 0 || words > FACT_QUESTION_MAX_WORDS || trimmed.contains('\n') {
+    let one_sentence = !trimmed
+        .trim_end_matches(['?', '.', '!'])
+        .contains([';', '?', '!'])
+        && !trimmed.trim_end_matches(['?', '.', '!']).contains(". ");
+    if words == 0 || words > FACT_QUESTION_MAX_WORDS || trimmed.contains('\n') || !one_sentence {
         return false;
     }
     let lower: String = trimmed
         .chars()
-        .take(12)
+        .take(FACT_QUESTION_PREFIX_CHARS)
         .flat_map(char::to_lowercase)
         .collect();
     FACT_QUESTION_STARTS.iter().any(|start| {

@@ -82,6 +82,10 @@ fn every_task_type_is_recognised() {
         ("how many moons does Mars have", TaskType::FactualQuestion),
         ("Design a novel ML architecture", TaskType::Design),
         (
+            "What is the architecture of the Colosseum?",
+            TaskType::FactualQuestion,
+        ),
+        (
             "Propose a system design for a multi-region payment ledger",
             TaskType::Design,
         ),
@@ -104,6 +108,10 @@ fn a_factual_question_is_short_single_line_and_asks_for_no_reasoning() {
         "What is this?\nfn main() {}",
         // Only a wh-word on its own boundary counts: "Whatever", "Whoever".
         "Whatever you do, keep it short",
+        // Not a question at all, or two of them.
+        "Name three growth strategies",
+        "Who is she? What does she do?",
+        "What a day. Tell me a joke",
         // Another task wins.
         "What is 17 * 23?",
     ] {

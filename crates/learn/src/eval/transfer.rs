@@ -87,17 +87,6 @@ pub fn role_record(record: &BenchmarkRecord, weak: &str, strong: &str) -> Option
     })
 }
 
-/// Gives every benchmark the same total weight when a router balances by category with
-/// exponent 1: each record's category becomes its benchmark, so MMLU's 57 subjects do not
-/// outvote a benchmark of 3 tasks. The original category is kept in `meta.category`.
-pub fn balanced_by_benchmark(mut record: BenchmarkRecord) -> BenchmarkRecord {
-    let category = std::mem::replace(&mut record.category, record.benchmark.clone());
-    record
-        .meta
-        .insert("category".to_owned(), serde_json::Value::String(category));
-    record
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,8 +165,5 @@ mod tests {
             BTreeMap::from([(WEAK_ROLE.into(), 0.5), (STRONG_ROLE.into(), 1.0)])
         );
         assert!(role_record(&record("1", "m"), "c", "missing").is_none());
-        let balanced = balanced_by_benchmark(roles);
-        assert_eq!(balanced.category, "m");
-        assert_eq!(balanced.meta["category"], "m-subject");
     }
 }

@@ -36,18 +36,41 @@ pub struct EvalData {
 
 impl EvalData {
     /// `prices` is needed only when some record lacks per-prompt costs; `output_tokens` is the
-    /// completion length assumed when pricing from tokens.
+    /// completion length assumed when pricing from tokens. `weak` and `strong` name the pair
+    /// (by name or catalog alias); by default the cheapest model and the best.
     pub fn build(
-        mut records: Vec<BenchmarkRecord>,
+        records: Vec<BenchmarkRecord>,
         prices: &Prices,
         output_tokens: u64,
         weak: Option<&str>,
         strong: Option<&str>,
     ) -> Result<Self> {
+        let data = Self::build_unpaired(records, prices, output_tokens)?;
+        let canonical = |name: &str| {
+            prices
+                .catalog
+                .canonical_name(name)
+                .unwrap_or(name)
+                .to_owned()
+        };
+        let weak = pick(&data.models, weak.map(canonical).as_deref(), || {
+            data.outcomes.models_by_cost()[0]
+        })?;
+        let strong = pick(&data.models, strong.map(canonical).as_deref(), || {
+            best_model(&data.outcomes)
+        })?;
+        data.with_pair(weak, strong)
+    }
+
+    /// The data with a provisional pair (its first two models): for callers that choose the
+    /// pair themselves with [`EvalData::with_pair`].
+    pub fn build_unpaired(
+        mut records: Vec<BenchmarkRecord>,
+        prices: &Prices,
+        output_tokens: u64,
+    ) -> Result<Self> {
         let catalog = &prices.catalog;
         canonicalise(&mut records, catalog)?;
-        let canonical = |name: &str| catalog.canonical_name(name).unwrap_or(name).to_owned();
-        let (weak, strong) = (weak.map(canonical), strong.map(canonical));
         let models = common_models(&records)?;
         let requests: Vec<ChatInput> = records
             .iter()
@@ -79,14 +102,8 @@ impl EvalData {
             }
         }
         let outcomes = ModelOutcomes::new(models.clone(), quality, cost)?;
-        let weak = pick(&models, weak.as_deref(), || outcomes.models_by_cost()[0])?;
-        let strong = pick(&models, strong.as_deref(), || best_model(&outcomes))?;
-        if weak == strong {
-            bail!(
-                "weak and strong model are both {:?}: pick two different models with --weak and --strong",
-                models[weak]
-            );
-        }
+        // `common_models` guarantees at least two models.
+        let (weak, strong) = (0, 1);
         let aliases = catalog
             .models()
             .iter()
@@ -245,7 +262,7 @@ pub fn cheapest_best_model(outcomes: &ModelOutcomes) -> usize {
 }
 
 /// The default strong model: the best on average, the dearer among equals.
-fn best_model(outcomes: &ModelOutcomes) -> usize {
+pub fn best_model(outcomes: &ModelOutcomes) -> usize {
     let by_cost = outcomes.models_by_cost();
     by_cost
         .iter()
@@ -318,14 +335,17 @@ fn renamed(
     catalog: &PriceCatalog,
 ) -> Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
+    let mut original: BTreeMap<String, String> = BTreeMap::new();
     for (model, value) in values {
         let name = catalog.canonical_name(&model).unwrap_or(&model).to_owned();
-        if out.insert(name.clone(), value).is_some() {
+        if let Some(first) = original.insert(name.clone(), model.clone()) {
             bail!(
-                "record {id:?} scores {name:?} twice under two of its names (the price catalog \
-                 lists them as one model): keep one of them"
+                "record {id:?} scores {first:?} and {model:?}, which the price catalog lists as \
+                 one model ({name:?}): keep one of them, or pass a catalog (--prices) that lists \
+                 them apart"
             );
         }
+        out.insert(name, value);
     }
     Ok(out)
 }

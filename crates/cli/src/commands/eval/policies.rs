@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
 use routewise_core::learn::LearnedModel;
-use routewise_core::policy::{ComplexityPolicy, Policy, RulesPolicy};
+use routewise_core::policy::{ComplexityPolicy, DefaultPolicy, Policy, RulesPolicy};
 use routewise_learn::bench::BenchmarkRecord;
 use routewise_learn::eval::frontier::{oracle_sweep, threshold_sweep};
 use routewise_learn::eval::scorers::{
@@ -148,7 +148,7 @@ pub fn evaluate(name: &PolicyName, data: &EvalData, settings: &Settings) -> Resu
             let catalog = pair_catalog(data)?;
             let policy: Arc<dyn Policy> = match name {
                 PolicyName::Rules => Arc::new(RulesPolicy::default_rules(&catalog)),
-                PolicyName::Default => builtin_policy()?,
+                PolicyName::Default => builtin_policy(&catalog)?,
                 _ => Arc::new(ComplexityPolicy::default_for_tiers(2)),
             };
             let scores = policy_scores(policy.as_ref(), &catalog, &data.requests, &data.signals);
@@ -209,15 +209,18 @@ fn role_model(
     let scores = weak_doubt_scores(&rows, predictor.models().len(), weak);
     let curve = DeferralCurve::new(&scores, &data.pair_outcomes())?;
     let mut result = from_curve(label, &curve, steps)?;
+    // A router of roles knows no model of this benchmark's catalog: no N-model points.
     result.points.clear();
     Ok(result)
 }
 
-/// The policy of the built-in config: what `route` and `serve` use without a config. Its own
-/// score ranks the prompts (a tier position where it has none).
-fn builtin_policy() -> Result<Arc<dyn Policy>> {
+/// The built-in config's `default` policy over the pair's two-tier catalog: its guard, then
+/// its complexity weights, whose score ranks the prompts.
+fn builtin_policy(catalog: &Catalog) -> Result<Arc<dyn Policy>> {
     let config = routewise_config::builtin().context("the built-in config does not compile")?;
-    Ok(config.policy(&config.routing.policy)?)
+    let weights = *config.routing.complexity.weights();
+    let score = ComplexityPolicy::new(weights, ComplexityPolicy::default_thresholds(2), vec![None]);
+    Ok(Arc::new(DefaultPolicy::new(catalog, score)))
 }
 
 /// Out-of-fold probabilities of a fitter, per prompt and model in `data.models` order.

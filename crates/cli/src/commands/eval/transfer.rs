@@ -30,6 +30,9 @@ pub struct TransferRun<'a> {
 #[derive(Debug, Serialize)]
 pub struct TransferReport {
     pub protocol: &'static str,
+    /// The price catalog that costed prompts from tokens, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prices: Option<String>,
     pub benchmarks: Vec<HeldOut>,
 }
 
@@ -61,15 +64,18 @@ pub fn run(
         .flat_map(|(name, data)| std::iter::repeat_n(name.as_str(), data.records.len()))
         .collect();
     let folds = leave_one_benchmark_out(&all, run.only)?;
+    // One role record per record, in the order of `all`: every record scores its benchmark's
+    // pair (the pair is chosen among the models every record scores).
     let roles: Vec<BenchmarkRecord> = per_benchmark
         .values()
         .flat_map(|data| {
             let (weak, strong) = (&data.models[data.weak], &data.models[data.strong]);
-            data.records
-                .iter()
-                .filter_map(move |record| role_record(record, weak, strong))
+            data.records.iter().map(move |record| {
+                role_record(record, weak, strong)
+                    .with_context(|| format!("record {:?} lacks its pair's scores", record.id))
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut benchmarks = Vec::with_capacity(folds.len());
     for fold in folds {
         let data = &per_benchmark[&fold.held_out];
@@ -102,15 +108,19 @@ pub fn run(
     }
     Ok(TransferReport {
         protocol: "leave-one-benchmark-out",
+        prices: per_benchmark
+            .values()
+            .find_map(|data| data.prices_origin.clone()),
         benchmarks,
     })
 }
 
 /// Each benchmark's records as their own evaluation data, on its pair: the `--weak`/`--strong`
-/// models where it scores them; else a pair another benchmark defaults to, where it scores
-/// both (MMLU's Mixtral -> GPT-4 is also RouterBench's), so benchmarks compare on one view
-/// where they can; else its own cheapest model (the better among equally priced ones) and its
-/// best.
+/// models where it scores them (a note says where it does not); else the first of the
+/// benchmarks' own pairs, largest benchmark first, that it scores both models of (MMLU's
+/// Mixtral -> GPT-4 is also RouterBench's), so benchmarks compare on one view where they can.
+/// A benchmark's own pair is its cheapest model (the better among equally priced ones) and
+/// its best other model.
 fn split_by_benchmark(
     records: Vec<BenchmarkRecord>,
     run: &TransferRun<'_>,
@@ -125,35 +135,24 @@ fn split_by_benchmark(
     let built: Vec<(String, EvalData)> = groups
         .into_iter()
         .map(|(name, records)| {
-            let data = EvalData::build(records, run.prices, run.output_tokens, None, None)
+            let data = EvalData::build_unpaired(records, run.prices, run.output_tokens)
                 .with_context(|| format!("in benchmark {name:?}"))?;
             Ok((name, data))
         })
         .collect::<Result<_>>()?;
-    let own_pairs: Vec<(String, String)> = built
+    let mut by_size: Vec<&EvalData> = built.iter().map(|(_, d)| d).collect();
+    by_size.sort_by_key(|d| std::cmp::Reverse(d.records.len()));
+    let shared: Vec<(String, String)> = by_size
         .iter()
-        .map(|(_, d)| {
-            let weak = cheapest_best_model(&d.outcomes);
-            (d.models[weak].clone(), d.models[d.strong].clone())
+        .map(|d| {
+            let (weak, strong) = own_pair(d);
+            (d.models[weak].clone(), d.models[strong].clone())
         })
         .collect();
     built
         .into_iter()
-        .enumerate()
-        .map(|(index, (name, data))| {
-            let find = |wanted: &str| data.models.iter().position(|m| data.same_model(m, wanted));
-            let asked = run
-                .weak
-                .zip(run.strong)
-                .and_then(|(w, s)| find(w).zip(find(s)));
-            let shared = own_pairs
-                .iter()
-                .enumerate()
-                .filter(|(other, _)| *other != index)
-                .find_map(|(_, (w, s))| find(w).zip(find(s)));
-            let (own_weak, own_strong) = &own_pairs[index];
-            let own = find(own_weak).zip(find(own_strong));
-            let (weak, strong) = asked.or(shared).or(own).context("no pair")?;
+        .map(|(name, data)| {
+            let (weak, strong) = choose_pair(&name, &data, run, &shared);
             let data = data
                 .with_pair(weak, strong)
                 .with_context(|| format!("in benchmark {name:?}"))?;
@@ -162,11 +161,61 @@ fn split_by_benchmark(
         .collect()
 }
 
+/// The pair of one benchmark (see [`split_by_benchmark`]).
+fn choose_pair(
+    name: &str,
+    data: &EvalData,
+    run: &TransferRun<'_>,
+    shared: &[(String, String)],
+) -> (usize, usize) {
+    let find = |wanted: &str| data.models.iter().position(|m| data.same_model(m, wanted));
+    let asked = |flag: &str, wanted: Option<&str>| {
+        let wanted = wanted?;
+        let found = find(wanted);
+        if found.is_none() {
+            eprintln!(
+                "note: benchmark {name:?} does not score {flag} {wanted:?}; its default is used"
+            );
+        }
+        found
+    };
+    let (own_weak, own_strong) = own_pair(data);
+    match (asked("--weak", run.weak), asked("--strong", run.strong)) {
+        (Some(weak), Some(strong)) => (weak, strong),
+        (Some(weak), None) => (weak, best_other(data, weak)),
+        (None, Some(strong)) => (own_weak, strong),
+        (None, None) => shared
+            .iter()
+            .find_map(|(w, s)| find(w).zip(find(s)))
+            .unwrap_or((own_weak, own_strong)),
+    }
+}
+
+/// A benchmark's own pair: its cheapest model (the better among equally priced ones) and its
+/// best other model (the dearer among equals).
+fn own_pair(data: &EvalData) -> (usize, usize) {
+    let weak = cheapest_best_model(&data.outcomes);
+    (weak, best_other(data, weak))
+}
+
+fn best_other(data: &EvalData, not: usize) -> usize {
+    let quality = |m: usize| data.outcomes.single_model(m).quality;
+    data.outcomes
+        .models_by_cost()
+        .into_iter()
+        .filter(|&m| m != not)
+        .max_by(|&a, &b| quality(a).total_cmp(&quality(b)))
+        .unwrap_or(not)
+}
+
 impl TransferReport {
     /// The table for humans: one row per policy, one APGR column per held-out benchmark.
     pub fn render(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::from("leave-one-benchmark-out: train on the others, test on one\n");
+        if let Some(origin) = &self.prices {
+            let _ = writeln!(out, "prices from {origin}");
+        }
         for b in &self.benchmarks {
             let _ = writeln!(
                 out,
