@@ -128,11 +128,12 @@ fn is_factual_question(text: &str) -> bool {
         .split_whitespace()
         .take(FACT_QUESTION_MAX_WORDS + 1)
         .count();
-    let one_sentence = !trimmed
-        .trim_end_matches(['?', '.', '!'])
-        .contains([';', '?', '!'])
-        && !trimmed.trim_end_matches(['?', '.', '!']).contains(". ");
-    if words == 0 || words > FACT_QUESTION_MAX_WORDS || trimmed.contains('\n') || !one_sentence {
+    if words == 0 || words > FACT_QUESTION_MAX_WORDS || trimmed.contains('\n') {
+        return false;
+    }
+    // Checked only now, on a text of at most 20 words: one sentence, one question.
+    let body = trimmed.trim_end_matches(['?', '.', '!']);
+    if body.contains([';', '?', '!']) || body.contains(". ") {
         return false;
     }
     let lower: String = trimmed
