@@ -205,6 +205,8 @@ fn the_protocol_refuses_what_it_cannot_run() {
         unknown.contains("no benchmark is called \"gamma\"") && unknown.contains("alpha"),
         "{unknown}"
     );
+    let empty = failure(&["eval", "--holdout-benchmark", " "], &files);
+    assert!(empty.contains("empty name"), "{empty}");
     let plot = dir.path().join("x.png");
     let plotted = failure(
         &[
