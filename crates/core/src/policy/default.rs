@@ -46,12 +46,7 @@ impl Policy for DefaultPolicy {
 
     fn choose(&self, input: &PolicyInput<'_>, rng: &mut dyn RngCore) -> Choice {
         if let Some(rule) = self.guards.iter().find(|r| r.when.matches(input.signals)) {
-            return Choice::new(
-                rule.target,
-                format!("rule:{}", rule.name),
-                format!("rule `{}` matched: {}", rule.name, rule.description),
-            )
-            .requiring(rule.require.clone());
+            return rule.choice();
         }
         let mut choice = self.score.choose(input, rng);
         choice.detail = format!("no guard rule matched; {}", choice.detail);

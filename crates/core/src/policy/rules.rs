@@ -101,6 +101,18 @@ pub struct Rule {
     pub require: Vec<Capability>,
 }
 
+impl Rule {
+    /// What this rule decides when it matches: its target, named `rule:NAME`, with its reason.
+    pub fn choice(&self) -> Choice {
+        Choice::new(
+            self.target,
+            format!("rule:{}", self.name),
+            format!("rule `{}` matched: {}", self.name, self.description),
+        )
+        .requiring(self.require.clone())
+    }
+}
+
 /// Rules in order; the first that matches decides, else `default_target`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RulesPolicy {
@@ -223,12 +235,7 @@ impl Policy for RulesPolicy {
     fn choose(&self, input: &PolicyInput<'_>, _rng: &mut dyn RngCore) -> Choice {
         for rule in &self.rules {
             if rule.when.matches(input.signals) {
-                return Choice::new(
-                    rule.target,
-                    format!("rule:{}", rule.name),
-                    format!("rule `{}` matched: {}", rule.name, rule.description),
-                )
-                .requiring(rule.require.clone());
+                return rule.choice();
             }
         }
         Choice::new(
