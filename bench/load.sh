@@ -7,6 +7,8 @@
 # alternating them in one run. Variants (default "none sqlite"):
 #
 #   none     no store: no decision records, no memory
+#   one-worker  none with `[server] worker_threads = 1`: one serving thread instead of one per
+#            CPU (docs/SERVE.md, "Overhead")
 #   sqlite   the embedded default: decision records and memory in an SQLite file (WAL)
 #   experiment  sqlite plus an [[experiments]] on `auto`: two arms, a shadow policy and a 5%
 #            control share (docs/EXPERIMENTS.md)
@@ -142,13 +144,17 @@ declare -A URL SERVER_PID
 port=$PORT_BASE
 for variant in $VARIANTS; do
   case $variant in
-    none|keyed|redis) store=none ;;
+    none|one-worker|keyed|redis) store=none ;;
     baseline) store=none; [[ -x ${BASELINE_BIN:-} ]] || die "the baseline variant needs BASELINE_BIN (a routewise binary)" ;;
     sqlite|experiment|dashboard) store=sqlite://routewise.db ;;
-    *) die "unknown variant '$variant' (none, sqlite, experiment, keyed, redis, dashboard)" ;;
+    *) die "unknown variant '$variant' (none, one-worker, sqlite, experiment, keyed, redis, dashboard, baseline)" ;;
   esac
   mkdir -p "$WORK/$variant"
   cp config/examples/local.toml "$WORK/$variant/routewise.toml"
+  if [ "$variant" = one-worker ]; then
+    sed -i 's/^\[server\]$/[server]\nworker_threads = 1/' "$WORK/$variant/routewise.toml"
+    grep -q '^worker_threads = 1$' "$WORK/$variant/routewise.toml" || die "config/examples/local.toml has no [server] line for worker_threads"
+  fi
   if [ "$variant" = experiment ]; then
     cat >>"$WORK/$variant/routewise.toml" <<'TOML'
 

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// The most `[server] max_connections` accepted.
 pub const MAX_CONNECTIONS: usize = 1_000_000;
 
+/// The most `[server] worker_threads` accepted: far past any core count, well short of a typo
+/// that would start a million threads.
+pub const MAX_WORKER_THREADS: usize = 1024;
+
 /// The model value that is always a route: the configured `[routing] policy`.
 pub const AUTO_ROUTE: &str = "auto";
 
@@ -41,6 +45,8 @@ pub struct RawServer {
     pub keep_alive: Option<bool>,
     /// Client connections open at once; more wait in the listen backlog. Default 4096.
     pub max_connections: Option<usize>,
+    /// Threads that serve requests; default one per CPU.
+    pub worker_threads: Option<usize>,
     /// Accept the `x-routewise-user-tier` request header; off by default, because a client could
     /// otherwise raise its own tier.
     pub trust_tier_header: Option<bool>,
@@ -137,6 +143,8 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     pub keep_alive: bool,
     pub max_connections: usize,
+    /// Threads of the serving runtime; `None` is one per CPU. Read at start only.
+    pub worker_threads: Option<usize>,
     pub trust_tier_header: bool,
     pub default_user_tier: String,
     pub watch_config: bool,
@@ -252,6 +260,7 @@ pub(crate) fn compile_server(
         body_read_timeout: Duration::from_secs(raw.body_read_timeout_secs.unwrap_or(30)),
         keep_alive: raw.keep_alive.unwrap_or(true),
         max_connections: raw.max_connections.unwrap_or(4096),
+        worker_threads: raw.worker_threads,
         trust_tier_header: raw.trust_tier_header.unwrap_or(false),
         default_user_tier,
         watch_config: raw.watch_config.unwrap_or(true),
@@ -321,6 +330,17 @@ fn check_connection_limits(server: &ServerConfig, errors: &mut Vec<FieldError>) 
     }
     if max_body_bytes == 0 {
         error("server.max_body_bytes", "must be at least 1".to_owned());
+    }
+    match server.worker_threads {
+        Some(0) => error(
+            "server.worker_threads",
+            "must be at least 1; leave it out for one thread per CPU".to_owned(),
+        ),
+        Some(n) if n > MAX_WORKER_THREADS => error(
+            "server.worker_threads",
+            format!("{n} threads is more than any machine needs; use at most {MAX_WORKER_THREADS}"),
+        ),
+        _ => {}
     }
 }
 

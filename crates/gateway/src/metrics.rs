@@ -3,9 +3,10 @@
 //! The `metrics` facade has one global recorder per process, so every gateway in a process
 //! (tests run several) shares one registry; labels keep their series apart.
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 /// Latency buckets in seconds: fine below a millisecond for routewise's own overhead, up to
@@ -39,12 +40,131 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// The outcomes a finished request is counted under (`routewise_requests_total{outcome}`).
+const OUTCOMES: [&str; 5] = [
+    "ok",
+    "cache_hit",
+    "stream_error",
+    "client_disconnected",
+    "error",
+];
+
+/// The most models whose series handles are kept; past it (never, with a sane catalog) series
+/// are looked up per call as before.
+const MAX_CACHED_MODELS: usize = 4096;
+
+/// One model's labelled series, each registered on first use (so /metrics shows the same
+/// series as before: none until it moves). Building a `metrics` key (owned label strings,
+/// hashed) for every series on every request cost about 7,000 instructions a request, a
+/// twentieth of the gateway's work per request; a kept handle is an `Arc` to the series.
+struct ModelSeries {
+    model: Box<str>,
+    requests: [OnceLock<Counter>; OUTCOMES.len()],
+    prompt_tokens: OnceLock<Counter>,
+    completion_tokens: OnceLock<Counter>,
+    cost_usd: OnceLock<Gauge>,
+    upstream: OnceLock<Histogram>,
+}
+
+impl ModelSeries {
+    fn new(model: &str) -> Self {
+        Self {
+            model: model.into(),
+            requests: Default::default(),
+            prompt_tokens: OnceLock::new(),
+            completion_tokens: OnceLock::new(),
+            cost_usd: OnceLock::new(),
+            upstream: OnceLock::new(),
+        }
+    }
+
+    fn requests(&self, index: usize, outcome: &'static str) -> Option<&Counter> {
+        let cell = self.requests.get(index)?;
+        Some(cell.get_or_init(|| {
+            counter!("routewise_requests_total", "model" => self.model.to_string(), "outcome" => outcome)
+        }))
+    }
+
+    fn tokens(&self, kind: &'static str) -> &Counter {
+        let cell = if kind == "prompt" {
+            &self.prompt_tokens
+        } else {
+            &self.completion_tokens
+        };
+        cell.get_or_init(|| {
+            counter!("routewise_tokens_total", "model" => self.model.to_string(), "kind" => kind)
+        })
+    }
+
+    fn cost_usd(&self) -> &Gauge {
+        self.cost_usd
+            .get_or_init(|| gauge!("routewise_cost_usd_total", "model" => self.model.to_string()))
+    }
+
+    fn upstream(&self) -> &Histogram {
+        self.upstream.get_or_init(
+            || histogram!("routewise_upstream_duration_seconds", "model" => self.model.to_string()),
+        )
+    }
+}
+
+static MODEL_SERIES: OnceLock<RwLock<FxHashMap<Box<str>, Arc<ModelSeries>>>> = OnceLock::new();
+static REQUEST_DURATION: OnceLock<Histogram> = OnceLock::new();
+static OVERHEAD_DURATION: OnceLock<Histogram> = OnceLock::new();
+static BASELINE_COST: OnceLock<Gauge> = OnceLock::new();
+
+/// Handles are kept only once the recorder is in: before that the facade hands out no-op
+/// handles, and keeping one would lose its series for good.
+fn recorder_installed() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
+fn model_series(model: &str) -> Arc<ModelSeries> {
+    if !recorder_installed() {
+        return Arc::new(ModelSeries::new(model));
+    }
+    let map = MODEL_SERIES.get_or_init(RwLock::default);
+    if let Some(series) = map.read().ok().and_then(|m| m.get(model).cloned()) {
+        return series;
+    }
+    let series = Arc::new(ModelSeries::new(model));
+    if let Ok(mut map) = map.write()
+        && map.len() < MAX_CACHED_MODELS
+    {
+        map.entry(model.into())
+            .or_insert_with(|| Arc::clone(&series));
+    }
+    series
+}
+
+/// An unlabelled series' handle: kept in `cell` once the recorder is in.
+fn unlabelled<H: Clone>(cell: &'static OnceLock<H>, register: impl FnOnce() -> H) -> H {
+    if recorder_installed() {
+        cell.get_or_init(register).clone()
+    } else {
+        register()
+    }
+}
+
 /// One finished client request.
 pub fn request(model: &str, outcome: &'static str, duration: Duration, overhead: Duration) {
-    counter!("routewise_requests_total", "model" => model.to_owned(), "outcome" => outcome)
-        .increment(1);
-    histogram!("routewise_request_duration_seconds").record(duration.as_secs_f64());
-    histogram!("routewise_overhead_duration_seconds").record(overhead.as_secs_f64());
+    let series = model_series(model);
+    let known = OUTCOMES.iter().position(|&known| known == outcome);
+    match known.and_then(|index| series.requests(index, outcome)) {
+        Some(requests) => requests.increment(1),
+        None => {
+            counter!("routewise_requests_total", "model" => model.to_owned(), "outcome" => outcome)
+                .increment(1)
+        }
+    }
+    unlabelled(&REQUEST_DURATION, || {
+        histogram!("routewise_request_duration_seconds")
+    })
+    .record(duration.as_secs_f64());
+    unlabelled(&OVERHEAD_DURATION, || {
+        histogram!("routewise_overhead_duration_seconds")
+    })
+    .record(overhead.as_secs_f64());
 }
 
 pub fn decision(model: &str, policy: &str, reason: &str) {
@@ -56,19 +176,22 @@ pub fn decision(model: &str, policy: &str, reason: &str) {
 /// Spend is fractional, and the `metrics` facade's counters count whole numbers, so spend is a
 /// float running total kept as a gauge that only grows; [`render`] declares it a counter.
 pub fn cost(model: &str, cost_usd: f64, baseline_usd: f64) {
-    gauge!("routewise_cost_usd_total", "model" => model.to_owned()).increment(cost_usd);
-    gauge!("routewise_baseline_cost_usd_total").increment(baseline_usd);
+    model_series(model).cost_usd().increment(cost_usd);
+    unlabelled(&BASELINE_COST, || {
+        gauge!("routewise_baseline_cost_usd_total")
+    })
+    .increment(baseline_usd);
 }
 
 pub fn tokens(model: &str, prompt: u64, completion: u64) {
-    counter!("routewise_tokens_total", "model" => model.to_owned(), "kind" => "prompt")
-        .increment(prompt);
-    counter!("routewise_tokens_total", "model" => model.to_owned(), "kind" => "completion")
-        .increment(completion);
+    let series = model_series(model);
+    series.tokens("prompt").increment(prompt);
+    series.tokens("completion").increment(completion);
 }
 
 pub fn upstream(model: &str, duration: Duration) {
-    histogram!("routewise_upstream_duration_seconds", "model" => model.to_owned())
+    model_series(model)
+        .upstream()
         .record(duration.as_secs_f64());
 }
 

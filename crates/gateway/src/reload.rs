@@ -51,6 +51,10 @@ pub async fn reload(gateway: &Gateway, path: &Path) -> Result<Vec<PathBuf>, Relo
             old.config.store.url != runtime.config.store.url,
         ),
         ("[shared]", old.config.shared != runtime.config.shared),
+        (
+            "[server] worker_threads",
+            old.config.server.worker_threads != runtime.config.server.worker_threads,
+        ),
     ] {
         if changed {
             tracing::warn!(

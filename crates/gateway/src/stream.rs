@@ -90,6 +90,15 @@ struct State {
     done: bool,
 }
 
+/// `data: {chunk}\n\n`, serialised straight into the event's buffer (one allocation, no copy).
+fn sse_event(chunk: &ChatCompletionChunk) -> Option<Bytes> {
+    let mut event = Vec::with_capacity(256);
+    event.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut event, chunk).ok()?;
+    event.extend_from_slice(b"\n\n");
+    Some(Bytes::from(event))
+}
+
 /// The SSE body: `first`, then `rest`, then `data: [DONE]`, or an error event when the
 /// upstream fails or cuts the stream short.
 pub fn sse_body(
@@ -129,12 +138,11 @@ pub fn sse_body(
                             continue;
                         }
                     }
-                    let event = match serde_json::to_string(&chunk) {
-                        Ok(json) => format!("data: {json}\n\n"),
-                        Err(_) => continue,
+                    let Some(event) = sse_event(&chunk) else {
+                        continue;
                     };
                     state.guard.deliver(&chunk);
-                    return Some((Ok::<_, Infallible>(Bytes::from(event)), state));
+                    return Some((Ok::<_, Infallible>(event), state));
                 }
                 Some(Err(err)) => {
                     let mut message = format!("the upstream stream failed after it started: {err}");
