@@ -78,7 +78,9 @@ impl ModelSeries {
         }
     }
 
-    fn requests(&self, index: usize, outcome: &'static str) -> Option<&Counter> {
+    /// The request counter of `outcome`; `None` for an outcome outside [`OUTCOMES`].
+    fn requests(&self, outcome: &'static str) -> Option<&Counter> {
+        let index = OUTCOMES.iter().position(|&known| known == outcome)?;
         let cell = self.requests.get(index)?;
         Some(cell.get_or_init(|| {
             counter!("routewise_requests_total", "model" => self.model.to_string(), "outcome" => outcome)
@@ -149,8 +151,7 @@ fn unlabelled<H: Clone>(cell: &'static OnceLock<H>, register: impl FnOnce() -> H
 /// One finished client request.
 pub fn request(model: &str, outcome: &'static str, duration: Duration, overhead: Duration) {
     let series = model_series(model);
-    let known = OUTCOMES.iter().position(|&known| known == outcome);
-    match known.and_then(|index| series.requests(index, outcome)) {
+    match series.requests(outcome) {
         Some(requests) => requests.increment(1),
         None => {
             counter!("routewise_requests_total", "model" => model.to_owned(), "outcome" => outcome)
