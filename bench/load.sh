@@ -20,6 +20,7 @@
 #            second for two ranges while the bench runs (docs/DASHBOARD.md)
 #   redis    keyed with [shared] redis (REDIS_URL, default redis://127.0.0.1:6379, a fresh key
 #            prefix per run): limits, circuits and the memory bus in Redis (docs/SCALE.md)
+#   redis-baseline  redis, run by BASELINE_BIN, to compare two builds' shared state in one run
 #
 # Every request carries `Authorization: Bearer bench-key` (ignored where no keys are set).
 #
@@ -123,7 +124,7 @@ PIDS+=("$MOCK_PID")
 # waits until it is ready.
 start_server() {
   local variant=$1 store=$2 port=$3 binary="$TARGET_DIR/release/routewise"
-  [[ $variant == baseline ]] && binary=$BASELINE_BIN
+  [[ $variant == baseline || $variant == redis-baseline ]] && binary=$BASELINE_BIN
   ROUTEWISE_UPSTREAM_URL="http://$MOCK_ADDR/v1" ROUTEWISE_LISTEN="127.0.0.1:$port" \
     ROUTEWISE_STORE="$store" RUST_LOG=warn \
     "${SERVER_PIN[@]}" "$binary" serve --config "$WORK/$variant/routewise.toml" \
@@ -145,9 +146,9 @@ port=$PORT_BASE
 for variant in $VARIANTS; do
   case $variant in
     none|one-worker|keyed|redis) store=none ;;
-    baseline) store=none; [[ -x ${BASELINE_BIN:-} ]] || die "the baseline variant needs BASELINE_BIN (a routewise binary)" ;;
+    baseline|redis-baseline) store=none; [[ -x ${BASELINE_BIN:-} ]] || die "the $variant variant needs BASELINE_BIN (a routewise binary)" ;;
     sqlite|experiment|dashboard) store=sqlite://routewise.db ;;
-    *) die "unknown variant '$variant' (none, one-worker, sqlite, experiment, keyed, redis, dashboard, baseline)" ;;
+    *) die "unknown variant '$variant' (none, one-worker, sqlite, experiment, keyed, redis, dashboard, baseline, redis-baseline)" ;;
   esac
   mkdir -p "$WORK/$variant"
   cp config/examples/local.toml "$WORK/$variant/routewise.toml"
@@ -165,7 +166,7 @@ control_share = 0.05
 arms = [{ name = "a", policy = "rules", weight = 9 }, { name = "b", policy = "complexity", weight = 1 }]
 TOML
   fi
-  if [ "$variant" = keyed ] || [ "$variant" = redis ]; then
+  if [ "$variant" = keyed ] || [ "$variant" = redis ] || [ "$variant" = redis-baseline ]; then
     # Limits far above what the bench sends: every request is checked, none refused.
     cat >>"$WORK/$variant/routewise.toml" <<TOML
 
@@ -176,8 +177,8 @@ requests_per_minute = 100000000
 tokens_per_minute = 1000000000
 TOML
   fi
-  if [ "$variant" = redis ]; then
-    printf '\n[shared]\nredis = "%s"\nprefix = "%s"\n' "$REDIS_URL" "$REDIS_PREFIX" \
+  if [ "$variant" = redis ] || [ "$variant" = redis-baseline ]; then
+    printf '\n[shared]\nredis = "%s"\nprefix = "%s"\n' "$REDIS_URL" "$REDIS_PREFIX-$variant" \
       >>"$WORK/$variant/routewise.toml"
   fi
   start_server "$variant" "$store" "$port"

@@ -194,27 +194,11 @@ async fn listen(bus: Weak<Inner>, sink: Arc<dyn MemorySink>) {
         let Some(inner) = bus.upgrade() else {
             return;
         };
-        let subscribed = async {
-            let mut pubsub = inner.redis.client().get_async_pubsub().await?;
-            pubsub.subscribe(&inner.channel).await?;
-            redis::RedisResult::Ok(pubsub)
-        };
-        let pubsub = match tokio::time::timeout(Duration::from_secs(2), subscribed).await {
-            Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(err)) => {
-                inner.redis.failed("subscribe", &err.to_string());
-                drop(inner);
-                tokio::time::sleep(RESUBSCRIBE_AFTER).await;
-                first = false;
-                continue;
-            }
-            Err(_) => {
-                inner.redis.failed("subscribe", "no answer within 2s");
-                drop(inner);
-                tokio::time::sleep(RESUBSCRIBE_AFTER).await;
-                first = false;
-                continue;
-            }
+        let Some(pubsub) = inner.redis.subscribe(&inner.channel).await else {
+            drop(inner);
+            tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+            first = false;
+            continue;
         };
         if !first {
             sink.resync().await;

@@ -8,18 +8,27 @@
 //! of reach the replica routes by what it has seen itself.
 
 use crate::client::Redis;
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use redis::AsyncCommands;
 use routewise_gateway::shared::{
     Admission, CircuitBreaker, CircuitSettings, LocalCircuits, Verdict,
 };
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 /// How long a probe may take before another replica may probe instead.
 const PROBE_LEASE: Duration = Duration::from_secs(30);
 
 /// How soon a replica that meets a probe in flight looks again (as in process).
 const PROBE_WAIT_MS: i64 = 1000;
+
+/// A busy model's successes reset its shared failure count at most this often per replica.
+const RESET_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a broken subscription waits before it tries again.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
 
 /// How long failures that did not open a circuit are remembered.
 const FAILURES_KEPT_MS: u64 = 600_000;
@@ -40,33 +49,37 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
 return {1, 0}
 ";
 
-/// KEYS[1]: the circuit. ARGV: verdict (`success`, `failure`, `abandoned`), threshold,
-/// cooldown (ms), how long failures are kept (ms). Returns 1 when this opened the circuit.
+/// KEYS[1]: the circuit. ARGV: verdict (`success`, `reset`, `failure`, `abandoned`),
+/// threshold, cooldown (ms), how long failures are kept (ms), the channel, the model. Returns
+/// 1 when this opened the circuit, 2 when it is open (or probing) already, else 0. `reset` is a
+/// success that cannot close an open circuit: sent late (coalesced), it must not undo an
+/// opening that came after it. Opening and closing are published on the channel.
 const RECORD: &str = r"
 local verdict = ARGV[1]
-if verdict == 'success' then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
 local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
+if verdict == 'reset' then
+  if open_until > 0 then return 2 end
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if verdict == 'success' then
+  redis.call('DEL', KEYS[1])
+  if open_until > 0 then redis.call('PUBLISH', ARGV[5], 'closed ' .. ARGV[6]) end
+  return 0
+end
 if verdict == 'abandoned' then
   if probe_until > 0 then redis.call('HSET', KEYS[1], 'probe_until', 0) end
   return 0
 end
 local cooldown = tonumber(ARGV[3])
-if open_until > 0 and now < open_until then return 0 end
-if open_until > 0 then
+if open_until > 0 and now < open_until then return 2 end
+if open_until > 0 or tonumber(redis.call('HINCRBY', KEYS[1], 'failures', 1)) >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'open_until', now + cooldown, 'probe_until', 0, 'failures', 0)
   redis.call('PEXPIRE', KEYS[1], cooldown + tonumber(ARGV[4]))
-  return 1
-end
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-if failures >= tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'open_until', now + cooldown, 'failures', 0)
-  redis.call('PEXPIRE', KEYS[1], cooldown + tonumber(ARGV[4]))
+  redis.call('PUBLISH', ARGV[5], 'open ' .. ARGV[6])
   return 1
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
@@ -83,16 +96,34 @@ struct Inner {
     admit: redis::Script,
     record: redis::Script,
     local: LocalCircuits,
+    /// Where openings and closings are announced.
+    channel: String,
+    view: SharedView,
+    /// When each model's last coalesced `reset` went out.
+    resets: Mutex<HashMap<String, Instant>>,
 }
 
 impl RedisCircuits {
+    /// Circuits over `redis`; starts listening for other replicas' openings. Call within a
+    /// Tokio runtime.
     pub fn new(redis: Arc<Redis>) -> Self {
-        Self(Arc::new(Inner {
+        let channel = redis.key("circuits");
+        let circuits = Self(Arc::new(Inner {
             redis,
             admit: redis::Script::new(ADMIT),
             record: redis::Script::new(RECORD),
             local: LocalCircuits::default(),
-        }))
+            channel,
+            view: SharedView::default(),
+            resets: Mutex::default(),
+        }));
+        tokio::spawn(listen(Arc::downgrade(&circuits.0)));
+        circuits
+    }
+
+    /// Whether this replica knows `model`'s shared circuit to be open (for tests).
+    pub fn seen_open(&self, model: &str) -> bool {
+        self.0.view.is_suspect(model)
     }
 }
 
@@ -101,16 +132,12 @@ impl Inner {
         self.redis.key(&format!("circuit:{model}"))
     }
 
-    async fn record_shared(&self, model: &str, verdict: Verdict, settings: CircuitSettings) {
-        let verdict = match verdict {
-            Verdict::Success => "success",
-            Verdict::Failure => "failure",
-            Verdict::Abandoned => "abandoned",
-        };
+    async fn record_shared(&self, model: &str, verdict: &'static str, settings: CircuitSettings) {
         let key = self.key(model);
         let cooldown_ms = u64::try_from(settings.cooldown.as_millis()).unwrap_or(u64::MAX);
         let script = &self.record;
-        let opened = self
+        let channel = self.channel.clone();
+        let outcome = self
             .redis
             .call("circuit_record", |mut connection| async move {
                 script
@@ -119,16 +146,71 @@ impl Inner {
                     .arg(settings.threshold)
                     .arg(cooldown_ms)
                     .arg(FAILURES_KEPT_MS)
+                    .arg(channel)
+                    .arg(model)
                     .invoke_async::<i64>(&mut connection)
                     .await
             })
             .await;
-        if opened == Some(1) {
-            tracing::warn!(
-                "circuit for `{model}` opened for every replica for {:?}",
-                settings.cooldown
-            );
+        match outcome {
+            Some(1) => {
+                self.view.suspect(model);
+                tracing::warn!(
+                    "circuit for `{model}` opened for every replica for {:?}",
+                    settings.cooldown
+                );
+            }
+            Some(2) => self.view.suspect(model),
+            Some(_) if verdict == "success" => self.view.clear(model),
+            _ => {}
         }
+    }
+
+    /// Whether a success on `model` is due to reset its shared failure count now: at most once
+    /// per [`RESET_EVERY`] per model, so a busy model costs Redis a few calls a second.
+    fn reset_due(&self, model: &str, now: Instant) -> bool {
+        let mut resets = self.resets.lock().unwrap_or_else(PoisonError::into_inner);
+        match resets.get_mut(model) {
+            Some(last) if now.saturating_duration_since(*last) < RESET_EVERY => false,
+            Some(last) => {
+                *last = now;
+                true
+            }
+            None => {
+                resets.insert(model.to_owned(), now);
+                true
+            }
+        }
+    }
+
+    /// Asks Redis whether `model` may be called (its circuit is or was open).
+    async fn admit_shared(&self, model: &str) -> Option<Admission> {
+        let key = self.key(model);
+        let lease_ms = u64::try_from(PROBE_LEASE.as_millis()).unwrap_or(u64::MAX);
+        let script = &self.admit;
+        let shared = self
+            .redis
+            .call("circuit_admit", |mut connection| async move {
+                script
+                    .key(key)
+                    .arg(lease_ms)
+                    .arg(PROBE_WAIT_MS)
+                    .invoke_async::<(i64, i64)>(&mut connection)
+                    .await
+            })
+            .await?;
+        Some(match shared {
+            (0, _) => {
+                self.view.clear(model);
+                Admission::Allowed
+            }
+            (1, _) => Admission::Probe,
+            (_, retry_ms) => {
+                let retry_in = Duration::from_millis(u64::try_from(retry_ms).unwrap_or(0));
+                self.view.reject_until(model, Instant::now() + retry_in);
+                Admission::Rejected { retry_in }
+            }
+        })
     }
 }
 
@@ -136,26 +218,17 @@ impl CircuitBreaker for RedisCircuits {
     fn admit<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Admission> {
         Box::pin(async move {
             let inner = &self.0;
-            let key = inner.key(model);
-            let lease_ms = u64::try_from(PROBE_LEASE.as_millis()).unwrap_or(u64::MAX);
-            let script = &inner.admit;
-            let shared = inner
-                .redis
-                .call("circuit_admit", |mut connection| async move {
-                    script
-                        .key(key)
-                        .arg(lease_ms)
-                        .arg(PROBE_WAIT_MS)
-                        .invoke_async::<(i64, i64)>(&mut connection)
-                        .await
-                })
-                .await;
-            match shared {
-                Some((0, _)) => Admission::Allowed,
-                Some((1, _)) => Admission::Probe,
-                Some((_, retry_ms)) => Admission::Rejected {
-                    retry_in: Duration::from_millis(u64::try_from(retry_ms).unwrap_or(0)),
-                },
+            if inner.redis.is_degraded() {
+                return inner.local.admit(model).await;
+            }
+            // Local first: a circuit no replica has reported open is admitted without asking.
+            match inner.view.admission(model, Instant::now()) {
+                Some(admission) => return admission,
+                None if !inner.view.is_suspect(model) => return Admission::Allowed,
+                None => {}
+            }
+            match inner.admit_shared(model).await {
+                Some(admission) => admission,
                 None => inner.local.admit(model).await,
             }
         })
@@ -167,6 +240,23 @@ impl CircuitBreaker for RedisCircuits {
         if self.0.redis.is_degraded() {
             return;
         }
+        let suspect = self.0.view.is_suspect(model);
+        let verdict = match verdict {
+            Verdict::Failure => {
+                // The next success resets the count at once: failures stay consecutive.
+                self.0
+                    .resets
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(model);
+                "failure"
+            }
+            // A call on a circuit seen open (a probe, or one admitted before it opened) closes it.
+            Verdict::Success if suspect => "success",
+            Verdict::Success if self.0.reset_due(model, Instant::now()) => "reset",
+            Verdict::Abandoned if suspect => "abandoned",
+            Verdict::Success | Verdict::Abandoned => return,
+        };
         let inner = Arc::clone(&self.0);
         let model = model.to_owned();
         tokio::spawn(async move { inner.record_shared(&model, verdict, settings).await });
@@ -174,5 +264,136 @@ impl CircuitBreaker for RedisCircuits {
 
     fn is_open(&self, model: &str) -> bool {
         self.0.local.is_open(model)
+    }
+}
+
+/// Models whose shared circuit this replica has seen open, from the channel, from its own
+/// calls and from Redis's answers; with, while Redis last said so, until when they are refused.
+#[derive(Debug, Default)]
+struct SharedView(RwLock<HashMap<String, Option<Instant>>>);
+
+impl SharedView {
+    fn suspect(&self, model: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(model.to_owned())
+            .or_insert(None);
+    }
+
+    fn reject_until(&self, model: &str, until: Instant) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(model.to_owned(), Some(until));
+    }
+
+    fn clear(&self, model: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(model);
+    }
+
+    fn replace(&self, open: impl IntoIterator<Item = String>) {
+        let mut view = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        view.clear();
+        view.extend(open.into_iter().map(|model| (model, None)));
+    }
+
+    fn is_suspect(&self, model: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(model)
+    }
+
+    /// A refusal Redis gave that still holds, decided here.
+    fn admission(&self, model: &str, now: Instant) -> Option<Admission> {
+        let view = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let until = (*view.get(model)?)?;
+        (now < until).then(|| Admission::Rejected {
+            retry_in: until - now,
+        })
+    }
+}
+
+/// A glob pattern matching `text` literally.
+fn glob_literal(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern
+}
+
+/// The models whose circuit Redis holds open or probing now.
+async fn open_circuits(inner: &Inner) -> Option<Vec<String>> {
+    let prefix = inner.key("");
+    let pattern = format!("{}*", glob_literal(&prefix));
+    let mut connection = inner.redis.connection();
+    let keys: Vec<String> = inner
+        .redis
+        .attempt("circuit_scan", async {
+            let mut keys = Vec::new();
+            let mut iter = connection.scan_match::<_, String>(pattern).await?;
+            while let Some(key) = iter.next_item().await {
+                keys.push(key?);
+            }
+            redis::RedisResult::Ok(keys)
+        })
+        .await?;
+    let mut open = Vec::new();
+    let mut connection = inner.redis.connection();
+    for key in keys {
+        let until: Option<i64> = inner
+            .redis
+            .attempt("circuit_scan", connection.hget(&key, "open_until"))
+            .await?;
+        if until.is_some_and(|t| t > 0)
+            && let Some(model) = key.strip_prefix(&prefix)
+        {
+            open.push(model.to_owned());
+        }
+    }
+    Some(open)
+}
+
+/// Follows the other replicas' openings and closings. Each time it (re)subscribes it reads
+/// which circuits are open, so an announcement missed while the subscription was down is not
+/// missed for long; a replica that still missed one learns it from its first call (Redis
+/// answers "open already"). Ends when the circuits are dropped.
+async fn listen(circuits: Weak<Inner>) {
+    loop {
+        let Some(inner) = circuits.upgrade() else {
+            return;
+        };
+        let Some(pubsub) = inner.redis.subscribe(&inner.channel).await else {
+            drop(inner);
+            tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+            continue;
+        };
+        if let Some(open) = open_circuits(&inner).await {
+            inner.view.replace(open);
+        }
+        drop(inner);
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            let Some(inner) = circuits.upgrade() else {
+                return;
+            };
+            let Ok(payload) = message.get_payload::<String>() else {
+                continue;
+            };
+            match payload.split_once(' ') {
+                Some(("open", model)) => inner.view.suspect(model),
+                Some(("closed", model)) => inner.view.clear(model),
+                _ => tracing::debug!("ignoring a circuit message that does not decode"),
+            }
+        }
+        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
     }
 }

@@ -19,6 +19,9 @@ use tokio::sync::Notify;
 /// How often a degraded replica asks whether Redis is back.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 
+/// A subscription established within this long, or the attempt counts as failed.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A connection (re)established within this long, or the attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -45,6 +48,8 @@ impl std::fmt::Debug for Redis {
 struct Health {
     degraded: AtomicBool,
     errors: AtomicU64,
+    /// Calls sent on the shared connection (not the pub/sub subscriptions).
+    calls: AtomicU64,
     last_error: Mutex<Option<String>>,
     recovered: Notify,
 }
@@ -80,6 +85,36 @@ impl Redis {
         &self.client
     }
 
+    /// A subscription to `channel` on a connection of its own, within [`SUBSCRIBE_TIMEOUT`];
+    /// `None` (and the failure recorded) when Redis does not answer.
+    pub async fn subscribe(&self, channel: &str) -> Option<redis::aio::PubSub> {
+        let subscribed = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            RedisResult::Ok(pubsub)
+        };
+        match tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed).await {
+            Ok(Ok(pubsub)) => Some(pubsub),
+            Ok(Err(err)) => {
+                self.failed("subscribe", &err.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed(
+                    "subscribe",
+                    &format!("no answer within {SUBSCRIBE_TIMEOUT:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The shared connection, for a caller that runs several commands under [`Redis::attempt`].
+    pub fn connection(&self) -> ConnectionManager {
+        self.health.calls.fetch_add(1, Ordering::Relaxed);
+        self.connection.clone()
+    }
+
     /// Runs one call on the shared connection within the timeout; `None` (and Redis marked
     /// degraded) when it fails, and at once while Redis is degraded.
     pub async fn call<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>
@@ -90,6 +125,7 @@ impl Redis {
         if self.is_degraded() {
             return None;
         }
+        self.health.calls.fetch_add(1, Ordering::Relaxed);
         self.attempt(op, call(self.connection.clone())).await
     }
 
@@ -110,6 +146,12 @@ impl Redis {
                 None
             }
         }
+    }
+
+    /// Calls this replica has sent to Redis on its shared connection: what local-first
+    /// admission saves is visible here.
+    pub fn calls(&self) -> u64 {
+        self.health.calls.load(Ordering::Relaxed)
     }
 
     pub fn is_degraded(&self) -> bool {

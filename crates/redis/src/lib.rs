@@ -12,6 +12,7 @@ pub mod bus;
 pub mod cache;
 pub mod circuits;
 pub mod client;
+mod lease;
 pub mod limits;
 pub mod spend;
 
