@@ -29,6 +29,9 @@ struct Stored {
     body: String,
 }
 
+/// The longest a reply is kept near.
+const NEAR_AT_MOST: Duration = Duration::from_secs(24 * 3600);
+
 /// A reply held near, with when its shared copy expires.
 #[derive(Debug, Clone)]
 struct Near {
@@ -75,7 +78,8 @@ impl RedisCache {
     }
 
     async fn keep_near(&self, key: CacheKey, reply: Arc<CachedReply>, ttl: Duration) {
-        let expires_at = Instant::now() + ttl;
+        // A near copy lasts at most a day (a longer time to live only means fetching again).
+        let expires_at = Instant::now() + ttl.min(NEAR_AT_MOST);
         self.near.insert(key, Near { reply, expires_at }).await;
     }
 

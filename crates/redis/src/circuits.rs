@@ -27,20 +27,26 @@ const PROBE_WAIT_MS: i64 = 1000;
 /// A busy model's successes reset its shared failure count at most this often per replica.
 const RESET_EVERY: Duration = Duration::from_millis(100);
 
+/// How often an idle listener checks whether its circuits are still in use.
+const LISTEN_CHECK: Duration = Duration::from_secs(1);
+
 /// How long a broken subscription waits before it tries again.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(500);
 
 /// How long failures that did not open a circuit are remembered.
 const FAILURES_KEPT_MS: u64 = 600_000;
 
-/// KEYS[1]: the circuit. ARGV: probe lease (ms), how soon to look again while another replica
-/// probes (ms). Returns {0, 0} allowed, {1, 0} probe,
-/// {2, retry in ms} rejected.
+/// KEYS[1]: the circuit, KEYS[2]: the set of open circuits. ARGV: probe lease (ms), how soon
+/// to look again while another replica probes (ms), the model. Returns {0, 0} allowed, {1, 0}
+/// probe, {2, retry in ms} rejected. A circuit that expired while open leaves the set here.
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
-if open_until == 0 then return {0, 0} end
+if open_until == 0 then
+  redis.call('SREM', KEYS[2], ARGV[3])
+  return {0, 0}
+end
 if now < open_until then return {2, open_until - now} end
 local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
 if now < probe_until then return {2, tonumber(ARGV[2])} end
@@ -49,11 +55,12 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
 return {1, 0}
 ";
 
-/// KEYS[1]: the circuit. ARGV: verdict (`success`, `reset`, `failure`, `abandoned`),
-/// threshold, cooldown (ms), how long failures are kept (ms), the channel, the model. Returns
-/// 1 when this opened the circuit, 2 when it is open (or probing) already, else 0. `reset` is a
-/// success that cannot close an open circuit: sent late (coalesced), it must not undo an
-/// opening that came after it. Opening and closing are published on the channel.
+/// KEYS[1]: the circuit, KEYS[2]: the set of open circuits. ARGV: verdict (`success`, `reset`,
+/// `failure`, `abandoned`), threshold, cooldown (ms), how long failures are kept (ms), the
+/// channel, the model. Returns 1 when this opened the circuit, 2 when it is open (or probing)
+/// already, else 0. `reset` is a success that cannot close an open circuit: sent late
+/// (coalesced), it must not undo an opening that came after it. Opening and closing are
+/// published on the channel and kept in the set, which a replica reads when it subscribes.
 const RECORD: &str = r"
 local verdict = ARGV[1]
 local t = redis.call('TIME')
@@ -67,7 +74,10 @@ if verdict == 'reset' then
 end
 if verdict == 'success' then
   redis.call('DEL', KEYS[1])
-  if open_until > 0 then redis.call('PUBLISH', ARGV[5], 'closed ' .. ARGV[6]) end
+  if open_until > 0 then
+    redis.call('SREM', KEYS[2], ARGV[6])
+    redis.call('PUBLISH', ARGV[5], 'closed ' .. ARGV[6])
+  end
   return 0
 end
 if verdict == 'abandoned' then
@@ -79,6 +89,7 @@ if open_until > 0 and now < open_until then return 2 end
 if open_until > 0 or tonumber(redis.call('HINCRBY', KEYS[1], 'failures', 1)) >= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'open_until', now + cooldown, 'probe_until', 0, 'failures', 0)
   redis.call('PEXPIRE', KEYS[1], cooldown + tonumber(ARGV[4]))
+  redis.call('SADD', KEYS[2], ARGV[6])
   redis.call('PUBLISH', ARGV[5], 'open ' .. ARGV[6])
   return 1
 end
@@ -98,6 +109,8 @@ struct Inner {
     local: LocalCircuits,
     /// Where openings and closings are announced.
     channel: String,
+    /// The set of open circuits' models.
+    open_set: String,
     view: SharedView,
     /// When each model's last coalesced `reset` went out.
     resets: Mutex<HashMap<String, Instant>>,
@@ -108,12 +121,14 @@ impl RedisCircuits {
     /// Tokio runtime.
     pub fn new(redis: Arc<Redis>) -> Self {
         let channel = redis.key("circuits");
+        let open_set = redis.key("circuits:open");
         let circuits = Self(Arc::new(Inner {
             redis,
             admit: redis::Script::new(ADMIT),
             record: redis::Script::new(RECORD),
             local: LocalCircuits::default(),
             channel,
+            open_set,
             view: SharedView::default(),
             resets: Mutex::default(),
         }));
@@ -137,11 +152,13 @@ impl Inner {
         let cooldown_ms = u64::try_from(settings.cooldown.as_millis()).unwrap_or(u64::MAX);
         let script = &self.record;
         let channel = self.channel.clone();
+        let open_set = self.open_set.clone();
         let outcome = self
             .redis
             .call("circuit_record", |mut connection| async move {
                 script
                     .key(key)
+                    .key(open_set)
                     .arg(verdict)
                     .arg(settings.threshold)
                     .arg(cooldown_ms)
@@ -188,13 +205,16 @@ impl Inner {
         let key = self.key(model);
         let lease_ms = u64::try_from(PROBE_LEASE.as_millis()).unwrap_or(u64::MAX);
         let script = &self.admit;
+        let open_set = self.open_set.clone();
         let shared = self
             .redis
             .call("circuit_admit", |mut connection| async move {
                 script
                     .key(key)
+                    .key(open_set)
                     .arg(lease_ms)
                     .arg(PROBE_WAIT_MS)
+                    .arg(model)
                     .invoke_async::<(i64, i64)>(&mut connection)
                     .await
             })
@@ -318,48 +338,16 @@ impl SharedView {
     }
 }
 
-/// A glob pattern matching `text` literally.
-fn glob_literal(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern
-}
-
-/// The models whose circuit Redis holds open or probing now.
+/// The models whose circuit Redis holds open or probing now (a circuit that expired while
+/// open may still be listed: the first call asks Redis, which then drops it).
 async fn open_circuits(inner: &Inner) -> Option<Vec<String>> {
-    let prefix = inner.key("");
-    let pattern = format!("{}*", glob_literal(&prefix));
-    let mut connection = inner.redis.connection();
-    let keys: Vec<String> = inner
+    let open_set = inner.open_set.clone();
+    inner
         .redis
-        .attempt("circuit_scan", async {
-            let mut keys = Vec::new();
-            let mut iter = connection.scan_match::<_, String>(pattern).await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
-            }
-            redis::RedisResult::Ok(keys)
+        .call("circuit_open_set", |mut connection| async move {
+            connection.smembers::<_, Vec<String>>(open_set).await
         })
-        .await?;
-    let mut open = Vec::new();
-    let mut connection = inner.redis.connection();
-    for key in keys {
-        let until: Option<i64> = inner
-            .redis
-            .attempt("circuit_scan", connection.hget(&key, "open_until"))
-            .await?;
-        if until.is_some_and(|t| t > 0)
-            && let Some(model) = key.strip_prefix(&prefix)
-        {
-            open.push(model.to_owned());
-        }
-    }
-    Some(open)
+        .await
 }
 
 /// Follows the other replicas' openings and closings. Each time it (re)subscribes it reads
@@ -381,7 +369,14 @@ async fn listen(circuits: Weak<Inner>) {
         }
         drop(inner);
         let mut messages = pubsub.into_on_message();
-        while let Some(message) = messages.next().await {
+        loop {
+            // Wakes up now and then to end once the circuits are dropped, message or not.
+            let message = match tokio::time::timeout(LISTEN_CHECK, messages.next()).await {
+                Err(_) if circuits.strong_count() == 0 => return,
+                Err(_) => continue,
+                Ok(None) => break,
+                Ok(Some(message)) => message,
+            };
             let Some(inner) = circuits.upgrade() else {
                 return;
             };

@@ -2,12 +2,16 @@
 //! need and spent here without a round trip, so that a request under a generous limit waits
 //! on no Redis call at all.
 //!
-//! Every unit a replica admits was taken from Redis first, so the replicas together never admit
-//! more than the limit. What a lease holds unused is what the others cannot have: a lease is
-//! sized to last [`LEASE_SPAN`] at this replica's own pace and never holds more than
-//! 1/[`LEASE_DIVISOR`] of the limit, and units unused after [`LEASE_TTL`] go back to Redis. A
-//! limit too small for a lease of two ([`max_lease`] < 2, under 200 per minute) is checked in
-//! Redis on every request, exactly as without leases.
+//! Every unit a replica admits was counted by Redis first, at most [`LEASE_TTL`] before: units a
+//! lease has held that long are dropped, never used. So over any span the replicas together
+//! admit at most what Redis's bucket allowed over that span and the second before it: at most
+//! one lease per replica (1/[`LEASE_DIVISOR`] of the limit each) beyond the limit. What a lease
+//! holds unused is what the others cannot have, which is why a lease is sized to last
+//! [`LEASE_SPAN`] at this replica's own pace and never holds more than 1/[`LEASE_DIVISOR`] of
+//! the limit. A limit too small for a lease of two ([`max_lease`] < 2, under 200 per minute) is
+//! checked in Redis on every request, exactly as without leases. Dropped units are not given
+//! back: by the time they expire the bucket may have refilled past them, and returning them
+//! would then create room Redis never had.
 //!
 //! This is the bookkeeping alone; the clock is an argument, so it is tested without waiting.
 
@@ -19,7 +23,7 @@ pub(crate) const LEASE_DIVISOR: u32 = 100;
 /// A lease is sized to last about this long at the pace this replica spends the bucket.
 const LEASE_SPAN: Duration = Duration::from_millis(100);
 
-/// Units a lease has held this long unused go back to Redis.
+/// Units a lease has held this long unused are dropped.
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(1);
 
 /// The pace is never measured over less than this, so that the first requests after a quiet
@@ -61,8 +65,7 @@ impl Lease {
         }
     }
 
-    /// Units that have outlived [`LEASE_TTL`], removed from the lease: the caller returns them
-    /// to Redis.
+    /// Drops the units that have outlived [`LEASE_TTL`]; returns how many.
     pub(crate) fn expire(&mut self, now: Instant) -> u32 {
         if self.units > 0 && now.saturating_duration_since(self.granted_at) >= LEASE_TTL {
             std::mem::take(&mut self.units)
@@ -143,7 +146,8 @@ impl Lease {
         }
     }
 
-    /// Units held now (for tests and the retain path).
+    /// Units held now.
+    #[cfg(test)]
     pub(crate) fn units(&self) -> u32 {
         self.units
     }

@@ -6,7 +6,8 @@
 //! ([`crate::lease`]) and admits from it without a round trip, refilling it in the background
 //! before it runs out; Redis is asked in line only when the lease is short (a key near its
 //! limit, or a limit under 200 per minute, is checked there on every request). Every admitted
-//! unit was taken from Redis first, so the replicas together never exceed the limit.
+//! unit was counted by Redis first, at most a second before, so the replicas together exceed
+//! the limit by at most one small lease each (see [`crate::lease`]).
 //!
 //! The quota matches the in-process limiter's: a key may spend its per-minute allowance at
 //! once, and it refills evenly over the minute. While Redis is out of reach each replica
@@ -55,21 +56,6 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((nex
 return {1, n}
 ";
 
-/// KEYS[1]: the bucket. ARGV: per minute, units a lease gives back. Returns 1.
-const RELEASE: &str = r"
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if not tat then return 1 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-tat = tat - tonumber(ARGV[2]) * (60000000 / tonumber(ARGV[1]))
-if tat <= now then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
-end
-return 1
-";
-
 /// Limits kept in Redis, with this replica's own as the fallback.
 #[derive(Debug, Clone)]
 pub struct RedisRateLimiter(Arc<Inner>);
@@ -78,7 +64,6 @@ pub struct RedisRateLimiter(Arc<Inner>);
 struct Inner {
     redis: Arc<Redis>,
     script: redis::Script,
-    release: redis::Script,
     local: LocalRateLimiter,
     leases: RwLock<HashMap<Bucket, Arc<Mutex<Lease>>>>,
 }
@@ -88,7 +73,6 @@ impl RedisRateLimiter {
         Self(Arc::new(Inner {
             redis,
             script: redis::Script::new(GCRA),
-            release: redis::Script::new(RELEASE),
             local: LocalRateLimiter::default(),
             leases: RwLock::default(),
         }))
@@ -152,30 +136,6 @@ impl Inner {
         Some(Arc::clone(lease))
     }
 
-    /// Gives units a lease no longer holds back to Redis, in the background.
-    fn give_back(self: &Arc<Self>, bucket: &Bucket, units: u32) {
-        if units == 0 || self.redis.is_degraded() {
-            return;
-        }
-        let inner = Arc::clone(self);
-        let bucket = bucket.clone();
-        tokio::spawn(async move {
-            let key = inner.key(&bucket);
-            let script = &inner.release;
-            inner
-                .redis
-                .call("rate_limit_release", |mut connection| async move {
-                    script
-                        .key(key)
-                        .arg(bucket.per_minute.get())
-                        .arg(units)
-                        .invoke_async::<i64>(&mut connection)
-                        .await
-                })
-                .await;
-        });
-    }
-
     /// Starts a background refill when the lease runs low.
     fn refill_if_due(self: &Arc<Self>, bucket: &Bucket, lease: &Arc<Mutex<Lease>>) {
         let Some(want) = lock(lease).refill_due(Instant::now()) else {
@@ -197,35 +157,36 @@ impl Inner {
     /// lease's worth more if they fit), else, while Redis is out of reach, locally.
     async fn acquire(self: &Arc<Self>, bucket: &Bucket, n: NonZeroU32) -> Result<(), Denied> {
         let lease = self.lease(bucket);
-        let mut extra = 0;
+        let mut extra = None;
         if let Some(lease) = &lease {
             let now = Instant::now();
-            let (expired, taken) = {
+            let taken = {
                 let mut held = lock(lease);
-                let expired = held.expire(now);
+                held.expire(now);
                 let taken = held.try_take(n.get(), now);
                 if !taken && !self.redis.is_degraded() {
-                    extra = held.extra_for_inline(now);
+                    extra = Some(InFlight::new(lease, held.extra_for_inline(now)));
                 }
-                (expired, taken)
+                taken
             };
-            self.give_back(bucket, expired);
             if taken {
                 self.refill_if_due(bucket, lease);
                 return Ok(());
             }
         }
-        let shared = self.run(bucket, n.get(), "all", extra).await;
-        if let Some(lease) = &lease {
+        let asked = extra.as_ref().map_or(0, |extra| extra.asked);
+        let shared = self.run(bucket, n.get(), "all", asked).await;
+        if let Some(extra) = extra {
             let granted = match shared {
                 Some((1, taken)) => u32::try_from(taken).unwrap_or(0).saturating_sub(n.get()),
                 _ => 0,
             };
-            let mut held = lock(lease);
-            held.settle(extra, granted, Instant::now());
-            if matches!(shared, Some((1, _))) {
-                held.note_use(n.get(), Instant::now());
-            }
+            extra.settle(
+                granted,
+                shared
+                    .is_some_and(|(status, _)| status == 1)
+                    .then_some(n.get()),
+            );
         }
         match shared {
             Some((1, _)) => Ok(()),
@@ -242,7 +203,11 @@ impl Inner {
     fn spend(self: &Arc<Self>, bucket: &Bucket, n: u32) {
         let mut rest = n;
         if let Some(lease) = self.lease(bucket) {
-            rest -= lock(&lease).take_up_to(n, Instant::now());
+            let now = Instant::now();
+            let mut held = lock(&lease);
+            held.expire(now);
+            rest -= held.take_up_to(n, now);
+            drop(held);
             self.refill_if_due(bucket, &lease);
         }
         if rest == 0 {
@@ -261,28 +226,52 @@ impl Inner {
         });
     }
 
-    /// Forgets the leases of buckets no key uses any more, giving their units back.
-    fn retain(self: &Arc<Self>, live: &[Bucket]) {
-        let dropped: Vec<(Bucket, u32)> = {
-            let mut leases = self.leases.write().unwrap_or_else(PoisonError::into_inner);
-            let gone: Vec<Bucket> = leases
-                .keys()
-                .filter(|bucket| !live.contains(bucket))
-                .cloned()
-                .collect();
-            gone.into_iter()
-                .filter_map(|bucket| {
-                    let lease = leases.remove(&bucket)?;
-                    let units = lock(&lease).units();
-                    Some((bucket, units))
-                })
-                .collect()
-        };
-        for (bucket, units) in dropped {
-            self.give_back(&bucket, units);
-        }
+    /// Forgets the leases of buckets no key uses any more.
+    fn retain(&self, live: &[Bucket]) {
+        self.leases
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|bucket, _| live.contains(bucket));
         // Redis forgets a bucket by itself once it has refilled (its time to live).
         self.local.retain(live);
+    }
+}
+
+/// Units a request asked of Redis for its lease, beyond its own, while the call is in flight:
+/// settled when the answer comes, and as granted nothing if the request is dropped first (a
+/// client that hangs up), so the lease never waits for an answer that will not come.
+struct InFlight {
+    lease: Arc<Mutex<Lease>>,
+    asked: u32,
+    settled: bool,
+}
+
+impl InFlight {
+    fn new(lease: &Arc<Mutex<Lease>>, asked: u32) -> Self {
+        Self {
+            lease: Arc::clone(lease),
+            asked,
+            settled: false,
+        }
+    }
+
+    /// Redis granted `granted` units for the lease, and `used` for the request itself.
+    fn settle(mut self, granted: u32, used: Option<u32>) {
+        let now = Instant::now();
+        let mut held = lock(&self.lease);
+        held.settle(self.asked, granted, now);
+        if let Some(used) = used {
+            held.note_use(used, now);
+        }
+        self.settled = true;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.settled {
+            lock(&self.lease).settle(self.asked, 0, Instant::now());
+        }
     }
 }
 
@@ -303,5 +292,28 @@ impl RateLimiter for RedisRateLimiter {
 
     fn retain(&self, live: &[Bucket]) {
         self.0.retain(live);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_request_leaves_no_extra_pending() {
+        let lease = Arc::new(Mutex::new(Lease::new(100, Instant::now())));
+        let asked = lock(&lease).extra_for_inline(Instant::now());
+        assert!(asked > 0);
+        assert_eq!(
+            lock(&lease).refill_due(Instant::now()),
+            None,
+            "an answer is on its way"
+        );
+        // The client hung up before Redis answered: the request's future, and this, dropped.
+        drop(InFlight::new(&lease, asked));
+        assert!(
+            lock(&lease).refill_due(Instant::now()).is_some(),
+            "the lease still waits for the dropped request's answer"
+        );
     }
 }

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use support::{Services, eventually, redis_base};
 
 fn redis(services: &Services) -> Arc<Redis> {
-    Redis::open(&redis_base(), &services.prefix, Duration::from_millis(500)).unwrap()
+    // Generous: a call that timed out would fall back to this replica's own limits and
+    // circuits, which these tests are not about.
+    Redis::open(&redis_base(), &services.prefix, Duration::from_secs(5)).unwrap()
 }
 
 fn requests(per_minute: u32) -> Bucket {
@@ -88,7 +90,7 @@ async fn replicas_with_leases_never_admit_more_than_the_limit_together() {
     services.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_circuit_costs_no_call_per_request() {
     let Some(services) = Services::start().await else {
         return;
@@ -105,7 +107,10 @@ async fn a_healthy_circuit_costs_no_call_per_request() {
     for _ in 0..200 {
         assert_eq!(circuits.admit("small").await, Admission::Allowed);
         circuits.record("small", Verdict::Success, settings);
+        // Over 200 ms, so that background resets (if any were sent per call) have run.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let calls = redis.calls() - before;
     assert!(calls <= 10, "{calls} Redis calls for 200 healthy calls");
     services.finish().await;
@@ -177,13 +182,16 @@ async fn a_reply_fetched_once_is_served_near_until_its_shared_copy_expires() {
     };
     let key = [7u8; 32];
     a.insert(key, reply.clone()).await;
+    // Half the time to live later, B fetches: its near copy must end with the shared one, not
+    // a full time to live after the fetch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let before = b_redis.calls();
     for _ in 0..5 {
         assert_eq!(b.get(&key).await.as_deref(), Some(&reply));
     }
     assert_eq!(b_redis.calls() - before, 1, "B asked Redis more than once");
     // The near copy ends with the shared one: no stale hit after the time to live.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(b.get(&key).await, None);
     assert_eq!(a.get(&key).await, None);
     services.finish().await;
