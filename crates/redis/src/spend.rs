@@ -4,11 +4,22 @@
 //!
 //! The first replica to read a period seeds it with what its store held at start (the spend
 //! before replicas shared it), under a `seeded` flag set atomically, so the seed is added once.
+//!
+//! A replica sums its requests' costs locally and adds the sums to Redis every
+//! [`FLUSH_EVERY`], in one pipelined call, rather than a call per request: at 1,000 req/s
+//! that is 20 calls a second instead of 1,000, and the totals (read every second) lag by at
+//! most 50 ms.
 
 use crate::client::Redis;
 use futures::future::BoxFuture;
 use routewise_gateway::shared::{SpendBook, SpendTotals};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// How long a replica sums spend before adding it to Redis.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// Periods are at most a month; their hashes expire well after.
 const KEEP_MS: u64 = 40 * 24 * 3_600_000;
@@ -32,6 +43,10 @@ pub struct RedisSpend(Arc<Inner>);
 struct Inner {
     redis: Arc<Redis>,
     totals: redis::Script,
+    /// Spend not yet added to Redis: by period start, then field.
+    pending: Mutex<HashMap<u64, HashMap<String, f64>>>,
+    /// Whether a flush is scheduled.
+    flushing: AtomicBool,
 }
 
 impl RedisSpend {
@@ -39,6 +54,8 @@ impl RedisSpend {
         Self(Arc::new(Inner {
             redis,
             totals: redis::Script::new(TOTALS),
+            pending: Mutex::default(),
+            flushing: AtomicBool::new(false),
         }))
     }
 }
@@ -46,6 +63,32 @@ impl RedisSpend {
 impl Inner {
     fn key(&self, period_start_ms: u64) -> String {
         self.redis.key(&format!("spend:{period_start_ms}"))
+    }
+
+    /// Adds what was summed since the last flush to Redis, in one pipelined call. Lost if
+    /// Redis does not answer, as a single add would be: the replica's own count still holds it.
+    async fn flush(&self) {
+        self.flushing.store(false, Ordering::Release);
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        if pending.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for (period_start_ms, fields) in &pending {
+            let hash = self.key(*period_start_ms);
+            for (field, usd) in fields {
+                pipe.hincr(&hash, field, *usd).ignore();
+            }
+            pipe.pexpire(&hash, i64::try_from(KEEP_MS).unwrap_or(i64::MAX))
+                .ignore();
+        }
+        let _ = self
+            .redis
+            .call("spend_add", |mut connection| async move {
+                pipe.query_async::<()>(&mut connection).await
+            })
+            .await;
     }
 }
 
@@ -75,24 +118,25 @@ impl SpendBook for RedisSpend {
         if !(usd.is_finite() && usd > 0.0) || self.0.redis.is_degraded() {
             return;
         }
-        let inner = Arc::clone(&self.0);
-        let hash = inner.key(period_start_ms);
-        let key = key.map(key_field);
-        tokio::spawn(async move {
-            let _ = inner
-                .redis
-                .call("spend_add", |mut connection| async move {
-                    let mut pipe = redis::pipe();
-                    pipe.hincr(&hash, "all", usd).ignore();
-                    if let Some(field) = &key {
-                        pipe.hincr(&hash, field, usd).ignore();
-                    }
-                    pipe.pexpire(&hash, i64::try_from(KEEP_MS).unwrap_or(i64::MAX))
-                        .ignore();
-                    pipe.query_async::<()>(&mut connection).await
-                })
-                .await;
-        });
+        {
+            let mut pending = self
+                .0
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let fields = pending.entry(period_start_ms).or_default();
+            *fields.entry("all".to_owned()).or_default() += usd;
+            if let Some(name) = key {
+                *fields.entry(key_field(name)).or_default() += usd;
+            }
+        }
+        if !self.0.flushing.swap(true, Ordering::AcqRel) {
+            let inner = Arc::clone(&self.0);
+            tokio::spawn(async move {
+                tokio::time::sleep(FLUSH_EVERY).await;
+                inner.flush().await;
+            });
+        }
     }
 
     fn totals<'a>(

@@ -196,3 +196,31 @@ async fn a_reply_fetched_once_is_served_near_until_its_shared_copy_expires() {
     assert_eq!(a.get(&key).await, None);
     services.finish().await;
 }
+
+#[tokio::test]
+async fn spend_is_summed_locally_and_added_in_one_call() {
+    use redis::AsyncCommands;
+    use routewise_gateway::shared::SpendBook;
+    use routewise_redis::spend::RedisSpend;
+    let Some(services) = Services::start().await else {
+        return;
+    };
+    let redis = redis(&services);
+    let book = RedisSpend::new(Arc::clone(&redis));
+    for i in 0..100 {
+        book.add(7, (i % 2 == 0).then_some("team"), 0.01);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        redis.calls(),
+        1,
+        "100 requests' spend took more than one call"
+    );
+    let mut connection = support::redis_connection().await.unwrap();
+    let hash = services.key("spend:7");
+    let all: f64 = connection.hget(&hash, "all").await.unwrap();
+    let team: f64 = connection.hget(&hash, "key:team").await.unwrap();
+    assert!((all - 1.0).abs() < 1e-9, "all: {all}");
+    assert!((team - 0.5).abs() < 1e-9, "team: {team}");
+    services.finish().await;
+}
