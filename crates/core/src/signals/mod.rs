@@ -7,13 +7,13 @@
 //! read them all (they drive cost and the context-window check).
 
 mod lexicon;
+mod phrases;
 mod scan;
 
 use crate::catalog::Capability;
 use crate::memory::TrackRecord;
 use crate::request::{ChatInput, RequestContext, Role};
 use crate::tokens::TokenCounter;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use serde::Serialize;
 use std::fmt;
 #[cfg(test)]
@@ -181,11 +181,11 @@ impl Signals {
     }
 }
 
-/// Computes [`Signals`]. Build once and share: construction compiles the phrase automaton.
+/// Computes [`Signals`]. Build once and share: construction compiles the phrase matcher.
 #[derive(Debug, Clone)]
 pub struct SignalExtractor {
     tokens: TokenCounter,
-    phrases: AhoCorasick,
+    phrases: phrases::PhraseMatcher,
     /// How many requests this extractor (and its clones) has analysed: extraction is the
     /// tokenisation, the costly part of a decision, and should happen once per request. Tests
     /// only: a counter shared by every worker thread costs cache-line traffic on each request.
@@ -197,14 +197,9 @@ impl SignalExtractor {
     /// Builds the extractor. Fails only if the built-in lexicon cannot compile, which a unit test
     /// rules out; the error is still typed so that callers never panic.
     pub fn new() -> Result<Self, ScanError> {
-        let phrases = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            // A DFA scans a byte per step; the lexicon is small, so its memory is a few MB at most.
-            .kind(Some(AhoCorasickKind::DFA))
-            .prefilter(false)
-            .build(lexicon::LEXICON.iter().map(|(phrase, _, _)| phrase))
-            .map_err(|e| ScanError::Lexicon(e.to_string()))?;
+        let phrases =
+            phrases::PhraseMatcher::new(lexicon::LEXICON.iter().map(|(phrase, _, _)| *phrase))
+                .map_err(|e| ScanError::Lexicon(e.to_string()))?;
         Ok(Self {
             tokens: TokenCounter::o200k(),
             phrases,

@@ -1,8 +1,8 @@
-//! One pass over the user's text with the phrase automaton, accumulating evidence per signal.
+//! One pass over the user's text with the phrase matcher, accumulating evidence per signal.
 
 use super::lexicon::{Evidence, LEXICON};
+use super::phrases::PhraseMatcher;
 use super::{Domain, TaskType};
-use aho_corasick::AhoCorasick;
 use thiserror::Error;
 
 /// A task needs at least this much evidence to beat `open_ended`.
@@ -152,13 +152,13 @@ fn is_factual_question(text: &str) -> bool {
 
 /// Scans one user message. Task evidence counts only for the last user message (the task at
 /// hand); reasoning, domain and code evidence accumulate over the whole conversation.
-pub(crate) fn scan_text(phrases: &AhoCorasick, text: &str, is_last: bool, scan: &mut Scan) {
+pub(crate) fn scan_text(phrases: &PhraseMatcher, text: &str, is_last: bool, scan: &mut Scan) {
     let bytes = text.as_bytes();
-    for found in phrases.find_iter(text) {
-        let Some(&(_, evidence, bounded)) = LEXICON.get(found.pattern().as_usize()) else {
+    for found in phrases.find_iter(bytes) {
+        let Some(&(_, evidence, bounded)) = LEXICON.get(found.pattern) else {
             continue;
         };
-        if bounded && !on_word_boundaries(bytes, found.start(), found.end()) {
+        if bounded && !on_word_boundaries(bytes, found.start, found.end) {
             continue;
         }
         match evidence {
@@ -174,7 +174,7 @@ pub(crate) fn scan_text(phrases: &AhoCorasick, text: &str, is_last: bool, scan: 
             Evidence::Domain(domain, weight) => scan.domain_scores.add(domain, u32::from(weight)),
             Evidence::CodeMarker => {
                 // A fenced block is code on its own; other fragments need company.
-                let weight = if found.end() - found.start() == 3 && text[found.range()] == *"```" {
+                let weight = if bytes.get(found.start..found.end) == Some(b"```".as_slice()) {
                     CODE_THRESHOLD
                 } else {
                     1
