@@ -25,7 +25,10 @@ pub(crate) struct Match {
 pub(crate) enum PhraseError {
     #[error("phrase {0} is empty")]
     Empty(usize),
-    #[error("the phrases need more than {} trie nodes", u16::MAX)]
+    #[error(
+        "the phrases need more than 255 byte classes or {} trie nodes",
+        u16::MAX
+    )]
     TooMany,
 }
 
@@ -49,9 +52,13 @@ pub(crate) struct PhraseMatcher {
     has_single: bool,
 }
 
-fn prefix_bucket(a: u8, b: u8, c: u8) -> usize {
-    let key = u32::from(a) | u32::from(b) << 8 | u32::from(c) << 16;
+/// The filter bucket of three lower-cased bytes packed first byte lowest.
+fn bucket_of(key: u32) -> usize {
     (key.wrapping_mul(0x9e37_79b1) >> (32 - PREFIX_BITS)) as usize
+}
+
+fn prefix_bucket(a: u8, b: u8, c: u8) -> usize {
+    bucket_of(u32::from(a) | u32::from(b) << 8 | u32::from(c) << 16)
 }
 
 impl PhraseMatcher {
@@ -127,11 +134,12 @@ impl PhraseMatcher {
     /// Whether a phrase may start where the next three bytes, lower-cased, are `key` (first
     /// byte lowest): no false negatives, about 1% false positives.
     fn may_start(prefixes: &[u64; PREFIX_WORDS], key: u32) -> bool {
-        let bucket = (key.wrapping_mul(0x9e37_79b1) >> (32 - PREFIX_BITS)) as usize;
+        let bucket = bucket_of(key);
         prefixes[(bucket / 64) % PREFIX_WORDS] & (1 << (bucket % 64)) != 0
     }
 
-    /// The first place at or after `from` where a phrase may start (or `text.len()`).
+    /// The first place at or after `from` where a phrase may start; the last two places of the
+    /// text always may.
     fn next_candidate(&self, text: &[u8], from: usize) -> usize {
         if self.has_single {
             return from;
@@ -162,10 +170,10 @@ impl PhraseMatcher {
             if class == 0 {
                 break;
             }
-            node = usize::from(*self.children.get(node * self.classes + class)?);
-            if node == 0 {
-                break;
-            }
+            node = match self.children.get(node * self.classes + class) {
+                Some(&child) if child > 0 => usize::from(child),
+                _ => break,
+            };
             if let Some(accept) = self.accepts.get(node).filter(|a| **a > 0) {
                 found = Some((usize::from(*accept) - 1, at + offset + 1));
             }
@@ -250,18 +258,33 @@ mod tests {
         }
     }
 
+    /// Our matches and the automaton's for any phrase list.
+    fn both_for(phrases: &[String], text: &str) -> (Vec<Match>, Vec<Match>) {
+        let ours = PhraseMatcher::new(phrases.iter().map(String::as_str))
+            .unwrap()
+            .find_iter(text.as_bytes())
+            .collect();
+        let reference = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(phrases)
+            .unwrap()
+            .find_iter(text)
+            .map(|m| Match {
+                pattern: m.pattern().as_usize(),
+                start: m.start(),
+                end: m.end(),
+            })
+            .collect();
+        (ours, reference)
+    }
+
     #[test]
     fn equal_phrases_report_the_first() {
-        let matcher = PhraseMatcher::new(["abc", "ABC", "ab"]).unwrap();
-        let found: Vec<Match> = matcher.find_iter(b"xAbC").collect();
-        assert_eq!(
-            found,
-            [Match {
-                pattern: 0,
-                start: 1,
-                end: 4
-            }]
-        );
+        let phrases = ["abc", "ABC", "ab"].map(str::to_owned);
+        let (ours, reference) = both_for(&phrases, "xAbC");
+        assert_eq!(ours, reference);
+        assert_eq!(ours.first().map(|m| m.pattern), Some(0));
     }
 
     #[test]
@@ -274,14 +297,22 @@ mod tests {
 
     /// Text made of lexicon phrases (in any case, cut short or joined), words and punctuation.
     fn texty() -> impl Strategy<Value = String> {
-        let phrase = (0..LEXICON.len(), 0u8..4, any::<bool>()).prop_map(|(i, cut, upper)| {
+        // A phrase, maybe cut short by a byte or two, each letter maybe upper-cased.
+        let phrase = (0..LEXICON.len(), 0usize..3, any::<u64>()).prop_map(|(i, cut, case)| {
             let phrase = LEXICON[i].0;
-            let phrase = &phrase[..phrase.len().saturating_sub(usize::from(cut % 2))];
-            if upper {
-                phrase.to_ascii_uppercase()
-            } else {
-                phrase.to_owned()
-            }
+            let phrase = &phrase[..phrase.len().saturating_sub(cut).max(1)];
+            phrase
+                .bytes()
+                .enumerate()
+                .map(|(k, b)| {
+                    if case >> (k % 64) & 1 == 1 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        b
+                    }
+                })
+                .map(char::from)
+                .collect::<String>()
         });
         let part = prop_oneof![
             4 => phrase,
@@ -300,6 +331,17 @@ mod tests {
         #[test]
         fn matches_like_the_automaton(text in texty()) {
             let (ours, reference) = both(&text);
+            prop_assert_eq!(ours, reference);
+        }
+
+        /// Any short list of phrases (single bytes, upper case, non-ASCII, duplicates) over a
+        /// small alphabet, on text over the same alphabet, where matches are frequent.
+        #[test]
+        fn any_phrase_list_matches_like_the_automaton(
+            phrases in proptest::collection::vec("[aAbB;é ]{1,4}", 1..8),
+            text in "[aAbBcC;é <]{0,40}",
+        ) {
+            let (ours, reference) = both_for(&phrases, &text);
             prop_assert_eq!(ours, reference);
         }
 
