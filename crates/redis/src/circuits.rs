@@ -242,10 +242,10 @@ impl CircuitBreaker for RedisCircuits {
                 return inner.local.admit(model).await;
             }
             // Local first: a circuit no replica has reported open is admitted without asking.
-            match inner.view.admission(model, Instant::now()) {
-                Some(admission) => return admission,
-                None if !inner.view.is_suspect(model) => return Admission::Allowed,
-                None => {}
+            match inner.view.seen(model, Instant::now()) {
+                Seen::Closed => return Admission::Allowed,
+                Seen::Refused(admission) => return admission,
+                Seen::Open => {}
             }
             match inner.admit_shared(model).await {
                 Some(admission) => admission,
@@ -328,14 +328,27 @@ impl SharedView {
             .contains_key(model)
     }
 
-    /// A refusal Redis gave that still holds, decided here.
-    fn admission(&self, model: &str, now: Instant) -> Option<Admission> {
+    /// What this replica knows of `model`'s circuit at `now`, in one look.
+    fn seen(&self, model: &str, now: Instant) -> Seen {
         let view = self.0.read().unwrap_or_else(PoisonError::into_inner);
-        let until = (*view.get(model)?)?;
-        (now < until).then(|| Admission::Rejected {
-            retry_in: until - now,
-        })
+        match view.get(model) {
+            None => Seen::Closed,
+            Some(Some(until)) if now < *until => Seen::Refused(Admission::Rejected {
+                retry_in: *until - now,
+            }),
+            Some(_) => Seen::Open,
+        }
     }
+}
+
+/// A circuit as one replica knows it.
+enum Seen {
+    /// No replica has reported it open: admit without asking Redis.
+    Closed,
+    /// Redis refused it, and the time it gave has not passed: refuse without asking.
+    Refused(Admission),
+    /// Open (or was): ask Redis.
+    Open,
 }
 
 /// The models whose circuit Redis holds open or probing now (a circuit that expired while

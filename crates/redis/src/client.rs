@@ -109,12 +109,6 @@ impl Redis {
         }
     }
 
-    /// The shared connection, for a caller that runs several commands under [`Redis::attempt`].
-    pub fn connection(&self) -> ConnectionManager {
-        self.health.calls.fetch_add(1, Ordering::Relaxed);
-        self.connection.clone()
-    }
-
     /// Runs one call on the shared connection within the timeout; `None` (and Redis marked
     /// degraded) when it fails, and at once while Redis is degraded.
     pub async fn call<T, F, Fut>(&self, op: &'static str, call: F) -> Option<T>

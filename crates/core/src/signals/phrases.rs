@@ -225,17 +225,21 @@ mod tests {
     static MATCHER: LazyLock<PhraseMatcher> =
         LazyLock::new(|| PhraseMatcher::new(LEXICON.iter().map(|(phrase, _, _)| *phrase)).unwrap());
 
-    fn both(text: &str) -> (Vec<Match>, Vec<Match>) {
-        let ours = MATCHER.find_iter(text.as_bytes()).collect();
-        let reference = AUTOMATON
+    /// The automaton's matches, as [`Match`]es.
+    fn reference(automaton: &AhoCorasick, text: &str) -> Vec<Match> {
+        automaton
             .find_iter(text)
             .map(|m| Match {
                 pattern: m.pattern().as_usize(),
                 start: m.start(),
                 end: m.end(),
             })
-            .collect();
-        (ours, reference)
+            .collect()
+    }
+
+    fn both(text: &str) -> (Vec<Match>, Vec<Match>) {
+        let ours = MATCHER.find_iter(text.as_bytes()).collect();
+        (ours, reference(&AUTOMATON, text))
     }
 
     #[test]
@@ -264,19 +268,12 @@ mod tests {
             .unwrap()
             .find_iter(text.as_bytes())
             .collect();
-        let reference = AhoCorasickBuilder::new()
+        let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
             .build(phrases)
-            .unwrap()
-            .find_iter(text)
-            .map(|m| Match {
-                pattern: m.pattern().as_usize(),
-                start: m.start(),
-                end: m.end(),
-            })
-            .collect();
-        (ours, reference)
+            .unwrap();
+        (ours, reference(&automaton, text))
     }
 
     #[test]
