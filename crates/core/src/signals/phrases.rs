@@ -7,10 +7,18 @@
 //! DFA's step waits on the previous step's load, about 2 ns a byte. Here a position is first
 //! checked against the set of the phrases' first three bytes, a bit test whose loads do not
 //! depend on each other; only where one starts is the phrase trie walked.
+//!
+//! The filter is indexed by the three bytes' classes directly (the built-in lexicon has 46):
+//! exact (no position passes that a phrase cannot start at), and fewer instructions per byte
+//! than hashing them was (with the digit search of `scan`, signal extraction for a 300-token
+//! prompt went from 9.5 to 8.0 us in one run).
 
-/// Buckets of the three-byte prefix filter: 2^16 bits, 8 KB.
-const PREFIX_BITS: u32 = 16;
-const PREFIX_WORDS: usize = 1 << (PREFIX_BITS - 6);
+/// Byte classes the prefix filter tells apart, six bits each; a phrase list with more classes
+/// shares the last filter class among the rest, which can only add candidates.
+const FILTER_CLASS_BITS: u32 = 6;
+const FILTER_CLASSES: usize = 1 << FILTER_CLASS_BITS;
+/// One word per pair of leading filter classes, one bit per third: 32 KB.
+const PREFIX_WORDS: usize = FILTER_CLASSES * FILTER_CLASSES;
 
 /// A match of phrase `pattern` (its index in the phrase list) over `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,23 +50,14 @@ pub(crate) struct PhraseMatcher {
     children: Vec<u16>,
     /// Per node: the phrase that ends there, plus one; 0 for none.
     accepts: Vec<u16>,
-    /// Bit per hashed three-byte prefix of a phrase: its first three bytes, lower-cased; a
-    /// two-byte phrase sets the bits of its two bytes followed by any byte.
+    /// A byte to its class as the prefix filter sees it: its class, capped.
+    filter_class: [u8; 256],
+    /// Per first two filter classes of a phrase, a bit for each third; a two-byte phrase sets
+    /// all 64, as any byte may follow it.
     prefixes: Box<[u64; PREFIX_WORDS]>,
-    /// Bytes to lower case (ASCII letters only).
-    lower: [u8; 256],
     /// Whether some phrase is a single byte: then every position is a candidate (the built-in
     /// lexicon has none).
     has_single: bool,
-}
-
-/// The filter bucket of three lower-cased bytes packed first byte lowest.
-fn bucket_of(key: u32) -> usize {
-    (key.wrapping_mul(0x9e37_79b1) >> (32 - PREFIX_BITS)) as usize
-}
-
-fn prefix_bucket(a: u8, b: u8, c: u8) -> usize {
-    bucket_of(u32::from(a) | u32::from(b) << 8 | u32::from(c) << 16)
 }
 
 impl PhraseMatcher {
@@ -85,8 +84,8 @@ impl PhraseMatcher {
             classes,
             children: vec![0; classes],
             accepts: vec![0],
+            filter_class: class.map(|c| c.min((FILTER_CLASSES - 1) as u8)),
             prefixes: Box::new([0; PREFIX_WORDS]),
-            lower: std::array::from_fn(|b| (b as u8).to_ascii_lowercase()),
             has_single: false,
         };
         for (index, phrase) in phrases.iter().enumerate() {
@@ -118,24 +117,13 @@ impl PhraseMatcher {
         if self.accepts[node] == 0 {
             self.accepts[node] = u16::try_from(index + 1).map_err(|_| PhraseError::TooMany)?;
         }
+        let class = |b: u8| usize::from(self.filter_class[usize::from(b)]);
         match *phrase {
-            [a, b, c, ..] => self.set_prefix(a, b, c),
-            [a, b] => (0..=u8::MAX).for_each(|c| self.set_prefix(a, b, c)),
+            [a, b, c, ..] => self.prefixes[class(a) * FILTER_CLASSES + class(b)] |= 1 << class(c),
+            [a, b] => self.prefixes[class(a) * FILTER_CLASSES + class(b)] = u64::MAX,
             _ => self.has_single = true,
         }
         Ok(())
-    }
-
-    fn set_prefix(&mut self, a: u8, b: u8, c: u8) {
-        let bucket = prefix_bucket(a, b, c);
-        self.prefixes[bucket / 64] |= 1 << (bucket % 64);
-    }
-
-    /// Whether a phrase may start where the next three bytes, lower-cased, are `key` (first
-    /// byte lowest): no false negatives, about 1% false positives.
-    fn may_start(prefixes: &[u64; PREFIX_WORDS], key: u32) -> bool {
-        let bucket = bucket_of(key);
-        prefixes[(bucket / 64) % PREFIX_WORDS] & (1 << (bucket % 64)) != 0
     }
 
     /// The first place at or after `from` where a phrase may start; the last two places of the
@@ -144,18 +132,18 @@ impl PhraseMatcher {
         if self.has_single {
             return from;
         }
-        let (prefixes, lower) = (&*self.prefixes, &self.lower);
-        let low = |b: u8| u32::from(lower[usize::from(b)]);
-        // The three bytes at a place, lower-cased, first byte lowest, slid along; it starts
-        // one place early, so that the first step shifts the first byte into place.
-        let mut key = text
+        let (prefixes, filter_class) = (&*self.prefixes, &self.filter_class);
+        let class = |b: u8| usize::from(filter_class[usize::from(b)]);
+        // The filter classes of the two bytes before the third, the first in the high bits.
+        let mut pair = text
             .get(from..from + 2)
-            .map_or(0, |two| low(two[0]) << 8 | low(two[1]) << 16);
+            .map_or(0, |two| class(two[0]) << FILTER_CLASS_BITS | class(two[1]));
         for (offset, &third) in text.get(from + 2..).unwrap_or_default().iter().enumerate() {
-            key = key >> 8 | low(third) << 16;
-            if Self::may_start(prefixes, key) {
+            let third = class(third);
+            if prefixes[pair % PREFIX_WORDS] >> third & 1 != 0 {
                 return from + offset;
             }
+            pair = pair << FILTER_CLASS_BITS | third;
         }
         // The last two places have no three bytes to filter by: the trie decides.
         text.len().saturating_sub(2).max(from)
