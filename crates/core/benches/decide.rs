@@ -1,4 +1,5 @@
-//! Decision latency: one routing decision, tokenisation included, for a ~300-token prompt.
+//! Decision latency: one routing decision, tokenisation included, for a ~300-token prompt, and
+//! for the same prompt at the end of a conversation with a long system prompt.
 #![expect(
     clippy::expect_used,
     reason = "a benchmark with a broken setup should abort loudly"
@@ -8,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use routewise_core::catalog::{Capability, Catalog, ModelSpec};
 use routewise_core::policy::{ComplexityPolicy, DefaultPolicy, RulesPolicy};
 use routewise_core::router::RouterOptions;
-use routewise_core::{ChatInput, RequestContext, Router};
+use routewise_core::{ChatInput, Message, RequestContext, Role, Router};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -39,6 +40,34 @@ fn prompt() -> String {
         "{}Could you suggest what to look at first, and in which order we should check things?",
         context.repeat(6)
     )
+}
+
+/// A system prompt of about 1,500 o200k tokens, two earlier turns and the ~300-token prompt.
+fn conversation() -> ChatInput {
+    let system = "You are the support assistant of a company that runs a monitoring service. \
+        Answer in plain English, cite the runbook section you rely on, and never invent a \
+        command that the runbook does not list. "
+        .repeat(45);
+    let messages = [
+        (Role::System, system),
+        (
+            Role::User,
+            "Our alerting job lags behind by several minutes.".to_owned(),
+        ),
+        (
+            Role::Assistant,
+            "Which version of the ingest service do you run, and since when has it lagged?"
+                .to_owned(),
+        ),
+        (Role::User, prompt()),
+    ];
+    ChatInput {
+        messages: messages
+            .into_iter()
+            .map(|(role, text)| Message::text(role, text))
+            .collect(),
+        ..ChatInput::default()
+    }
 }
 
 fn bench_decisions(c: &mut Criterion) {
@@ -75,6 +104,18 @@ fn bench_decisions(c: &mut Criterion) {
             b.iter(|| router.decide(black_box(&input), black_box(&context)))
         });
     }
+    // The same decision in the middle of a conversation: a long system prompt and two earlier
+    // turns, all sent before, then the new question.
+    let conversation = conversation();
+    let rules = Router::new(
+        catalog.clone(),
+        Arc::new(RulesPolicy::default_rules(&catalog)),
+        RouterOptions::default(),
+    )
+    .expect("router setup succeeds");
+    c.bench_function("decide/rules/conversation-2300-tokens", |b| {
+        b.iter(|| rules.decide(black_box(&conversation), black_box(&context)))
+    });
     let extractor = routewise_core::SignalExtractor::new().expect("lexicon compiles");
     c.bench_function("signals/extract/300-tokens", |b| {
         b.iter(|| extractor.extract(black_box(&input), black_box(&context)))
