@@ -230,7 +230,13 @@ impl SignalExtractor {
         let last_user = input.messages.iter().rposition(|m| m.role == Role::User);
 
         for (index, message) in input.messages.iter().enumerate() {
-            let tokens = self.tokens.count(&message.text);
+            // Every message but the last was, in a conversation, sent with the previous request
+            // (and a system prompt with every request): its count is likely remembered.
+            let tokens = if index + 1 < input.messages.len() {
+                self.tokens.count_repeated(&message.text)
+            } else {
+                self.tokens.count(&message.text)
+            };
             prompt_tokens = prompt_tokens.saturating_add(tokens);
             image_parts = image_parts.saturating_add(message.image_parts);
             if message.role == Role::User {

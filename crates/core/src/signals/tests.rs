@@ -1,6 +1,7 @@
 use super::*;
 use crate::catalog::Capability;
 use crate::request::{ChatInput, Message, RequestContext, Role};
+use crate::tokens::TokenCounter;
 
 fn extract(prompt: &str) -> Signals {
     let extractor = SignalExtractor::new().unwrap();
@@ -23,6 +24,48 @@ fn token_counts_cover_every_message_and_user_tokens_only_the_user() {
     assert_eq!(s.prompt_tokens, 6 + 2 + 6 + 3);
     assert_eq!(s.messages, 2);
     assert_eq!(s.turns, 1);
+}
+
+#[test]
+fn a_conversation_counts_the_same_when_its_earlier_messages_are_remembered() {
+    let extractor = SignalExtractor::new().unwrap();
+    let system =
+        "You answer questions about our monitoring service, citing the runbook. ".repeat(40);
+    let earlier =
+        "Why does the alerting job lag behind by several minutes since Monday? ".repeat(5);
+    let turn = |last: &str| ChatInput {
+        messages: vec![
+            Message::text(Role::System, system.clone()),
+            Message::text(Role::User, earlier.clone()),
+            Message::text(Role::Assistant, "Which version do you run?"),
+            Message::text(Role::User, last),
+        ],
+        ..ChatInput::default()
+    };
+    let counter = TokenCounter::o200k();
+    let expected = |input: &ChatInput| {
+        input
+            .messages
+            .iter()
+            .map(|m| counter.count(&m.text))
+            .sum::<u32>()
+            + TokenCounter::chat_overhead(input.messages.len())
+    };
+    // The first request counts everything; the next ones find the earlier messages remembered,
+    // with different last questions (one the same length as the first).
+    for last in [
+        "version 2.3",
+        "version 2.4",
+        "since the upgrade last week, 2.4.1",
+    ] {
+        let input = turn(last);
+        let signals = extractor.extract(&input, &RequestContext::default());
+        assert_eq!(signals.prompt_tokens, expected(&input), "{last}");
+        assert_eq!(
+            signals.user_tokens,
+            counter.count(&earlier) + counter.count(last)
+        );
+    }
 }
 
 #[test]

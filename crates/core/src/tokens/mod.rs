@@ -6,10 +6,13 @@
 //! [`regex_split`]); a piece that is itself a token (most English words with their leading
 //! space) costs one hash lookup, and any other piece is merged by [`merge`], tiktoken's rule.
 //! Counts are exactly tiktoken's: the tests check every part against `bpe-openai`.
+//! Texts that come back with later requests (system prompts, earlier turns of a conversation)
+//! are counted once per thread and then found by their hash ([`repeated`]).
 
 mod merge;
 mod pretokenize;
 mod regex_split;
+mod repeated;
 mod vocabulary;
 
 use rustc_hash::FxHashMap;
@@ -69,6 +72,16 @@ impl TokenCounter {
                 .sum()
         };
         u32::try_from(count).unwrap_or(u32::MAX)
+    }
+
+    /// [`count`](Self::count) for a text likely to be counted again, such as a system prompt or
+    /// an earlier turn of a conversation: a long one is remembered by this thread, so that its
+    /// next request finds its count instead of counting it (exactly; see [`repeated`]).
+    pub fn count_repeated(&self, text: &str) -> u32 {
+        if text.len() < repeated::MIN_BYTES {
+            return self.count(text);
+        }
+        repeated::get_or_count(text, |text| self.count(text))
     }
 
     fn count_piece(&self, piece: &[u8]) -> usize {
@@ -169,6 +182,20 @@ mod tests {
             bpe_openai::o200k_base().count(many.as_str())
         );
         assert_eq!(counter.count(&text) as usize, expected);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Remembered or not, short or long, seen before or not: the count is the count.
+        #[test]
+        fn repeated_texts_count_exactly(words in proptest::collection::vec("[A-Za-z]{1,9}[ ,.\n]", 0..200), repeats in 1usize..3) {
+            let text = words.concat();
+            let counter = TokenCounter::o200k();
+            for _ in 0..repeats {
+                proptest::prop_assert_eq!(counter.count_repeated(&text), counter.count(&text));
+            }
+        }
     }
 
     #[test]
