@@ -70,6 +70,32 @@ fn conversation() -> ChatInput {
     }
 }
 
+/// A second question about a report of about 1,400 tokens pasted in the first turn.
+fn follow_up() -> ChatInput {
+    let report = "Incident report: the ingest service fell behind after the upgrade; we compared \
+        the queue depth with last week's, analysed the alert timings and found that the \
+        database's write latency doubled. Why it doubled is not yet known. "
+        .repeat(25);
+    let messages = [
+        (
+            Role::User,
+            format!("Here is our report:\n{report}\nWhat stands out?"),
+        ),
+        (
+            Role::Assistant,
+            "The write latency: it doubled right after the upgrade.".to_owned(),
+        ),
+        (Role::User, prompt()),
+    ];
+    ChatInput {
+        messages: messages
+            .into_iter()
+            .map(|(role, text)| Message::text(role, text))
+            .collect(),
+        ..ChatInput::default()
+    }
+}
+
 fn bench_decisions(c: &mut Criterion) {
     let catalog = catalog();
     let input = ChatInput::from_prompt(prompt());
@@ -115,6 +141,10 @@ fn bench_decisions(c: &mut Criterion) {
     .expect("router setup succeeds");
     c.bench_function("decide/rules/conversation-2300-tokens", |b| {
         b.iter(|| rules.decide(black_box(&conversation), black_box(&context)))
+    });
+    let follow_up = follow_up();
+    c.bench_function("decide/rules/follow-up-to-a-pasted-report", |b| {
+        b.iter(|| rules.decide(black_box(&follow_up), black_box(&context)))
     });
     let extractor = routewise_core::SignalExtractor::new().expect("lexicon compiles");
     c.bench_function("signals/extract/300-tokens", |b| {

@@ -22,6 +22,7 @@ pub mod experiment;
 pub mod learn;
 pub mod memory;
 pub mod policy;
+mod repeated;
 pub mod request;
 pub mod router;
 pub mod signals;

@@ -12,9 +12,11 @@ mod scan;
 
 use crate::catalog::Capability;
 use crate::memory::TrackRecord;
+use crate::repeated::{self, Memo};
 use crate::request::{ChatInput, RequestContext, Role};
 use crate::tokens::TokenCounter;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::fmt;
 #[cfg(test)]
 use std::sync::Arc;
@@ -181,6 +183,11 @@ impl Signals {
     }
 }
 
+thread_local! {
+    /// The cue-phrase evidence of earlier user messages (see [`crate::repeated`]).
+    static EARLIER_SCANS: RefCell<Memo<scan::Scan>> = RefCell::new(Memo::default());
+}
+
 /// Computes [`Signals`]. Build once and share: construction compiles the phrase matcher.
 #[derive(Debug, Clone)]
 pub struct SignalExtractor {
@@ -218,6 +225,29 @@ impl SignalExtractor {
         self.tokens
     }
 
+    /// Scans one user message into `scan`. An earlier one (sent before with the previous turn
+    /// of the conversation) is scanned on its own and remembered by this thread, so that the
+    /// next turn finds its evidence instead of scanning it again.
+    fn scan_user_message(&self, text: &str, is_last: bool, scan: &mut scan::Scan) {
+        if is_last || text.len() < repeated::MIN_BYTES {
+            scan::scan_text(&self.phrases, text, is_last, scan);
+        } else {
+            self.scan_earlier(text, scan);
+        }
+    }
+
+    #[inline(never)]
+    fn scan_earlier(&self, text: &str, scan: &mut scan::Scan) {
+        let earlier = EARLIER_SCANS.with_borrow_mut(|memo| {
+            memo.get_or_work_out(text, |text| {
+                let mut alone = scan::Scan::default();
+                scan::scan_text(&self.phrases, text, false, &mut alone);
+                alone
+            })
+        });
+        scan.absorb_earlier(&earlier);
+    }
+
     /// Extracts the signals of one request.
     pub fn extract(&self, input: &ChatInput, context: &RequestContext) -> Signals {
         #[cfg(test)]
@@ -243,7 +273,7 @@ impl SignalExtractor {
                 turns += 1;
                 user_tokens = user_tokens.saturating_add(tokens);
                 let is_last = Some(index) == last_user;
-                scan::scan_text(&self.phrases, &message.text, is_last, &mut user_scan);
+                self.scan_user_message(&message.text, is_last, &mut user_scan);
             }
         }
 

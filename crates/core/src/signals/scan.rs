@@ -76,6 +76,12 @@ impl DomainScores {
         }
     }
 
+    fn absorb(&mut self, other: &Self) {
+        for (score, more) in self.0.iter_mut().zip(other.0) {
+            *score = score.saturating_add(more);
+        }
+    }
+
     pub(crate) fn present(&self) -> Vec<Domain> {
         Domain::ALL
             .into_iter()
@@ -98,6 +104,19 @@ pub(crate) struct Scan {
 }
 
 impl Scan {
+    /// Adds the evidence of an earlier user message scanned on its own: the same as scanning it
+    /// into this scan in its place, since only reasoning, domain and code evidence count for an
+    /// earlier message, and its keywords keep their order of first appearance.
+    pub(crate) fn absorb_earlier(&mut self, earlier: &Scan) {
+        for name in &earlier.reasoning_keywords {
+            if !self.reasoning_keywords.contains(name) {
+                self.reasoning_keywords.push(name);
+            }
+        }
+        self.domain_scores.absorb(&earlier.domain_scores);
+        self.code_score = self.code_score.saturating_add(earlier.code_score);
+    }
+
     /// The task of the last user message: the lexicon's winner; when no task has enough
     /// evidence and nothing asks for reasoning, a short wh-question is a factual question.
     pub(crate) fn task(&self) -> TaskType {

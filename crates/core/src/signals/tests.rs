@@ -68,6 +68,68 @@ fn a_conversation_counts_the_same_when_its_earlier_messages_are_remembered() {
     }
 }
 
+/// The evidence of every user message scanned in order into one scan: what extraction did before
+/// earlier messages were remembered.
+fn scanned_in_order(extractor: &SignalExtractor, input: &ChatInput) -> scan::Scan {
+    let last_user = input.messages.iter().rposition(|m| m.role == Role::User);
+    let mut all = scan::Scan::default();
+    for (index, message) in input.messages.iter().enumerate() {
+        if message.role == Role::User {
+            let is_last = Some(index) == last_user;
+            scan::scan_text(&extractor.phrases, &message.text, is_last, &mut all);
+        }
+    }
+    all
+}
+
+#[test]
+fn earlier_turns_give_the_same_evidence_when_remembered() {
+    let extractor = SignalExtractor::new().unwrap();
+    // Long enough to be remembered; keywords in an order that the merge must keep, a weak
+    // domain word in each turn (present only together), and code split over turns.
+    let first =
+        "Compare the two plans, and tell me why the review of the lawsuit slipped. ".repeat(6);
+    let second =
+        "Why did it fail? Explain the diagnosis; the fix was `x => y` in one file. ".repeat(6);
+    let conversation = |last: &str| ChatInput {
+        messages: vec![
+            Message::text(Role::User, first.clone()),
+            Message::text(Role::Assistant, "Noted."),
+            Message::text(Role::User, second.clone()),
+            Message::text(Role::Assistant, "Noted."),
+            Message::text(Role::User, last),
+        ],
+        ..ChatInput::default()
+    };
+    for last in [
+        "Prove it.",
+        "What should we do first?",
+        "Summarise this in one line.",
+    ] {
+        // The first extraction of each fills the tables (for the first `last`), the second finds them.
+        for _ in 0..2 {
+            let input = conversation(last);
+            let signals = extractor.extract(&input, &RequestContext::default());
+            let expected = scanned_in_order(&extractor, &input);
+            assert_eq!(
+                signals.reasoning_keywords, expected.reasoning_keywords,
+                "{last}"
+            );
+            assert_eq!(signals.domains, expected.domain_scores.present(), "{last}");
+            assert_eq!(
+                signals.has_code,
+                expected.code_score >= scan::CODE_THRESHOLD
+            );
+            assert_eq!(signals.task_type, expected.task(), "{last}");
+        }
+    }
+    let signals = extractor.extract(&conversation("Prove it."), &RequestContext::default());
+    assert_eq!(
+        signals.reasoning_keywords,
+        vec!["compare", "why", "explain", "prove"]
+    );
+}
+
 #[test]
 fn reasoning_keywords_are_distinct_canonical_and_ordered() {
     let s = extract("Explain why this fails, and compare it with the explanation above. Why?");

@@ -7,14 +7,14 @@
 //! space) costs one hash lookup, and any other piece is merged by [`merge`], tiktoken's rule.
 //! Counts are exactly tiktoken's: the tests check every part against `bpe-openai`.
 //! Texts that come back with later requests (system prompts, earlier turns of a conversation)
-//! are counted once per thread and then found by their hash ([`repeated`]).
+//! are counted once per thread and then found by their hash ([`crate::repeated`]).
 
 mod merge;
 mod pretokenize;
 mod regex_split;
-mod repeated;
 mod vocabulary;
 
+use crate::repeated::{self, Memo};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use vocabulary::Vocabulary;
@@ -28,6 +28,8 @@ const PIECE_CACHE_CAPACITY: usize = 16_384;
 const PIECE_CACHE_MAX_LEN: usize = 64;
 
 thread_local! {
+    /// Counts of whole texts likely to come back (see [`TokenCounter::count_repeated`]).
+    static TEXT_COUNTS: RefCell<Memo<u32>> = RefCell::new(Memo::default());
     static PIECE_COUNTS: RefCell<FxHashMap<Box<[u8]>, u32>> = RefCell::new(FxHashMap::default());
 }
 
@@ -76,12 +78,12 @@ impl TokenCounter {
 
     /// [`count`](Self::count) for a text likely to be counted again, such as a system prompt or
     /// an earlier turn of a conversation: a long one is remembered by this thread, so that its
-    /// next request finds its count instead of counting it (exactly; see [`repeated`]).
+    /// next request finds its count instead of counting it (exactly; see [`crate::repeated`]).
     pub fn count_repeated(&self, text: &str) -> u32 {
         if text.len() < repeated::MIN_BYTES {
             return self.count(text);
         }
-        repeated::get_or_count(text, |text| self.count(text))
+        TEXT_COUNTS.with_borrow_mut(|memo| memo.get_or_work_out(text, |text| self.count(text)))
     }
 
     fn count_piece(&self, piece: &[u8]) -> usize {
