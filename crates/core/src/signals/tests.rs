@@ -85,32 +85,55 @@ fn scanned_in_order(extractor: &SignalExtractor, input: &ChatInput) -> scan::Sca
 #[test]
 fn earlier_turns_give_the_same_evidence_when_remembered() {
     let extractor = SignalExtractor::new().unwrap();
-    // Long enough to be remembered; keywords in an order that the merge must keep, a weak
-    // domain word in each turn (present only together), and code split over turns.
-    let first =
-        "Compare the two plans, and tell me why the review of the lawsuit slipped. ".repeat(6);
-    let second =
-        "Why did it fail? Explain the diagnosis; the fix was `x => y` in one file. ".repeat(6);
-    let conversation = |last: &str| ChatInput {
-        messages: vec![
-            Message::text(Role::User, first.clone()),
-            Message::text(Role::Assistant, "Noted."),
-            Message::text(Role::User, second.clone()),
-            Message::text(Role::Assistant, "Noted."),
-            Message::text(Role::User, last),
-        ],
+    let filler =
+        "The team met on Monday and the notes went out to everyone on the list. ".repeat(4);
+    // Long enough to be remembered. Keywords in an order the merge must keep ("why" in both);
+    // one weak medical word and one code fragment in each, so that the domain and code are
+    // present only if the merge adds the turns' evidence up.
+    let first = format!("{filler} Compare the plans: why did the doctor see a `x => y` here?");
+    let second = format!("{filler} Why did it fail? Explain the treatment and call run();");
+    let alone = |text: &str| scanned_in_order(&extractor, &ChatInput::from_prompt(text));
+    for turn in [&first, &second] {
+        assert!(alone(turn).domain_scores.present().is_empty(), "{turn}");
+        assert!(alone(turn).code_score < scan::CODE_THRESHOLD, "{turn}");
+    }
+    let conversation = |earlier: &[&str], last: &str, then: Option<&str>| ChatInput {
+        messages: earlier
+            .iter()
+            .flat_map(|turn| {
+                [
+                    Message::text(Role::User, *turn),
+                    Message::text(Role::Assistant, "Noted."),
+                ]
+            })
+            .chain([Message::text(Role::User, last)])
+            .chain(then.map(|reply| Message::text(Role::Assistant, reply)))
+            .collect(),
         ..ChatInput::default()
     };
-    for last in [
-        "Prove it.",
-        "What should we do first?",
-        "Summarise this in one line.",
-    ] {
-        // The first extraction of each fills the tables (for the first `last`), the second finds them.
+    let cases = [
+        conversation(&[&first, &second], "Prove it.", None),
+        conversation(&[&first, &second], "What should we do first?", None),
+        conversation(
+            &[&first, "short", &second],
+            "Summarise this in one line.",
+            None,
+        ),
+        conversation(&[&second, &second], "Prove it.", None),
+        conversation(
+            &[&first, &second],
+            "Prove it.",
+            Some("An assistant message last."),
+        ),
+        // A text that was an earlier turn, now the last question.
+        conversation(&[&second], &first, None),
+    ];
+    for input in &cases {
+        // The first extraction fills the tables where a text is new, the second finds them.
         for _ in 0..2 {
-            let input = conversation(last);
-            let signals = extractor.extract(&input, &RequestContext::default());
-            let expected = scanned_in_order(&extractor, &input);
+            let signals = extractor.extract(input, &RequestContext::default());
+            let expected = scanned_in_order(&extractor, input);
+            let last = &input.messages[input.messages.len() - 1].text;
             assert_eq!(
                 signals.reasoning_keywords, expected.reasoning_keywords,
                 "{last}"
@@ -118,15 +141,23 @@ fn earlier_turns_give_the_same_evidence_when_remembered() {
             assert_eq!(signals.domains, expected.domain_scores.present(), "{last}");
             assert_eq!(
                 signals.has_code,
-                expected.code_score >= scan::CODE_THRESHOLD
+                expected.code_score >= scan::CODE_THRESHOLD,
+                "{last}"
             );
             assert_eq!(signals.task_type, expected.task(), "{last}");
         }
     }
-    let signals = extractor.extract(&conversation("Prove it."), &RequestContext::default());
+    let signals = extractor.extract(&cases[0], &RequestContext::default());
     assert_eq!(
         signals.reasoning_keywords,
         vec!["compare", "why", "explain", "prove"]
+    );
+    assert_eq!(signals.domains, vec![Domain::Medical]);
+    assert!(signals.has_code);
+    let kept = EARLIER_SCANS.with_borrow(|memo| memo.kept_bytes());
+    assert!(
+        kept >= first.len() + second.len(),
+        "the earlier turns were remembered: {kept}"
     );
 }
 
