@@ -42,6 +42,16 @@ fn prompt() -> String {
     )
 }
 
+fn chat(messages: impl IntoIterator<Item = (Role, String)>) -> ChatInput {
+    ChatInput {
+        messages: messages
+            .into_iter()
+            .map(|(role, text)| Message::text(role, text))
+            .collect(),
+        ..ChatInput::default()
+    }
+}
+
 /// A system prompt of about 1,500 o200k tokens, two earlier turns and the ~300-token prompt.
 fn conversation() -> ChatInput {
     let system = "You are the support assistant of a company that runs a monitoring service. \
@@ -61,13 +71,7 @@ fn conversation() -> ChatInput {
         ),
         (Role::User, prompt()),
     ];
-    ChatInput {
-        messages: messages
-            .into_iter()
-            .map(|(role, text)| Message::text(role, text))
-            .collect(),
-        ..ChatInput::default()
-    }
+    chat(messages)
 }
 
 /// A second question about a report of about 1,400 tokens pasted in the first turn.
@@ -87,13 +91,7 @@ fn follow_up() -> ChatInput {
         ),
         (Role::User, prompt()),
     ];
-    ChatInput {
-        messages: messages
-            .into_iter()
-            .map(|(role, text)| Message::text(role, text))
-            .collect(),
-        ..ChatInput::default()
-    }
+    chat(messages)
 }
 
 fn bench_decisions(c: &mut Criterion) {

@@ -437,18 +437,9 @@ impl Ledger {
             usage_estimated: self.usage_estimated,
             error,
         };
-        let mut line = Vec::with_capacity(LOG_LINE_CAPACITY);
-        let serialised = serde_json::to_writer(&mut line, &record)
-            .map_err(|err| err.to_string())
-            .and_then(|()| String::from_utf8(line).map_err(|err| err.to_string()));
-        let mut line = match serialised {
-            Ok(line) => line,
-            Err(err) => {
-                tracing::warn!("cannot serialise the request log record: {err}");
-                return;
-            }
+        let Some(line) = self.log_line(&record) else {
+            return;
         };
-        self.redactor.redact_in_place(&mut line);
         self.log.write(&line);
         if let Some(sink) = &self.sink {
             sink.keep(Finished {
@@ -470,6 +461,26 @@ impl Ledger {
                 attempts: &self.attempts,
                 line,
             });
+        }
+    }
+}
+
+impl Ledger {
+    /// The record as its JSON log line, secrets masked; `None` (logged) if it cannot serialise.
+    fn log_line(&self, record: &Record<'_>) -> Option<String> {
+        let mut line = Vec::with_capacity(LOG_LINE_CAPACITY);
+        let serialised = serde_json::to_writer(&mut line, record)
+            .map_err(|err| err.to_string())
+            .and_then(|()| String::from_utf8(line).map_err(|err| err.to_string()));
+        match serialised {
+            Ok(mut line) => {
+                self.redactor.redact_in_place(&mut line);
+                Some(line)
+            }
+            Err(err) => {
+                tracing::warn!("cannot serialise the request log record: {err}");
+                None
+            }
         }
     }
 }
