@@ -6,7 +6,8 @@ pub mod translate;
 pub use translate::DEFAULT_MAX_TOKENS;
 
 use crate::ChunkStream;
-use crate::transport;
+use crate::client::{self, HttpClient};
+use crate::transport::{self, TRACEPARENT};
 use crate::{
     ApiKey, CallOptions, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
@@ -14,6 +15,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream;
 use futures::stream::BoxStream;
+use http::{HeaderName, HeaderValue, Uri};
 use routewise_openai::ChatCompletionRequest;
 use routewise_openai::anthropic::{MessagesResponse, StreamEvent};
 use sse_stream::Sse;
@@ -30,15 +32,15 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 #[derive(Debug)]
 pub struct AnthropicProvider {
     settings: ProviderSettings,
-    client: reqwest::Client,
-    endpoint: reqwest::Url,
+    client: HttpClient,
+    endpoint: Uri,
     /// Masks the provider's key in every error built from upstream text.
     redactor: Redactor,
 }
 
 impl AnthropicProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
-        let client = transport::build_client(&settings)?;
+        let client = HttpClient::new(&settings.name, settings.connect_timeout)?;
         let endpoint = transport::endpoint(&settings, "messages")?;
         let redactor = Redactor::new(settings.api_key.as_ref().map(ApiKey::expose));
         Ok(Self {
@@ -62,18 +64,25 @@ impl AnthropicProvider {
                 provider: name.to_owned(),
                 detail,
             })?;
-        let mut builder = self
-            .client
-            .post(self.endpoint.clone())
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .json(&body);
+        let mut headers = vec![(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        )];
         if let Some(key) = &self.settings.api_key {
-            builder = builder.header("x-api-key", key.expose());
+            headers.push((
+                HeaderName::from_static("x-api-key"),
+                client::header_value(name, "x-api-key", key.expose(), true)?,
+            ));
         }
         if let Some(traceparent) = &options.traceparent {
-            builder = builder.header("traceparent", traceparent);
+            headers.push((
+                TRACEPARENT,
+                client::header_value(name, "traceparent", traceparent, false)?,
+            ));
         }
-        let response = transport::send(name, builder, deadlines, started).await?;
+        let json = transport::to_json(name, &body)?;
+        let http = transport::json_post(&self.endpoint, json, headers);
+        let response = transport::send(name, &self.client, http, deadlines, started).await?;
         let created = unix_now();
         if !request.is_stream() {
             let message: MessagesResponse =

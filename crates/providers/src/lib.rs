@@ -8,6 +8,7 @@
 //! gateway's execution layer can retry, fall back, or answer the client.
 
 pub mod anthropic;
+mod client;
 mod decode;
 mod error;
 pub mod openai;

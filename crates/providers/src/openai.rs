@@ -4,13 +4,16 @@
 //! `stream_options.include_usage` switched on for streams so that streamed calls can be costed.
 
 use crate::ChunkStream;
-use crate::transport;
+use crate::client::{self, HttpClient};
+use crate::transport::{self, TRACEPARENT};
 use crate::{
     ApiKey, CallOptions, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use http::Uri;
+use http::header::AUTHORIZATION;
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
 use sse_stream::Sse;
 use std::sync::Arc;
@@ -21,15 +24,15 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub struct OpenAiProvider {
     settings: ProviderSettings,
-    client: reqwest::Client,
-    endpoint: reqwest::Url,
+    client: HttpClient,
+    endpoint: Uri,
     /// Masks the provider's key in every error built from upstream text.
     redactor: Redactor,
 }
 
 impl OpenAiProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
-        let client = transport::build_client(&settings)?;
+        let client = HttpClient::new(&settings.name, settings.connect_timeout)?;
         let endpoint = transport::endpoint(&settings, "chat/completions")?;
         let redactor = Redactor::new(settings.api_key.as_ref().map(ApiKey::expose));
         Ok(Self {
@@ -55,14 +58,23 @@ impl OpenAiProvider {
                 .get_or_insert_with(StreamOptions::default)
                 .include_usage = Some(true);
         }
-        let mut builder = self.client.post(self.endpoint.clone()).json(&request);
+        let mut headers = Vec::with_capacity(2);
         if let Some(key) = &self.settings.api_key {
-            builder = builder.bearer_auth(key.expose());
+            let bearer = format!("Bearer {}", key.expose());
+            headers.push((
+                AUTHORIZATION,
+                client::header_value(name, "authorization", &bearer, true)?,
+            ));
         }
         if let Some(traceparent) = &options.traceparent {
-            builder = builder.header("traceparent", traceparent);
+            headers.push((
+                TRACEPARENT,
+                client::header_value(name, "traceparent", traceparent, false)?,
+            ));
         }
-        let response = transport::send(name, builder, deadlines, started).await?;
+        let body = transport::to_json(name, &request)?;
+        let http = transport::json_post(&self.endpoint, body, headers);
+        let response = transport::send(name, &self.client, http, deadlines, started).await?;
         if !stream {
             let completion: ChatCompletion =
                 transport::read_json(name, response, deadlines, started).await?;

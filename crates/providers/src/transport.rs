@@ -1,9 +1,15 @@
-//! HTTP plumbing shared by the providers: the client, deadlines, status mapping, SSE decoding.
+//! HTTP plumbing shared by the providers: requests, deadlines, status mapping, SSE decoding.
 
+use crate::client::{self, HttpClient};
 use crate::{Deadlines, ProviderError, ProviderSettings, TimeoutPhase};
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use http::HeaderMap;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sse_stream::{Sse, SseStream};
 use std::sync::Arc;
@@ -11,34 +17,40 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The W3C trace-context header.
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// Longest upstream error message kept in a [`ProviderError`]; upstream bodies can be large.
 const MAX_ERROR_MESSAGE: usize = 512;
 
-/// The HTTP client of one provider: its own connection pool, `TCP_NODELAY` (without it, Nagle's
-/// algorithm meets delayed ACKs and every small request waits ~40 ms), and the provider's
-/// connect timeout.
-pub(crate) fn build_client(settings: &ProviderSettings) -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .connect_timeout(settings.connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .map_err(|err| ProviderError::Request {
-            provider: settings.name.clone(),
-            detail: format!("cannot build the HTTP client: {err}"),
-        })
+/// The URL of `path` under the provider's base URL, parsed once at construction.
+pub(crate) fn endpoint(settings: &ProviderSettings, path: &str) -> Result<Uri, ProviderError> {
+    let text = format!("{}/{path}", settings.base_url.trim_end_matches('/'));
+    client::parse_url(&settings.name, &text)
 }
 
-/// The URL of `path` under the provider's base URL, parsed once at construction: parsing (and
-/// IDNA-normalising) it on every request showed up in profiles.
-pub(crate) fn endpoint(
-    settings: &ProviderSettings,
-    path: &str,
-) -> Result<reqwest::Url, ProviderError> {
-    let text = format!("{}/{path}", settings.base_url.trim_end_matches('/'));
-    reqwest::Url::parse(&text).map_err(|err| ProviderError::Request {
-        provider: settings.name.clone(),
-        detail: format!("`{text}` is not a valid URL: {err}"),
+/// A JSON `POST` to `uri` with the given extra headers (already checked values).
+pub(crate) fn json_post(
+    uri: &Uri,
+    body: Vec<u8>,
+    headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(Bytes::from(body)));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri.clone();
+    let map = request.headers_mut();
+    map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        map.insert(name, value);
+    }
+    request
+}
+
+/// The request's JSON body.
+pub(crate) fn to_json(provider: &str, body: &impl Serialize) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(|err| ProviderError::Request {
+        provider: provider.to_owned(),
+        detail: format!("cannot serialise the request: {err}"),
     })
 }
 
@@ -46,11 +58,12 @@ pub(crate) fn endpoint(
 /// any non-2xx answer into [`ProviderError::Status`].
 pub(crate) async fn send(
     provider: &str,
-    request: reqwest::RequestBuilder,
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
     deadlines: Deadlines,
     started: Instant,
-) -> Result<reqwest::Response, ProviderError> {
-    let response = match tokio::time::timeout(deadlines.first_byte, request.send()).await {
+) -> Result<Response<Incoming>, ProviderError> {
+    let response = match tokio::time::timeout(deadlines.first_byte, client.send(request)).await {
         Err(_) => {
             return Err(ProviderError::Timeout {
                 provider: provider.to_owned(),
@@ -77,7 +90,7 @@ pub(crate) async fn send(
         return Ok(response);
     }
     let retry_after = retry_after(response.headers());
-    let body = tokio::time::timeout_at(started + deadlines.total, response.bytes())
+    let body = tokio::time::timeout_at(started + deadlines.total, read_body(response))
         .await
         .ok()
         .and_then(Result::ok)
@@ -90,14 +103,18 @@ pub(crate) async fn send(
     })
 }
 
+async fn read_body(response: Response<Incoming>) -> Result<Bytes, hyper::Error> {
+    Ok(response.into_body().collect().await?.to_bytes())
+}
+
 /// Reads and decodes a JSON body before the total deadline.
 pub(crate) async fn read_json<T: DeserializeOwned>(
     provider: &str,
-    response: reqwest::Response,
+    response: Response<Incoming>,
     deadlines: Deadlines,
     started: Instant,
 ) -> Result<T, ProviderError> {
-    let body = match tokio::time::timeout_at(started + deadlines.total, response.bytes()).await {
+    let body = match tokio::time::timeout_at(started + deadlines.total, read_body(response)).await {
         Err(_) => {
             return Err(ProviderError::Timeout {
                 provider: provider.to_owned(),
@@ -123,12 +140,12 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
 /// deadline passes first.
 pub(crate) fn sse_events(
     provider: &str,
-    response: reqwest::Response,
+    response: Response<Incoming>,
     deadlines: Deadlines,
     started: Instant,
 ) -> BoxStream<'static, Result<Sse, ProviderError>> {
     let provider = provider.to_owned();
-    let events = SseStream::from_bytes_stream(response.bytes_stream()).boxed();
+    let events = SseStream::new(response.into_body()).boxed();
     let deadline = Box::pin(tokio::time::sleep_until(started + deadlines.total));
     stream::unfold(
         Some((events, deadline, provider)),
@@ -229,7 +246,7 @@ fn preview(body: &[u8]) -> String {
 }
 
 /// The error and its sources, so "error sending request" says why.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
