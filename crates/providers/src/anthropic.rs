@@ -15,6 +15,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream;
 use futures::stream::BoxStream;
+use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Uri};
 use routewise_openai::ChatCompletionRequest;
 use routewise_openai::anthropic::{MessagesResponse, StreamEvent};
@@ -34,19 +35,29 @@ pub struct AnthropicProvider {
     settings: ProviderSettings,
     client: HttpClient,
     endpoint: Uri,
+    /// The API key's header, checked at construction.
+    api_key: Option<HeaderValue>,
+    /// The URL's credentials as basic auth, for a server behind a proxy that asks for them.
+    basic_auth: Option<HeaderValue>,
     /// Masks the provider's key in every error built from upstream text.
     redactor: Redactor,
 }
 
 impl AnthropicProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
-        let client = HttpClient::new(&settings.name, settings.connect_timeout)?;
         let endpoint = transport::endpoint(&settings, "messages")?;
-        let redactor = Redactor::new(settings.api_key.as_ref().map(ApiKey::expose));
+        let client = HttpClient::new(&settings.name, &endpoint, settings.connect_timeout)?;
+        let key = settings.api_key.as_ref().map(ApiKey::expose);
+        let api_key = key
+            .map(|key| client::secret_header(&settings.name, "x-api-key", key))
+            .transpose()?;
+        let redactor = Redactor::new(key);
         Ok(Self {
             settings,
             client,
-            endpoint,
+            basic_auth: endpoint.basic_auth,
+            endpoint: endpoint.uri,
+            api_key,
             redactor,
         })
     }
@@ -68,17 +79,14 @@ impl AnthropicProvider {
             HeaderName::from_static("anthropic-version"),
             HeaderValue::from_static(ANTHROPIC_VERSION),
         )];
-        if let Some(key) = &self.settings.api_key {
-            headers.push((
-                HeaderName::from_static("x-api-key"),
-                client::header_value(name, "x-api-key", key.expose(), true)?,
-            ));
+        if let Some(key) = &self.api_key {
+            headers.push((HeaderName::from_static("x-api-key"), key.clone()));
         }
-        if let Some(traceparent) = &options.traceparent {
-            headers.push((
-                TRACEPARENT,
-                client::header_value(name, "traceparent", traceparent, false)?,
-            ));
+        if let Some(basic_auth) = &self.basic_auth {
+            headers.push((AUTHORIZATION, basic_auth.clone()));
+        }
+        if let Some(traceparent) = transport::traceparent(options.traceparent.as_deref()) {
+            headers.push((TRACEPARENT, traceparent));
         }
         let json = transport::to_json(name, &body)?;
         let http = transport::json_post(&self.endpoint, json, headers);

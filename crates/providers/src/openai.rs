@@ -12,8 +12,8 @@ use crate::{
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use http::Uri;
 use http::header::AUTHORIZATION;
+use http::{HeaderValue, Uri};
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
 use sse_stream::Sse;
 use std::sync::Arc;
@@ -26,19 +26,24 @@ pub struct OpenAiProvider {
     settings: ProviderSettings,
     client: HttpClient,
     endpoint: Uri,
+    /// The API key as a bearer token (or the URL's credentials), checked at construction.
+    authorization: Option<HeaderValue>,
     /// Masks the provider's key in every error built from upstream text.
     redactor: Redactor,
 }
 
 impl OpenAiProvider {
     pub fn new(settings: ProviderSettings) -> Result<Self, ProviderError> {
-        let client = HttpClient::new(&settings.name, settings.connect_timeout)?;
         let endpoint = transport::endpoint(&settings, "chat/completions")?;
-        let redactor = Redactor::new(settings.api_key.as_ref().map(ApiKey::expose));
+        let client = HttpClient::new(&settings.name, &endpoint, settings.connect_timeout)?;
+        let key = settings.api_key.as_ref().map(ApiKey::expose);
+        let authorization = client::authorization(&settings.name, key, &endpoint)?;
+        let redactor = Redactor::new(key);
         Ok(Self {
             settings,
             client,
-            endpoint,
+            endpoint: endpoint.uri,
+            authorization,
             redactor,
         })
     }
@@ -59,18 +64,11 @@ impl OpenAiProvider {
                 .include_usage = Some(true);
         }
         let mut headers = Vec::with_capacity(2);
-        if let Some(key) = &self.settings.api_key {
-            let bearer = format!("Bearer {}", key.expose());
-            headers.push((
-                AUTHORIZATION,
-                client::header_value(name, "authorization", &bearer, true)?,
-            ));
+        if let Some(authorization) = &self.authorization {
+            headers.push((AUTHORIZATION, authorization.clone()));
         }
-        if let Some(traceparent) = &options.traceparent {
-            headers.push((
-                TRACEPARENT,
-                client::header_value(name, "traceparent", traceparent, false)?,
-            ));
+        if let Some(traceparent) = transport::traceparent(options.traceparent.as_deref()) {
+            headers.push((TRACEPARENT, traceparent));
         }
         let body = transport::to_json(name, &request)?;
         let http = transport::json_post(&self.endpoint, body, headers);

@@ -1,11 +1,11 @@
 //! HTTP plumbing shared by the providers: requests, deadlines, status mapping, SSE decoding.
 
-use crate::client::{self, HttpClient};
+use crate::client::{self, Endpoint, HttpClient};
 use crate::{Deadlines, ProviderError, ProviderSettings, TimeoutPhase};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use http::header::CONTENT_TYPE;
+use http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -24,7 +24,7 @@ pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent"
 const MAX_ERROR_MESSAGE: usize = 512;
 
 /// The URL of `path` under the provider's base URL, parsed once at construction.
-pub(crate) fn endpoint(settings: &ProviderSettings, path: &str) -> Result<Uri, ProviderError> {
+pub(crate) fn endpoint(settings: &ProviderSettings, path: &str) -> Result<Endpoint, ProviderError> {
     let text = format!("{}/{path}", settings.base_url.trim_end_matches('/'));
     client::parse_url(&settings.name, &text)
 }
@@ -40,10 +40,18 @@ pub(crate) fn json_post(
     *request.uri_mut() = uri.clone();
     let map = request.headers_mut();
     map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // What reqwest sent, which some proxies in front of model servers expect.
+    map.insert(ACCEPT, HeaderValue::from_static("*/*"));
     for (name, value) in headers {
         map.insert(name, value);
     }
     request
+}
+
+/// The `traceparent` header to send: routewise builds the value itself, well-formed; should one
+/// ever not be a valid header, the call goes untraced rather than failing.
+pub(crate) fn traceparent(value: Option<&str>) -> Option<HeaderValue> {
+    value.and_then(|value| HeaderValue::from_str(value).ok())
 }
 
 /// The request's JSON body.
@@ -90,16 +98,29 @@ pub(crate) async fn send(
         return Ok(response);
     }
     let retry_after = retry_after(response.headers());
+    let moved_to = status
+        .is_redirection()
+        .then(|| response.headers().get(LOCATION))
+        .flatten()
+        .map(|location| String::from_utf8_lossy(location.as_bytes()).into_owned());
     let body = tokio::time::timeout_at(started + deadlines.total, read_body(response))
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    let message = match moved_to {
+        // Upstream APIs do not redirect a POST; a base URL that does is the one to fix.
+        Some(location) => format!(
+            "the upstream redirects to `{location}`, which routewise does not follow: set the \
+             provider's base_url to where it points"
+        ),
+        None => error_message(&body),
+    };
     Err(ProviderError::Status {
         provider: provider.to_owned(),
         status: status.as_u16(),
         retry_after,
-        message: error_message(&body),
+        message,
     })
 }
 
