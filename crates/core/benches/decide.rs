@@ -1,5 +1,7 @@
 //! Decision latency: one routing decision, tokenisation included, for a ~300-token prompt, and
-//! for the same prompt at the end of a conversation with a long system prompt.
+//! for the same prompt at the end of a conversation with a long system prompt; and token
+//! counting over real prompts of three bundled benchmarks, whose words do not repeat the way the
+//! 300-token prompt's do.
 #![expect(
     clippy::expect_used,
     reason = "a benchmark with a broken setup should abort loudly"
@@ -158,6 +160,39 @@ fn bench_decisions(c: &mut Criterion) {
     c.bench_function("tokens/bpe-openai-reference/300-tokens", |b| {
         b.iter(|| reference.count(black_box(text.as_str())))
     });
+    let prompts = benchmark_prompts();
+    let mut group = c.benchmark_group("tokens/o200k");
+    group.sample_size(20);
+    group.bench_function("1500-benchmark-prompts", |b| {
+        b.iter(|| {
+            prompts
+                .iter()
+                .map(|p| u64::from(counter.count(black_box(p))))
+                .sum::<u64>()
+        })
+    });
+    group.finish();
+}
+
+/// The first 500 prompts of each of three bundled benchmarks (MMLU's few-shot questions,
+/// LLMRouter's mixed tasks, RouterBench's ARC, MBPP and Winogrande items).
+fn benchmark_prompts() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/benchmarks");
+    let mut prompts = Vec::new();
+    for file in [
+        "routellm_mmlu_part1.jsonl.gz",
+        "llmrouter_dc_9models_part1.jsonl.gz",
+        "routerbench_subset_arc_mbpp_winogrande_part1.jsonl.gz",
+    ] {
+        let gz = std::fs::File::open(dir.join(file)).expect("bundled benchmark data is present");
+        let text = std::io::read_to_string(flate2::read::GzDecoder::new(gz))
+            .expect("bundled benchmark data is gzip");
+        prompts.extend(text.lines().take(500).map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).expect("a JSON record");
+            record["prompt"].as_str().expect("a prompt").to_owned()
+        }));
+    }
+    prompts
 }
 
 criterion_group!(benches, bench_decisions);

@@ -11,10 +11,12 @@
 
 mod merge;
 mod pretokenize;
+mod recent;
 mod regex_split;
 mod vocabulary;
 
 use crate::repeated::{self, Memo};
+use recent::RecentPieces;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use vocabulary::Vocabulary;
@@ -31,6 +33,8 @@ thread_local! {
     /// Counts of whole texts likely to come back (see [`TokenCounter::count_repeated`]).
     static TEXT_COUNTS: RefCell<Memo<u32>> = RefCell::new(Memo::default());
     static PIECE_COUNTS: RefCell<FxHashMap<Box<[u8]>, u32>> = RefCell::new(FxHashMap::default());
+    /// Counts of the pieces counted last, in front of the vocabulary (see [`recent`]).
+    static RECENT_PIECES: RefCell<RecentPieces> = RefCell::new(RecentPieces::default());
 }
 
 /// Tokens OpenAI's chat format adds per message (role and separators) and once per reply.
@@ -64,15 +68,15 @@ impl TokenCounter {
 
     /// Tokens in a piece of text. Saturates at `u32::MAX` rather than wrapping.
     pub fn count(&self, text: &str) -> u32 {
-        let count: usize = if text.is_ascii() {
-            pretokenize::split_ascii(text)
-                .map(|piece| self.count_piece(piece.as_bytes()))
-                .sum()
-        } else {
-            regex_split::split(text)
-                .map(|piece| self.count_piece(piece.as_bytes()))
-                .sum()
-        };
+        let count: usize = RECENT_PIECES.with_borrow_mut(|recent| {
+            let mut count =
+                |piece: &str| recent.count(piece.as_bytes(), |bytes| self.count_piece(bytes));
+            if text.is_ascii() {
+                pretokenize::split_ascii(text).map(&mut count).sum()
+            } else {
+                regex_split::split(text).map(&mut count).sum()
+            }
+        });
         u32::try_from(count).unwrap_or(u32::MAX)
     }
 

@@ -42,17 +42,17 @@ pub(crate) struct Vocabulary {
 /// but a few hundred tokens) is the whole string. Comparing these instead of the bytes
 /// behind a pointer saves a dependent load and a `memcmp` call per lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key {
-    head: u64,
-    tail: u64,
-    len: usize,
+pub(super) struct Key {
+    pub(super) head: u64,
+    pub(super) tail: u64,
+    pub(super) len: usize,
 }
 
 /// Strings this long or shorter are compared by their [`Key`] alone.
-const INLINE_LEN: usize = 16;
+pub(super) const INLINE_LEN: usize = 16;
 
 impl Key {
-    fn of(bytes: &[u8]) -> Self {
+    pub(super) fn of(bytes: &[u8]) -> Self {
         let len = bytes.len();
         let tail = if len > 8 { word(bytes, len - 8) } else { 0 };
         Self {
@@ -66,7 +66,7 @@ impl Key {
     /// XOR-ed: every bit of the folded word reaches both the low bits hashbrown takes the bucket
     /// from and the top seven it takes the tag from (a plain 64-bit product's top byte only
     /// sees the input's top byte, and its low bits only the input's low bits).
-    fn hash(&self) -> u64 {
+    pub(super) fn hash(&self) -> u64 {
         let folded = self.head ^ self.tail.rotate_left(31) ^ self.len as u64;
         let product = u128::from(folded) * 0x9e37_79b9_7f4a_7c15;
         (product as u64) ^ (product >> 64) as u64
