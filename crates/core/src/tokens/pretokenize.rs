@@ -55,6 +55,35 @@ fn run_end(bytes: &[u8], from: usize, class: impl Fn(u8) -> bool) -> usize {
         .map_or(bytes.len(), |n| from + n)
 }
 
+/// Each byte's top bit, in a word of eight bytes.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The top bit of each byte of `word` that is a lowercase ASCII letter. Exact for ASCII bytes
+/// (every byte below 0x80), for which no per-byte sum below carries into the next byte.
+fn lowercase_bytes(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let from_a = word.wrapping_add(ONES * (0x80 - u64::from(b'a')));
+    let past_z = word.wrapping_add(ONES * (0x80 - u64::from(b'z') - 1));
+    from_a & !past_z & HIGH_BITS
+}
+
+/// End of the run of lowercase letters from `from`, eight bytes at a time: a word's end is found
+/// without a branch per letter, whose exit (where the word ends) a branch predictor cannot know.
+fn lowercase_run_end(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while let Some(chunk) = bytes
+        .get(at..at + 8)
+        .and_then(|c| <[u8; 8]>::try_from(c).ok())
+    {
+        let others = !lowercase_bytes(u64::from_le_bytes(chunk)) & HIGH_BITS;
+        if others != 0 {
+            return at + (others.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    run_end(bytes, at, is_lower)
+}
+
 /// Length of an English contraction suffix (`'s`, `'t`, `'re`, `'ve`, `'m`, `'ll`, `'d`, any
 /// case) starting at `at`, or 0.
 fn contraction_len(bytes: &[u8], at: usize) -> usize {
@@ -79,7 +108,7 @@ fn piece_end(bytes: &[u8], start: usize) -> usize {
     };
     if letters_from < bytes.len() && is_letter(bytes[letters_from]) {
         let upper_end = run_end(bytes, letters_from, is_upper);
-        let lower_end = run_end(bytes, upper_end, is_lower);
+        let lower_end = lowercase_run_end(bytes, upper_end);
         // 1 needs a lowercase letter after the capitals; 2 needs at least one capital.
         if lower_end > upper_end || upper_end > letters_from {
             return lower_end + contraction_len(bytes, lower_end);
@@ -159,8 +188,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn lowercase_bytes_is_exact_for_every_ascii_byte_in_every_lane() {
+        for b in 0u8..0x80 {
+            for lane in 0..8 {
+                // The other lanes hold the byte's neighbours, where a carry would show.
+                let mut chunk = [b.wrapping_add(1) & 0x7f; 8];
+                chunk[lane] = b;
+                let mask = lowercase_bytes(u64::from_le_bytes(chunk));
+                for (i, &byte) in chunk.iter().enumerate() {
+                    let flagged = mask >> (8 * i + 7) & 1 == 1;
+                    assert_eq!(flagged, is_lower(byte), "byte {byte:#x} in lane {i}");
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn word_at_a_time_runs_end_where_byte_at_a_time_runs_do(
+            text in "[ -~\t\n\r\x00-\x1F\x7F]{0,40}",
+            from in 0usize..40,
+        ) {
+            let bytes = text.as_bytes();
+            let from = from.min(bytes.len());
+            prop_assert_eq!(lowercase_run_end(bytes, from), run_end(bytes, from, is_lower));
+        }
 
         #[test]
         fn matches_the_regex_on_any_ascii(text in "[ -~\t\n\r\x0B\x0C\x00-\x1F]{0,64}") {
