@@ -30,6 +30,7 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_platform_verifier::BuilderVerifierExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -86,6 +87,22 @@ impl HttpClient {
         connect_timeout: Duration,
         proxies: Matcher,
     ) -> Result<Self, ProviderError> {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|err| ProviderError::Request {
+            provider: provider.to_owned(),
+            detail: format!("cannot set up TLS with the platform's certificates: {err}"),
+        })?
+        .with_no_client_auth();
+        Ok(Self::with_tls(connect_timeout, proxies, tls))
+    }
+
+    /// A client that verifies upstreams' certificates as `tls` says (the platform's roots in
+    /// service; a test's own root in the tests).
+    fn with_tls(connect_timeout: Duration, proxies: Matcher, tls: rustls::ClientConfig) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(KEEPALIVE));
@@ -99,11 +116,7 @@ impl HttpClient {
             proxies: Arc::clone(&proxies),
         };
         let tls = HttpsConnectorBuilder::new()
-            .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|err| ProviderError::Request {
-                provider: provider.to_owned(),
-                detail: format!("cannot set up TLS with the platform's certificates: {err}"),
-            })?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -116,7 +129,7 @@ impl HttpClient {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { client, proxies })
+        Self { client, proxies }
     }
 
     /// Sends `request`; a request to a plain `http` upstream through a proxy carries the
@@ -633,6 +646,91 @@ mod tests {
             }
             other => panic!("expected a status error, got {other:?}"),
         }
+    }
+
+    /// A TLS upstream on 127.0.0.1 with a certificate no platform trusts (`testdata/`, made by
+    /// `openssl req -x509` for `localhost` and `127.0.0.1`), offering HTTP/2 and HTTP/1.1 by
+    /// ALPN; it answers each request with the HTTP version it arrived in. Returns its URL and
+    /// the certificate.
+    async fn tls_upstream() -> (String, rustls::pki_types::CertificateDer<'static>) {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let cert = CertificateDer::from(include_bytes!("testdata/localhost.cert.der").to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            include_bytes!("testdata/localhost.key.der").to_vec(),
+        ));
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "https://{}/v1/chat/completions",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let answer =
+                        hyper::service::service_fn(|request: Request<Incoming>| async move {
+                            let version = format!("{:?}", request.version());
+                            Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                                Bytes::from(version),
+                            )))
+                        });
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), answer)
+                        .await;
+                });
+            }
+        });
+        (url, cert)
+    }
+
+    #[tokio::test]
+    async fn a_tls_upstream_is_verified_and_spoken_to_in_http2() {
+        let (url, cert) = tls_upstream().await;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = HttpClient::with_tls(TIMEOUT, Matcher::builder().build(), tls);
+        for _ in 0..2 {
+            let response = tokio::time::timeout(TIMEOUT, client.send(post(&url)))
+                .await
+                .expect("the upstream answers")
+                .unwrap();
+            assert_eq!(response.version(), http::Version::HTTP_2);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"HTTP/2.0", "the upstream saw HTTP/2");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upstream_certificate_the_platform_does_not_trust_is_refused() {
+        let (url, _) = tls_upstream().await;
+        let client = HttpClient::with_proxies("p", TIMEOUT, Matcher::builder().build()).unwrap();
+        let err = tokio::time::timeout(TIMEOUT, client.send(post(&url)))
+            .await
+            .expect("the handshake ends")
+            .unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+        let chain = transport::error_chain(&err);
+        assert!(chain.contains("certificate"), "{chain}");
     }
 
     #[test]
