@@ -699,16 +699,7 @@ mod tests {
     #[tokio::test]
     async fn a_tls_upstream_is_verified_and_spoken_to_in_http2() {
         let (url, cert) = tls_upstream().await;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let client = HttpClient::with_tls(TIMEOUT, Matcher::builder().build(), tls);
+        let client = trusting(cert, Matcher::builder().build());
         for _ in 0..2 {
             let response = tokio::time::timeout(TIMEOUT, client.send(post(&url)))
                 .await
@@ -718,6 +709,83 @@ mod tests {
             let body = response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(&body[..], b"HTTP/2.0", "the upstream saw HTTP/2");
         }
+    }
+
+    /// A client that trusts the test upstream's certificate, through `proxies`.
+    fn trusting(cert: rustls::pki_types::CertificateDer<'static>, proxies: Matcher) -> HttpClient {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        HttpClient::with_tls(TIMEOUT, proxies, tls)
+    }
+
+    /// A proxy that opens `CONNECT` tunnels and relays bytes both ways; returns its URL and
+    /// the targets it was asked for.
+    async fn tunnelling_proxy() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (asked, targets) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let asked = asked.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n")
+                        && client.read(&mut byte).await.ok() == Some(1)
+                    {
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let Some(target) = head
+                        .strip_prefix("CONNECT ")
+                        .and_then(|rest| rest.split(' ').next())
+                    else {
+                        return;
+                    };
+                    let _ = asked.send(target.to_owned());
+                    let Ok(mut upstream) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    if client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .is_ok()
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        (url, targets)
+    }
+
+    #[tokio::test]
+    async fn tls_runs_inside_a_proxy_tunnel_end_to_end() {
+        let (url, cert) = tls_upstream().await;
+        let (proxy, mut targets) = tunnelling_proxy().await;
+        let client = trusting(cert, Matcher::builder().https(proxy).build());
+        let response = tokio::time::timeout(TIMEOUT, client.send(post(&url)))
+            .await
+            .expect("the upstream answers through the tunnel")
+            .unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"HTTP/2.0");
+        // Sent before the tunnel opened, so before any answer could come back.
+        let target = targets
+            .try_recv()
+            .expect("the proxy was asked for a tunnel");
+        assert!(
+            url.contains(&format!("//{target}/")),
+            "the tunnel went to the upstream: {target} for {url}"
+        );
     }
 
     #[tokio::test]
