@@ -7,7 +7,7 @@ pub use translate::DEFAULT_MAX_TOKENS;
 
 use crate::ChunkStream;
 use crate::client::{self, HttpClient};
-use crate::transport::{self, TRACEPARENT};
+use crate::transport;
 use crate::{
     ApiKey, CallOptions, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
@@ -35,10 +35,9 @@ pub struct AnthropicProvider {
     settings: ProviderSettings,
     client: HttpClient,
     endpoint: Uri,
-    /// The API key's header, checked at construction.
-    api_key: Option<HeaderValue>,
-    /// The URL's credentials as basic auth, for a server behind a proxy that asks for them.
-    basic_auth: Option<HeaderValue>,
+    /// Sent with every request, checked at construction: the API version, the API key, and the
+    /// URL's credentials as basic auth (for a server behind a proxy that asks for them).
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// Masks the provider's key in every error built from upstream text.
     redactor: Redactor,
 }
@@ -48,16 +47,23 @@ impl AnthropicProvider {
         let endpoint = transport::endpoint(&settings, "messages")?;
         let client = HttpClient::new(&settings.name, &endpoint, settings.connect_timeout)?;
         let key = settings.api_key.as_ref().map(ApiKey::expose);
-        let api_key = key
-            .map(|key| client::secret_header(&settings.name, "x-api-key", key))
-            .transpose()?;
+        let mut headers = vec![(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        )];
+        if let Some(key) = key {
+            let value = client::secret_header(&settings.name, "x-api-key", key)?;
+            headers.push((HeaderName::from_static("x-api-key"), value));
+        }
+        if let Some(basic_auth) = endpoint.basic_auth {
+            headers.push((AUTHORIZATION, basic_auth));
+        }
         let redactor = Redactor::new(key);
         Ok(Self {
             settings,
             client,
-            basic_auth: endpoint.basic_auth,
             endpoint: endpoint.uri,
-            api_key,
+            headers,
             redactor,
         })
     }
@@ -75,22 +81,16 @@ impl AnthropicProvider {
                 provider: name.to_owned(),
                 detail,
             })?;
-        let mut headers = vec![(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        )];
-        if let Some(key) = &self.api_key {
-            headers.push((HeaderName::from_static("x-api-key"), key.clone()));
-        }
-        if let Some(basic_auth) = &self.basic_auth {
-            headers.push((AUTHORIZATION, basic_auth.clone()));
-        }
-        if let Some(traceparent) = transport::traceparent(options.traceparent.as_deref()) {
-            headers.push((TRACEPARENT, traceparent));
-        }
-        let json = transport::to_json(name, &body)?;
-        let http = transport::json_post(&self.endpoint, json, headers);
-        let response = transport::send(name, &self.client, http, deadlines, started).await?;
+        let response = transport::post_json(
+            name,
+            &self.client,
+            &self.endpoint,
+            &body,
+            &self.headers,
+            &options,
+            started,
+        )
+        .await?;
         let created = unix_now();
         if !request.is_stream() {
             let message: MessagesResponse =

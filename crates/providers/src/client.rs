@@ -32,7 +32,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_platform_verifier::BuilderVerifierExt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -46,6 +46,19 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 const KEEPALIVE_RETRIES: u32 = 3;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// TLS verified against the platform's root certificates, built once per process: loading and
+/// parsing the system's certificates took about 18 million instructions, which every provider
+/// and every model with its own pool paid again at start-up. A clone shares the verifier.
+static PLATFORM_TLS: LazyLock<Result<rustls::ClientConfig, String>> = LazyLock::new(|| {
+    rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|builder| builder.with_platform_verifier())
+    .map(|builder| builder.with_no_client_auth())
+    .map_err(|err| err.to_string())
+});
 
 /// One provider's client: its own connection pool.
 #[derive(Clone)]
@@ -87,16 +100,13 @@ impl HttpClient {
         connect_timeout: Duration,
         proxies: Matcher,
     ) -> Result<Self, ProviderError> {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_platform_verifier())
-        .map_err(|err| ProviderError::Request {
-            provider: provider.to_owned(),
-            detail: format!("cannot set up TLS with the platform's certificates: {err}"),
-        })?
-        .with_no_client_auth();
+        let tls = PLATFORM_TLS
+            .as_ref()
+            .map_err(|why| ProviderError::Request {
+                provider: provider.to_owned(),
+                detail: format!("cannot set up TLS with the platform's certificates: {why}"),
+            })?
+            .clone();
         Ok(Self::with_tls(connect_timeout, proxies, tls))
     }
 
@@ -483,7 +493,7 @@ mod tests {
     }
 
     fn post(url: &str) -> Request<Full<Bytes>> {
-        transport::json_post(&Uri::try_from(url).unwrap(), b"{}".to_vec(), [])
+        transport::json_post(&Uri::try_from(url).unwrap(), b"{}".to_vec(), &[], None)
     }
 
     #[tokio::test]

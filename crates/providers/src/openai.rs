@@ -5,7 +5,7 @@
 
 use crate::ChunkStream;
 use crate::client::{self, HttpClient};
-use crate::transport::{self, TRACEPARENT};
+use crate::transport;
 use crate::{
     ApiKey, CallOptions, Provider, ProviderError, ProviderReply, ProviderSettings, Redactor,
 };
@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Uri};
+use http::{HeaderName, HeaderValue, Uri};
 use routewise_openai::{ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, StreamOptions};
 use sse_stream::Sse;
 use std::sync::Arc;
@@ -26,8 +26,9 @@ pub struct OpenAiProvider {
     settings: ProviderSettings,
     client: HttpClient,
     endpoint: Uri,
-    /// The API key as a bearer token (or the URL's credentials), checked at construction.
-    authorization: Option<HeaderValue>,
+    /// Sent with every request: the API key as a bearer token (or the URL's credentials),
+    /// checked at construction.
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// Masks the provider's key in every error built from upstream text.
     redactor: Redactor,
 }
@@ -37,13 +38,16 @@ impl OpenAiProvider {
         let endpoint = transport::endpoint(&settings, "chat/completions")?;
         let client = HttpClient::new(&settings.name, &endpoint, settings.connect_timeout)?;
         let key = settings.api_key.as_ref().map(ApiKey::expose);
-        let authorization = client::authorization(&settings.name, key, &endpoint)?;
+        let headers = client::authorization(&settings.name, key, &endpoint)?
+            .map(|value| (AUTHORIZATION, value))
+            .into_iter()
+            .collect();
         let redactor = Redactor::new(key);
         Ok(Self {
             settings,
             client,
             endpoint: endpoint.uri,
-            authorization,
+            headers,
             redactor,
         })
     }
@@ -63,16 +67,16 @@ impl OpenAiProvider {
                 .get_or_insert_with(StreamOptions::default)
                 .include_usage = Some(true);
         }
-        let mut headers = Vec::with_capacity(2);
-        if let Some(authorization) = &self.authorization {
-            headers.push((AUTHORIZATION, authorization.clone()));
-        }
-        if let Some(traceparent) = transport::traceparent(options.traceparent.as_deref()) {
-            headers.push((TRACEPARENT, traceparent));
-        }
-        let body = transport::to_json(name, &request)?;
-        let http = transport::json_post(&self.endpoint, body, headers);
-        let response = transport::send(name, &self.client, http, deadlines, started).await?;
+        let response = transport::post_json(
+            name,
+            &self.client,
+            &self.endpoint,
+            &request,
+            &self.headers,
+            &options,
+            started,
+        )
+        .await?;
         if !stream {
             let completion: ChatCompletion =
                 transport::read_json(name, response, deadlines, started).await?;

@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by the providers: requests, deadlines, status mapping, SSE decoding.
 
 use crate::client::{self, Endpoint, HttpClient};
-use crate::{Deadlines, ProviderError, ProviderSettings, TimeoutPhase};
+use crate::{CallOptions, Deadlines, ProviderError, ProviderSettings, TimeoutPhase};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The W3C trace-context header.
-pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Longest upstream error message kept in a [`ProviderError`]; upstream bodies can be large.
 const MAX_ERROR_MESSAGE: usize = 512;
@@ -29,11 +29,13 @@ pub(crate) fn endpoint(settings: &ProviderSettings, path: &str) -> Result<Endpoi
     client::parse_url(&settings.name, &text)
 }
 
-/// A JSON `POST` to `uri` with the given extra headers (already checked values).
+/// A JSON `POST` to `uri` with the provider's fixed headers (checked at construction) and the
+/// call's `traceparent`.
 pub(crate) fn json_post(
     uri: &Uri,
     body: Vec<u8>,
-    headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+    headers: &[(HeaderName, HeaderValue)],
+    traceparent: Option<&str>,
 ) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(Bytes::from(body)));
     *request.method_mut() = Method::POST;
@@ -43,23 +45,32 @@ pub(crate) fn json_post(
     // What reqwest sent, which some proxies in front of model servers expect.
     map.insert(ACCEPT, HeaderValue::from_static("*/*"));
     for (name, value) in headers {
-        map.insert(name, value);
+        map.insert(name, value.clone());
+    }
+    // routewise builds the value itself, well-formed; should one ever not be a valid header,
+    // the call goes untraced rather than failing.
+    if let Some(value) = traceparent.and_then(|value| HeaderValue::from_str(value).ok()) {
+        map.insert(TRACEPARENT, value);
     }
     request
 }
 
-/// The `traceparent` header to send: routewise builds the value itself, well-formed; should one
-/// ever not be a valid header, the call goes untraced rather than failing.
-pub(crate) fn traceparent(value: Option<&str>) -> Option<HeaderValue> {
-    value.and_then(|value| HeaderValue::from_str(value).ok())
-}
-
-/// The request's JSON body.
-pub(crate) fn to_json(provider: &str, body: &impl Serialize) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body).map_err(|err| ProviderError::Request {
+/// Serialises `body` and sends it as [`json_post`] builds it, through [`send`].
+pub(crate) async fn post_json(
+    provider: &str,
+    client: &HttpClient,
+    uri: &Uri,
+    body: &impl Serialize,
+    headers: &[(HeaderName, HeaderValue)],
+    options: &CallOptions,
+    started: Instant,
+) -> Result<Response<Incoming>, ProviderError> {
+    let body = serde_json::to_vec(body).map_err(|err| ProviderError::Request {
         provider: provider.to_owned(),
         detail: format!("cannot serialise the request: {err}"),
-    })
+    })?;
+    let request = json_post(uri, body, headers, options.traceparent.as_deref());
+    send(provider, client, request, options.deadlines, started).await
 }
 
 /// Sends `request`, waiting at most `deadlines.first_byte` for the response headers, and turns
